@@ -1,0 +1,61 @@
+# MangaAssist integration platform. Every target bootstraps what it needs on a fresh machine:
+# a virtual environment in .venv installed from the hashed locks, with the shared layer's
+# package (layers/shared/python) importable by tests and scripts.
+SHELL := /bin/bash
+# A TF_CLI_CONFIG_FILE naming a missing file only makes terraform warn on every call.
+export TF_CLI_CONFIG_FILE := $(wildcard $(TF_CLI_CONFIG_FILE))
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TF := terraform -chdir=terraform
+PIP_COMPILE := $(BIN)/pip-compile -q --generate-hashes --no-emit-index-url --no-emit-find-links --allow-unsafe --strip-extras
+
+.PHONY: help setup run test pytest tf-fmt validate tf-test build lock bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
+	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+		| xargs -I{} sh -c 'echo "$(CURDIR)/layers/shared/python" > {}/mangaassist-dev.pth'
+	touch $@
+
+setup: $(STAMP) ## create .venv from the hashed locks
+
+run: $(STAMP) ## serve the whole platform offline on 127.0.0.1:$${PORT:-8080}
+	$(BIN)/python scripts/local_stack.py
+
+test: pytest tf-fmt validate tf-test ## everything CI runs: pytest, terraform fmt/validate/test
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+tf-fmt:
+	terraform fmt -check -recursive terraform
+
+terraform/.terraform/.initialised: terraform/versions.tf
+	scripts/terraform_init.sh
+	touch $@
+
+validate: terraform/.terraform/.initialised ## terraform validate, offline when the provider mirror exists
+	$(TF) validate
+
+tf-test: terraform/.terraform/.initialised ## terraform test with a mocked AWS provider
+	$(TF) test
+
+build: $(STAMP) ## deterministic zips in build/ and build/manifest.json
+	$(BIN)/python scripts/build.py
+
+lock: $(STAMP) ## re-pin requirements*.txt from requirements*.in with hashes
+	$(PIP_COMPILE) -o requirements.txt requirements.in
+	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
+
+bench: $(STAMP) ## benchmarks, printed as tables
+	@set -e; for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; echo; done
+
+clean: ## remove generated files (keeps .venv)
+	rm -rf build .local .pytest_cache .hypothesis terraform/.terraform
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

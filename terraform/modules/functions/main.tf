@@ -1,0 +1,105 @@
+# One execution role per function, each allowed only what that function does.
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  log_group_arn = {
+    for name in keys(var.functions) :
+    name => "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws/lambda/${var.name_prefix}-${name}"
+  }
+}
+
+resource "aws_lambda_layer_version" "shared" {
+  layer_name               = "${var.name_prefix}-shared"
+  description              = "mangaassist package, contracts and the hashed runtime lock's packages"
+  filename                 = var.layer.filename
+  source_code_hash         = var.layer.source_code_hash
+  compatible_runtimes      = [var.runtime]
+  compatible_architectures = [var.architecture]
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each           = var.functions
+  name               = "${var.name_prefix}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "function" {
+  for_each = var.functions
+
+  # Logs only to its own group: the log group is created here, so no CreateLogGroup.
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${local.log_group_arn[each.key]}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = each.value.policy_statements
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = var.functions
+  name     = "least-privilege"
+  role     = aws_iam_role.function[each.key].id
+  policy   = data.aws_iam_policy_document.function[each.key].json
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  for_each          = var.functions
+  name              = "/aws/lambda/${var.name_prefix}-${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_lambda_function" "function" {
+  for_each                       = var.functions
+  function_name                  = "${var.name_prefix}-${each.key}"
+  description                    = each.value.description
+  role                           = aws_iam_role.function[each.key].arn
+  runtime                        = var.runtime
+  architectures                  = [var.architecture]
+  handler                        = "handler.lambda_handler"
+  filename                       = each.value.filename
+  source_code_hash               = each.value.source_code_hash
+  layers                         = [aws_lambda_layer_version.shared.arn]
+  timeout                        = each.value.timeout
+  memory_size                    = each.value.memory_size
+  reserved_concurrent_executions = each.value.reserved_concurrency
+  kms_key_arn                    = var.kms_key_arn
+
+  environment {
+    variables = merge({
+      POWERTOOLS_SERVICE_NAME = "mangaassist"
+      POWERTOOLS_LOG_LEVEL    = "INFO"
+      FUNCTION_ROLE           = each.key
+    }, each.value.environment)
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.function[each.key].name
+  }
+
+  tags       = var.tags
+  depends_on = [aws_iam_role_policy.function]
+}

@@ -1,0 +1,136 @@
+"""scripts/build.py: reproducible zips, manifest hashes, Lambda's limits."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import json
+import re
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("build", ROOT / "scripts" / "build.py")
+build = importlib.util.module_from_spec(spec)
+sys.modules["build"] = build  # dataclasses look their module up while the class is built
+spec.loader.exec_module(build)
+
+
+@pytest.fixture(scope="module")
+def two_builds(tmp_path_factory):
+    """The same tree built twice into different folders (layer without third-party wheels)."""
+    outs = [tmp_path_factory.mktemp(f"build{i}") for i in range(2)]
+    manifests = [build.build(out, "x86_64", "3.12", with_deps=False) for out in outs]
+    return outs, manifests
+
+
+def zips(out: Path) -> list[Path]:
+    return sorted(out.glob("**/*.zip"))
+
+
+def test_two_builds_are_byte_identical(two_builds):
+    (a, b), _ = two_builds
+    names = [p.relative_to(a) for p in zips(a)]
+    assert names == [p.relative_to(b) for p in zips(b)]
+    assert len(names) >= 2
+    for rel in names:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+def test_every_function_folder_has_a_zip(two_builds):
+    (out, _), (manifest, _) = two_builds
+    folders = sorted(p.parent.name for p in (ROOT / "functions").glob("*/handler.py"))
+    assert sorted(manifest["functions"]) == folders
+    for name in folders:
+        with zipfile.ZipFile(out / "functions" / f"{name}.zip") as zf:
+            assert "handler.py" in zf.namelist()
+
+
+def test_manifest_hash_is_base64_sha256_of_the_zip(two_builds):
+    (out, _), (manifest, _) = two_builds
+    entries = [manifest["layers"]["shared"], *manifest["functions"].values()]
+    for entry in entries:
+        data = (out / entry["path"]).read_bytes()
+        assert entry["source_code_hash"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
+        assert entry["size"] == len(data)
+
+
+def test_entries_are_sorted_with_fixed_time_and_mode(two_builds):
+    (out, _), _ = two_builds
+    for path in zips(out):
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            assert [i.filename for i in infos] == sorted(i.filename for i in infos)
+            for info in infos:
+                assert info.date_time == build.FIXED_DATE
+                assert (info.external_attr >> 16) & 0o777 == 0o644
+                assert "__pycache__" not in info.filename and not info.filename.endswith(".pyc")
+
+
+def test_layer_carries_the_package_and_the_contracts(two_builds):
+    (out, _), _ = two_builds
+    with zipfile.ZipFile(out / "layers" / "shared.zip") as zf:
+        names = set(zf.namelist())
+    assert "python/mangaassist/__init__.py" in names
+    schemas = sorted(p.relative_to(ROOT / "schemas").as_posix() for p in (ROOT / "schemas").rglob("*.json"))
+    assert {f"python/mangaassist/_schemas/{s}" for s in schemas} <= names
+
+
+def test_pip_noise_is_removed_from_installed_dependencies(tmp_path, monkeypatch):
+    """install_dependencies strips console scripts and machine-specific dist-info files."""
+
+    def fake_pip(cmd, capture_output, text):
+        target = Path(cmd[cmd.index("--target") + 1])
+        (target / "bin").mkdir(parents=True)
+        (target / "bin" / "tool").write_text("#!/home/someone/.venv/bin/python\n")
+        info = target / "pkg-1.0.dist-info"
+        info.mkdir()
+        for name in ("METADATA", "RECORD", "INSTALLER", "REQUESTED", "direct_url.json"):
+            (info / name).write_text(name)
+        assert "--require-hashes" in cmd and "--only-binary=:all:" in cmd and "--no-compile" in cmd
+        assert cmd[cmd.index("--python-version") + 1] == "3.12"
+        return type("Done", (), {"returncode": 0, "stderr": ""})()
+
+    monkeypatch.setattr(build.subprocess, "run", fake_pip)
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("pkg==1.0 --hash=sha256:00\n")
+    deps = build.install_dependencies(lock, "x86_64", "3.12", tmp_path / "cache")
+    assert sorted(p.name for p in deps.rglob("*") if p.is_file()) == ["METADATA"]
+    # A second build with the same lock reuses the folder instead of calling pip.
+    monkeypatch.setattr(build.subprocess, "run", None)
+    assert build.install_dependencies(lock, "x86_64", "3.12", tmp_path / "cache") == deps
+
+
+def test_zip_over_lambdas_limit_fails_loudly(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "MAX_ZIPPED", 10)
+    src = tmp_path / "big.bin"
+    src.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(build.BuildError, match="Lambda's limit"):
+        build.write_zip(tmp_path / "big.zip", [(src, "big.bin")])
+
+
+def test_function_plus_layer_over_unzipped_limit_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "MAX_UNZIPPED", 100)
+    with pytest.raises(build.BuildError, match="unzip to more than"):
+        build.build(tmp_path, "x86_64", "3.12", with_deps=False)
+
+
+@pytest.mark.parametrize("lock", ["requirements.txt", "requirements-dev.txt"])
+def test_locks_are_hashed_and_name_no_local_index(lock):
+    text = (ROOT / lock).read_text()
+    pins = re.findall(r"^([A-Za-z0-9_.\-]+)==", text, flags=re.M)
+    assert pins, "the lock pins packages"
+    assert text.count("--hash=sha256:") >= len(pins)
+    assert not re.search(r"^\s*(-i|--index-url|--extra-index-url|-f|--find-links)\b", text, flags=re.M)
+    assert "file://" not in text and "/opt/" not in text
+
+
+def test_dev_lock_pins_runtime_packages_at_the_same_versions():
+    def pins(name):
+        return dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", (ROOT / name).read_text(), flags=re.M))
+
+    runtime, dev = pins("requirements.txt"), pins("requirements-dev.txt")
+    assert {k: dev.get(k) for k in runtime} == runtime
