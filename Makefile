@@ -36,7 +36,7 @@ pytest: $(STAMP)
 tf-fmt:
 	terraform fmt -check -recursive terraform
 
-terraform/.terraform/.initialised: terraform/versions.tf
+terraform/.terraform/.initialised: $(wildcard terraform/*.tf terraform/tests/*.hcl terraform/modules/*/versions.tf)
 	scripts/terraform_init.sh
 	touch $@
 

@@ -1,5 +1,6 @@
-# The platform: the wiring (which function does what) is data in wiring.json, read here and by
-# the local stack (scripts/local_stack.py); the zips and their hashes come from build/manifest.json.
+# The platform. The wiring (functions and their permissions, tables, buckets, queues, rules,
+# the archive) is data in wiring.json, read here and by the local stack; the zips and their
+# hashes come from build/manifest.json (`make build`).
 provider "aws" {
   region = var.region
   default_tags {
@@ -7,14 +8,38 @@ provider "aws" {
   }
 }
 
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
 locals {
   manifest_path = coalesce(var.manifest_path, "${path.module}/../build/manifest.json")
   build_dir     = dirname(local.manifest_path)
   manifest      = jsondecode(file(local.manifest_path))
   wiring        = jsondecode(file("${path.module}/wiring.json"))
+  schema_dir    = "${path.module}/../schemas"
+  partition     = data.aws_partition.current.partition
+  account_id    = data.aws_caller_identity.current.account_id
 
-  # Permission names used in wiring.json -> the IAM statements they grant, scoped to one resource.
-  permission_statements = {}
+  # Function names are known before the functions exist, so permissions can name them.
+  function_name = { for name, _ in local.wiring.functions : name => "${var.name_prefix}-${name}" }
+  function_arn  = { for name, fn in local.function_name : name => "arn:${local.partition}:lambda:${var.region}:${local.account_id}:function:${fn}" }
+
+  # Every permission a wiring entry may name -> the IAM statements it grants, on one resource each.
+  table_permissions = merge([
+    for t, arn in module.data.table_arns : {
+      "${t}:read"      = [{ sid = "Read${replace(title(t), "_", "")}", actions = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"], resources = [arn] }]
+      "${t}:readwrite" = [{ sid = "ReadWrite${replace(title(t), "_", "")}", actions = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = [arn] }]
+    }
+  ]...)
+  bucket_permissions = merge([
+    for b, arn in module.data.bucket_arns : {
+      "${b}:write" = [{ sid = "Write${replace(title(b), "_", "")}", actions = ["s3:PutObject"], resources = ["${arn}/*"] }]
+      "${b}:read"  = [{ sid = "Read${replace(title(b), "_", "")}", actions = ["s3:GetObject"], resources = ["${arn}/*"] }]
+    }
+  ]...)
+  permission_statements = merge(local.table_permissions, local.bucket_permissions, {
+    "events:put" = [{ sid = "PutEvents", actions = ["events:PutEvents"], resources = [module.event_bus.bus_arn] }]
+  })
 
   functions = {
     for name, f in local.wiring.functions : name => {
@@ -23,11 +48,59 @@ locals {
       description      = f.description
       timeout          = f.timeout
       memory_size      = f.memory_size
-      environment      = {}
-      policy_statements = flatten([
-        for p in f.permissions : local.permission_statements[p]
-      ])
+      environment = merge(
+        { EVENT_BUS_NAME = module.event_bus.bus_name },
+        { for t, n in module.data.table_names : "${upper(t)}_TABLE" => n },
+        { for b, n in module.data.bucket_names : "${upper(b)}_BUCKET" => n },
+      )
+      policy_statements = flatten([for p in f.permissions : local.permission_statements[p]])
     }
+  }
+
+  rules = {
+    for name, rule in local.wiring.rules : name => {
+      description   = rule.description
+      event_pattern = jsonencode(rule.event_pattern)
+      targets = {
+        for id, t in rule.targets : id => {
+          type          = try(t.function, null) != null ? "lambda" : "sqs"
+          arn           = try(local.function_arn[t.function], null)
+          function_name = try(local.function_name[t.function], null)
+          queue         = try(t.queue, null)
+          retry_policy  = try(t.retry_policy, {})
+          input_transformer = try({
+            input_paths    = t.input_transformer.InputPathsMap
+            input_template = t.input_transformer.InputTemplate
+          }, null)
+        }
+      }
+    }
+  }
+}
+
+module "data" {
+  source = "./modules/data"
+
+  name_prefix = var.name_prefix
+  tables      = local.wiring.tables
+  buckets     = local.wiring.buckets
+}
+
+module "event_bus" {
+  source = "./modules/event_bus"
+
+  name_prefix = var.name_prefix
+  archive = {
+    event_pattern  = try(jsonencode(local.wiring.archive.event_pattern), null)
+    retention_days = try(local.wiring.archive.retention_days, 90)
+  }
+  queues            = local.wiring.queues
+  rules             = local.rules
+  dlq_alarm_actions = var.alarm_topic_arns
+  # Registry names allow [.-_A-Za-z0-9]: events/mangaassist.payments/PaymentCompleted -> mangaassist.payments@PaymentCompleted
+  schemas = {
+    for f in fileset(local.schema_dir, "**/*.schema.json") :
+    replace(trimsuffix(trimprefix(f, "events/"), ".schema.json"), "/", "@") => file("${local.schema_dir}/${f}")
   }
 }
 

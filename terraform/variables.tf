@@ -45,3 +45,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "alarm_topic_arns" {
+  description = "SNS topics notified by the dead-letter-queue alarms."
+  type        = list(string)
+  default     = []
+}

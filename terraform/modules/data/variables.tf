@@ -1,0 +1,53 @@
+variable "name_prefix" {
+  description = "Prefix of every table and bucket name (e.g. mangaassist-prod)."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name_prefix))
+    error_message = "name_prefix must be 2-31 lowercase letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "tables" {
+  description = "DynamoDB tables keyed by logical name: hash key (and optional range key, both strings) and the TTL attribute, if any."
+  type = map(object({
+    hash_key      = string
+    range_key     = optional(string)
+    ttl_attribute = optional(string)
+  }))
+}
+
+variable "buckets" {
+  description = "S3 buckets keyed by logical name, each with the days after which objects expire (0: never) and move to infrequent access (0: never)."
+  type = map(object({
+    expire_days = optional(number, 0)
+    ia_days     = optional(number, 30)
+  }))
+  validation {
+    condition     = alltrue([for b in values(var.buckets) : b.ia_days == 0 || b.ia_days >= 30])
+    error_message = "S3 allows a transition to STANDARD_IA after 30 days at the earliest."
+  }
+}
+
+variable "point_in_time_recovery" {
+  description = "Point-in-time recovery on every table."
+  type        = bool
+  default     = true
+}
+
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key for tables and buckets; null uses AWS-managed keys (DynamoDB) and SSE-S3."
+  type        = string
+  default     = null
+}
+
+variable "force_destroy" {
+  description = "Let terraform destroy non-empty buckets (for throwaway environments only)."
+  type        = bool
+  default     = false
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

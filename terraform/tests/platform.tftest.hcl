@@ -1,0 +1,239 @@
+# Plans the root module against a mocked AWS provider: offline, no credentials.
+mock_provider "aws" {
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "ap-northeast-1" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
+  }
+  mock_resource "aws_lambda_layer_version" {
+    defaults = { arn = "arn:aws:lambda:ap-northeast-1:123456789012:layer:mock:1" }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = { arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:mock" }
+  }
+  mock_resource "aws_cloudwatch_event_bus" {
+    defaults = { arn = "arn:aws:events:ap-northeast-1:123456789012:event-bus/mock" }
+  }
+  mock_resource "aws_cloudwatch_event_rule" {
+    defaults = { arn = "arn:aws:events:ap-northeast-1:123456789012:rule/mock/mock" }
+  }
+  mock_resource "aws_cloudwatch_event_archive" {
+    defaults = { arn = "arn:aws:events:ap-northeast-1:123456789012:archive/mock" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = { arn = "arn:aws:sqs:ap-northeast-1:123456789012:mock", id = "https://sqs.ap-northeast-1.amazonaws.com/123456789012/mock", url = "https://sqs.ap-northeast-1.amazonaws.com/123456789012/mock" }
+  }
+  mock_resource "aws_dynamodb_table" {
+    defaults = { arn = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/mock" }
+  }
+  mock_resource "aws_s3_bucket" {
+    defaults = { arn = "arn:aws:s3:::mock" }
+  }
+  mock_resource "aws_schemas_registry" {
+    defaults = { arn = "arn:aws:schemas:ap-northeast-1:123456789012:registry/mock" }
+  }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:mock" }
+  }
+  mock_resource "aws_lambda_function_url" {
+    defaults = { function_url = "https://mock.lambda-url.ap-northeast-1.on.aws/" }
+  }
+}
+
+variables {
+  manifest_path = "tests/fixtures/manifest.json"
+  name_prefix   = "mangaassist-test"
+}
+
+run "functions_come_from_the_wiring_and_the_manifest" {
+  command = plan
+
+  assert {
+    condition     = module.functions.function_names["health"] == "mangaassist-test-health"
+    error_message = "the health function is named from the prefix and its folder"
+  }
+  assert {
+    condition     = module.functions.function_names == { for k, _ in jsondecode(file("wiring.json")).functions : k => "mangaassist-test-${k}" }
+    error_message = "every function in wiring.json is deployed, and nothing else"
+  }
+}
+
+run "zips_and_hashes_come_from_the_manifest" {
+  command = apply
+
+  assert {
+    condition     = module.functions.layer_arn == "arn:aws:lambda:ap-northeast-1:123456789012:layer:mock:1"
+    error_message = "the functions use the shared layer"
+  }
+}
+
+# The functions module on its own: what every function gets.
+run "functions_module_least_privilege_and_hashes" {
+  command = apply
+  module {
+    source = "./modules/functions"
+  }
+  variables {
+    layer = { filename = "build/layers/shared.zip", source_code_hash = "bGF5ZXI=" }
+    functions = {
+      ingress = {
+        filename             = "build/functions/ingress.zip"
+        source_code_hash     = "aW5ncmVzcw=="
+        reserved_concurrency = 5
+        environment          = { EVENT_BUS_NAME = "bus" }
+        policy_statements    = [{ sid = "Publish", actions = ["events:PutEvents"], resources = ["arn:aws:events:ap-northeast-1:123456789012:event-bus/bus"] }]
+      }
+    }
+  }
+
+  assert {
+    condition     = aws_lambda_function.function["ingress"].source_code_hash == "aW5ncmVzcw==" && aws_lambda_function.function["ingress"].filename == "build/functions/ingress.zip"
+    error_message = "zip and hash come from the manifest entry"
+  }
+  assert {
+    condition     = aws_lambda_function.function["ingress"].reserved_concurrent_executions == 5
+    error_message = "reserved concurrency is passed through"
+  }
+  assert {
+    condition     = aws_lambda_function.function["ingress"].environment[0].variables["EVENT_BUS_NAME"] == "bus" && aws_lambda_function.function["ingress"].environment[0].variables["POWERTOOLS_SERVICE_NAME"] == "mangaassist"
+    error_message = "environment merges the function's variables over the defaults"
+  }
+  assert {
+    condition     = aws_lambda_function.function["ingress"].role == aws_iam_role.function["ingress"].arn
+    error_message = "each function runs as its own role"
+  }
+  assert {
+    condition     = length(data.aws_iam_policy_document.function["ingress"].statement) == 2 && data.aws_iam_policy_document.function["ingress"].statement[1].actions == toset(["events:PutEvents"])
+    error_message = "a role gets its own logs plus exactly the statements it was given"
+  }
+  assert {
+    condition     = one(data.aws_iam_policy_document.function["ingress"].statement[0].resources) == "arn:aws:logs:ap-northeast-1:123456789012:log-group:/aws/lambda/mangaassist-test-ingress:*"
+    error_message = "a function may write only to its own log group"
+  }
+  assert {
+    condition     = aws_lambda_function.function["ingress"].layers == tolist([aws_lambda_layer_version.shared.arn])
+    error_message = "every function uses the shared layer"
+  }
+}
+
+run "functions_module_rejects_bad_sizing" {
+  command = plan
+  module {
+    source = "./modules/functions"
+  }
+  variables {
+    layer     = { filename = "l.zip", source_code_hash = "bA==" }
+    functions = { bad = { filename = "b.zip", source_code_hash = "Yg==", timeout = 901 } }
+  }
+  expect_failures = [var.functions]
+}
+
+# The event bus module with one Lambda target and one queue target.
+run "event_bus_every_target_has_retry_policy_and_its_own_dlq" {
+  command = apply
+  module {
+    source = "./modules/event_bus"
+  }
+  variables {
+    archive = { event_pattern = "{\"source\":[{\"prefix\":\"mangaassist.\"}]}", retention_days = 30 }
+    queues  = { analytics = {} }
+    rules = {
+      payments = {
+        event_pattern = "{\"source\":[\"mangaassist.payments\"]}"
+        targets = {
+          confirm = { type = "lambda", arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:f", function_name = "f", retry_policy = { maximum_retry_attempts = 4, maximum_event_age_in_seconds = 3600 } }
+        }
+      }
+      everything = {
+        event_pattern = "{\"source\":[{\"prefix\":\"mangaassist.\"}]}"
+        targets       = { sink = { type = "sqs", queue = "analytics" } }
+      }
+    }
+    schemas = { "mangaassist.payments@PaymentCompleted" = "{\"$schema\":\"http://json-schema.org/draft-04/schema#\",\"type\":\"object\"}" }
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_event_target.this) == 2 && alltrue([for t in aws_cloudwatch_event_target.this : length(t.dead_letter_config) == 1 && length(t.retry_policy) == 1])
+    error_message = "every target has a DLQ and a retry policy"
+  }
+  assert {
+    condition     = aws_cloudwatch_event_target.this["payments/confirm"].retry_policy[0].maximum_retry_attempts == 4 && aws_cloudwatch_event_target.this["everything/sink"].retry_policy[0].maximum_retry_attempts == 185
+    error_message = "a target's retry policy is its own, or EventBridge's defaults"
+  }
+  assert {
+    condition     = length(aws_sqs_queue.dlq) == 2 && alltrue([for q in aws_sqs_queue.dlq : q.message_retention_seconds == 1209600 && q.sqs_managed_sse_enabled])
+    error_message = "one encrypted DLQ per target, keeping messages 14 days"
+  }
+  assert {
+    condition     = alltrue([for q in aws_sqs_queue.dlq : length(q.name) <= 80])
+    error_message = "queue names fit SQS's 80 characters"
+  }
+  assert {
+    condition     = one(one(one(data.aws_iam_policy_document.dlq["payments/confirm"].statement).condition).values) == aws_cloudwatch_event_rule.this["payments"].arn
+    error_message = "only the target's own rule may send to its DLQ"
+  }
+  assert {
+    condition     = aws_cloudwatch_event_archive.this.event_source_arn == aws_cloudwatch_event_bus.this.arn && aws_cloudwatch_event_archive.this.retention_days == 30
+    error_message = "the archive records the bus with the given retention"
+  }
+  assert {
+    condition     = alltrue([for r in aws_cloudwatch_event_rule.this : can(jsondecode(r.event_pattern)) && r.event_bus_name == aws_cloudwatch_event_bus.this.name])
+    error_message = "every rule sits on the custom bus with a JSON pattern"
+  }
+  assert {
+    condition     = aws_schemas_schema.this["mangaassist.payments@PaymentCompleted"].type == "JSONSchemaDraft4"
+    error_message = "schemas register as JSON Schema draft 4"
+  }
+  assert {
+    condition     = length(aws_lambda_permission.events) == 1 && aws_lambda_permission.events["payments/confirm"].source_arn == aws_cloudwatch_event_rule.this["payments"].arn
+    error_message = "only the rule may invoke its Lambda target"
+  }
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.dlq_depth) == 3
+    error_message = "an alarm watches every DLQ (both targets' and the queue's redrive DLQ)"
+  }
+}
+
+run "event_bus_rejects_a_bad_retry_policy" {
+  command = plan
+  module {
+    source = "./modules/event_bus"
+  }
+  variables {
+    rules = {
+      bad = {
+        event_pattern = "{\"source\":[\"x\"]}"
+        targets       = { t = { type = "lambda", arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:f", function_name = "f", retry_policy = { maximum_retry_attempts = 186 } } }
+      }
+    }
+  }
+  expect_failures = [var.rules]
+}
+
+# The root module: what wiring.json asks for is what gets planned.
+run "root_every_wired_rule_target_has_a_dlq" {
+  command = apply
+
+  assert {
+    condition     = length(module.event_bus.dlq_arns) == sum(concat([0], [for r in values(jsondecode(file("wiring.json")).rules) : length(r.targets)]))
+    error_message = "one DLQ per rule target in wiring.json"
+  }
+  assert {
+    condition     = module.event_bus.archive_name == "mangaassist-test-archive"
+    error_message = "the archive exists"
+  }
+  assert {
+    condition     = toset(keys(module.data.table_names)) == toset(keys(jsondecode(file("wiring.json")).tables))
+    error_message = "every table in wiring.json exists"
+  }
+}
