@@ -1,0 +1,121 @@
+"""The router: the fast model first, the fallback model when the fast one is failing.
+
+For each model in order: its circuit breaker is asked first (an open circuit skips the model);
+then the call is made, retried with full-jitter backoff on retryable errors; fallback-class
+errors (throttling, 5xx, model not ready, timeouts) move on to the next model; any other error
+(ValidationException, AccessDeniedException...) is raised at once. When every model fails the
+router raises ModelUnavailable. The router honours the provider contract itself.
+
+Streams fall back the same way until their first chunk arrives; after that the text is with the
+client and cannot be taken back, so a later failure raises ModelError to the caller.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Generator, Sequence, TypeVar
+
+from mangaassist.models.base import (
+    CIRCUIT_OPEN,
+    DEFAULT_FEATURE,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_TEMPERATURE,
+    Completion,
+    CompletionStream,
+    ModelError,
+    ModelUnavailable,
+    Provider,
+)
+from mangaassist.models.breaker import Breaker, NoBreaker
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts per model, with "full jitter" backoff: sleep uniform(0, min(cap, base * 2**n))."""
+
+    attempts: int = 2
+    base_seconds: float = 0.1
+    cap_seconds: float = 1.0
+
+    def __post_init__(self):
+        if self.attempts < 1:
+            raise ValueError("attempts must be >= 1")
+
+    def delay(self, attempt: int, rng: Callable[[], float]) -> float:
+        return rng() * min(self.cap_seconds, self.base_seconds * 2 ** attempt)
+
+
+@dataclass(frozen=True)
+class Route:
+    model: Provider  # with a model_id attribute
+    breaker: Breaker = NoBreaker()
+
+
+class ModelRouter:
+    def __init__(self, routes: Sequence[Route], *, retry: RetryPolicy = RetryPolicy(),
+                 sleep: Callable[[float], None] = time.sleep, rng: Callable[[], float] = random.random):
+        self.routes = tuple(routes)
+        self.retry = retry
+        self._sleep = sleep
+        self._rng = rng
+
+    def converse(self, messages: list[dict], *, system: str | None = None, max_tokens: int = DEFAULT_MAX_TOKENS,
+                 temperature: float = DEFAULT_TEMPERATURE, feature: str = DEFAULT_FEATURE) -> Completion:
+        options = dict(system=system, max_tokens=max_tokens, temperature=temperature, feature=feature)
+        completion, fallback_used = self._first_success(lambda model: model.converse(messages, **options))
+        return replace(completion, fallback_used=fallback_used)
+
+    def converse_stream(self, messages: list[dict], *, system: str | None = None,
+                        max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = DEFAULT_TEMPERATURE,
+                        feature: str = DEFAULT_FEATURE) -> CompletionStream:
+        options = dict(system=system, max_tokens=max_tokens, temperature=temperature, feature=feature)
+        return CompletionStream(self._stream(messages, options))
+
+    def _stream(self, messages: list[dict], options: dict) -> Generator[str, None, Completion]:
+        def first_chunk(model):
+            stream = model.converse_stream(messages, **options)
+            return stream, next(stream, None)  # a model has answered once its first chunk is here
+
+        (stream, first), fallback_used = self._first_success(first_chunk)
+        if first is not None:
+            yield first
+            yield from stream
+        return replace(stream.completion, fallback_used=fallback_used)
+
+    def _first_success(self, call: Callable[[Provider], T]) -> tuple[T, bool]:
+        """The first model's answer that succeeds, and whether it came from a fallback model."""
+        failures: list[ModelError] = []
+        for index, route in enumerate(self.routes):
+            permit = route.breaker.acquire()
+            if permit is None:
+                failures.append(ModelError(CIRCUIT_OPEN, "circuit open", route.model.model_id))
+                continue
+            try:
+                result = self._with_retries(route.model, call)
+            except ModelError as error:
+                if not error.fallback:
+                    route.breaker.record_success(permit)  # the service answered: the model is up
+                    raise
+                route.breaker.record_failure(permit)
+                failures.append(error)
+                logger.warning("model %s failed (%s), trying the next model", route.model.model_id, error.code)
+                continue
+            route.breaker.record_success(permit)
+            return result, index > 0
+        raise ModelUnavailable(failures)
+
+    def _with_retries(self, model: Provider, call: Callable[[Provider], T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return call(model)
+            except ModelError as error:
+                attempt += 1
+                if not error.retryable or attempt >= self.retry.attempts:
+                    raise
+                self._sleep(self.retry.delay(attempt - 1, self._rng))
