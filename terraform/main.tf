@@ -23,6 +23,8 @@ locals {
   # Function names are known before the functions exist, so permissions can name them.
   function_name = { for name, _ in local.wiring.functions : name => "${var.name_prefix}-${name}" }
   function_arn  = { for name, fn in local.function_name : name => "arn:${local.partition}:lambda:${var.region}:${local.account_id}:function:${fn}" }
+  # Role ARNs are known before the roles exist, so the search policies need not wait for them.
+  role_arn = { for name, fn in local.function_name : name => "arn:${local.partition}:iam::${local.account_id}:role/${fn}" }
 
   # Every permission a wiring entry may name -> the IAM statements it grants, on one resource each.
   table_permissions = merge([
@@ -37,19 +39,52 @@ locals {
       "${b}:read"  = [{ sid = "Read${replace(title(b), "_", "")}", actions = ["s3:GetObject"], resources = ["${arn}/*"] }]
     }
   ]...)
-  permission_statements = merge(local.table_permissions, local.bucket_permissions, {
-    "events:put" = [{ sid = "PutEvents", actions = ["events:PutEvents"], resources = [module.event_bus.bus_arn] }]
+  # Bedrock: a foundation model id, or a cross-region inference profile (us./eu./apac./jp./global.)
+  # which also needs the underlying model in every region it routes to.
+  model_resources = flatten([for id in distinct([var.model_fast_id, var.model_fallback_id]) : (
+    can(regex("^(us|eu|apac|jp|global|us-gov)\\.", id))
+    ? ["arn:${local.partition}:bedrock:${var.region}:${local.account_id}:inference-profile/${id}", "arn:${local.partition}:bedrock:*::foundation-model/${replace(id, "/^[a-z-]+\\./", "")}"]
+    : ["arn:${local.partition}:bedrock:${var.region}::foundation-model/${id}"]
+  )])
+  queue_permissions = merge([
+    for q, arn in module.event_bus.queue_arns : {
+      "queue:${q}:consume" = [{ sid = "Consume${title(q)}", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], resources = [arn] }]
+    }
+  ]...)
+  permission_statements = merge(local.table_permissions, local.bucket_permissions, local.queue_permissions, {
+    "models:invoke"        = [{ sid = "InvokeModels", actions = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"], resources = local.model_resources }]
+    "embeddings:invoke"    = [{ sid = "InvokeEmbeddings", actions = ["bedrock:InvokeModel"], resources = ["arn:${local.partition}:bedrock:${var.region}::foundation-model/${var.embeddings_model_id}"] }]
+    "search:read"          = [{ sid = "SearchRead", actions = ["aoss:APIAccessAll"], resources = [module.search.collection_arn] }]
+    "search:write"         = [{ sid = "SearchWrite", actions = ["aoss:APIAccessAll"], resources = [module.search.collection_arn] }]
+    "events:put"           = [{ sid = "PutEvents", actions = ["events:PutEvents"], resources = [module.event_bus.bus_arn] }]
+    "webhook_secrets:read" = [{ sid = "ReadWebhookSecrets", actions = ["secretsmanager:GetSecretValue"], resources = values(module.webhooks.secret_arns) }]
   })
+  reserved_concurrency = { ingress_reserved_concurrency = var.ingress_reserved_concurrency }
 
   functions = {
     for name, f in local.wiring.functions : name => {
-      filename         = "${local.build_dir}/${local.manifest.functions[name].path}"
-      source_code_hash = local.manifest.functions[name].source_code_hash
-      description      = f.description
-      timeout          = f.timeout
-      memory_size      = f.memory_size
+      filename             = "${local.build_dir}/${local.manifest.functions[name].path}"
+      source_code_hash     = local.manifest.functions[name].source_code_hash
+      description          = f.description
+      timeout              = f.timeout
+      memory_size          = f.memory_size
+      reserved_concurrency = try(local.reserved_concurrency[f.reserved_concurrency_variable], -1)
       environment = merge(
-        { EVENT_BUS_NAME = module.event_bus.bus_name },
+        {
+          EVENT_BUS_NAME         = module.event_bus.bus_name
+          WEBHOOK_SOURCES        = jsonencode(local.wiring.sources)
+          WEBHOOK_SECRET_PREFIX  = module.webhooks.secret_prefix
+          WEBHOOK_MAX_BODY_BYTES = tostring(var.webhook_max_body_bytes)
+          MODEL_PROVIDER         = "bedrock"
+          MODEL_FAST_ID          = var.model_fast_id
+          MODEL_FALLBACK_ID      = var.model_fallback_id
+          EMBEDDINGS_PROVIDER    = "bedrock"
+          EMBEDDINGS_MODEL_ID    = var.embeddings_model_id
+          EMBEDDINGS_DIMENSION   = tostring(var.embeddings_dimension)
+          VECTOR_STORE           = "opensearch"
+          VECTOR_INDEX           = "products"
+          OPENSEARCH_ENDPOINT    = module.search.collection_endpoint
+        },
         { for t, n in module.data.table_names : "${upper(t)}_TABLE" => n },
         { for b, n in module.data.bucket_names : "${upper(b)}_BUCKET" => n },
       )
@@ -116,4 +151,30 @@ module "functions" {
     source_code_hash = local.manifest.layers.shared.source_code_hash
   }
   functions = local.functions
+}
+
+module "webhooks" {
+  source = "./modules/webhooks"
+
+  name_prefix   = var.name_prefix
+  sources       = { for name, s in local.wiring.sources : name => { scheme = s.scheme } }
+  function_name = module.functions.function_names["webhook_ingress"]
+}
+
+module "search" {
+  source = "./modules/search"
+
+  name_prefix      = var.name_prefix
+  writer_role_arns = [local.role_arn["catalog_indexer"]]
+  reader_role_arns = [local.role_arn["search"]]
+  standby_replicas = var.search_standby_replicas
+}
+
+# Queue targets are drained by their function in batches, reporting partial failures.
+resource "aws_lambda_event_source_mapping" "queue" {
+  for_each                = local.wiring.queues
+  event_source_arn        = module.event_bus.queue_arns[each.key]
+  function_name           = module.functions.function_arns[each.value.function]
+  batch_size              = each.value.batch_size
+  function_response_types = ["ReportBatchItemFailures"]
 }

@@ -32,3 +32,8 @@ output "buckets" {
   description = "S3 bucket name by logical name."
   value       = module.data.bucket_names
 }
+
+output "webhook_urls" {
+  description = "The URL each partner posts its signed webhooks to."
+  value       = module.webhooks.source_urls
+}

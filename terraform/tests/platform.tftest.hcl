@@ -45,6 +45,9 @@ mock_provider "aws" {
   mock_resource "aws_secretsmanager_secret" {
     defaults = { arn = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:mock" }
   }
+  mock_resource "aws_opensearchserverless_collection" {
+    defaults = { arn = "arn:aws:aoss:ap-northeast-1:123456789012:collection/mock", collection_endpoint = "https://mock.ap-northeast-1.aoss.amazonaws.com" }
+  }
   mock_resource "aws_lambda_function_url" {
     defaults = { function_url = "https://mock.lambda-url.ap-northeast-1.on.aws/" }
   }
@@ -235,5 +238,103 @@ run "root_every_wired_rule_target_has_a_dlq" {
   assert {
     condition     = toset(keys(module.data.table_names)) == toset(keys(jsondecode(file("wiring.json")).tables))
     error_message = "every table in wiring.json exists"
+  }
+}
+
+run "root_webhooks_every_source_has_a_url_and_a_secret" {
+  command = apply
+
+  assert {
+    condition     = toset(keys(output.webhook_urls)) == toset(keys(jsondecode(file("wiring.json")).sources))
+    error_message = "every source in wiring.json has a URL"
+  }
+  assert {
+    condition     = output.webhook_urls["stripe"] == "https://mock.lambda-url.ap-northeast-1.on.aws/webhooks/stripe"
+    error_message = "a source's URL is the function URL plus /webhooks/<source>"
+  }
+  assert {
+    condition     = module.webhooks.secret_prefix == "mangaassist-test/webhooks/"
+    error_message = "secrets are named <prefix>/webhooks/<source>"
+  }
+}
+
+run "webhooks_module_public_url_with_both_permissions" {
+  command = apply
+  module {
+    source = "./modules/webhooks"
+  }
+  variables {
+    sources       = { stripe = { scheme = "stripe" }, reviews = { scheme = "standard-webhooks" } }
+    function_name = "mangaassist-test-webhook_ingress"
+  }
+
+  assert {
+    condition     = aws_lambda_function_url.ingress.authorization_type == "NONE"
+    error_message = "the signature is the authentication"
+  }
+  assert {
+    condition     = aws_lambda_permission.url.action == "lambda:InvokeFunctionUrl" && aws_lambda_permission.url.function_url_auth_type == "NONE" && aws_lambda_permission.url_invoke.action == "lambda:InvokeFunction"
+    error_message = "AWS requires both InvokeFunctionUrl and InvokeFunction for a public URL"
+  }
+  assert {
+    condition     = length(aws_secretsmanager_secret.source) == 2 && aws_secretsmanager_secret.source["stripe"].name == "mangaassist-test/webhooks/stripe"
+    error_message = "one secret per source"
+  }
+}
+
+run "webhooks_module_rejects_an_unknown_scheme" {
+  command = plan
+  module {
+    source = "./modules/webhooks"
+  }
+  variables {
+    sources       = { x = { scheme = "md5" } }
+    function_name = "f"
+  }
+  expect_failures = [var.sources]
+}
+
+run "root_every_rule_from_the_wiring_with_dlqs_and_queue_consumers" {
+  command = apply
+
+  assert {
+    condition     = toset(keys(module.event_bus.rule_arns)) == toset(keys(jsondecode(file("wiring.json")).rules))
+    error_message = "every rule in wiring.json exists on the bus"
+  }
+  assert {
+    condition     = length(aws_lambda_event_source_mapping.queue) == length(jsondecode(file("wiring.json")).queues) && alltrue([for m in aws_lambda_event_source_mapping.queue : contains(m.function_response_types, "ReportBatchItemFailures")])
+    error_message = "every queue target is drained by its function with partial batch failures"
+  }
+  assert {
+    condition     = length(module.event_bus.dlq_arns) == sum([for r in values(jsondecode(file("wiring.json")).rules) : length(r.targets)])
+    error_message = "every rule target has its DLQ"
+  }
+}
+
+run "search_module_grants_only_the_indexer_and_search_roles" {
+  command = apply
+  module {
+    source = "./modules/search"
+  }
+  variables {
+    writer_role_arns = ["arn:aws:iam::123456789012:role/indexer"]
+    reader_role_arns = ["arn:aws:iam::123456789012:role/search"]
+  }
+
+  assert {
+    condition     = aws_opensearchserverless_collection.products.type == "VECTORSEARCH"
+    error_message = "a vector search collection"
+  }
+  assert {
+    condition     = jsondecode(aws_opensearchserverless_security_policy.encryption.policy).AWSOwnedKey == true
+    error_message = "the collection is encrypted"
+  }
+  assert {
+    condition     = toset(flatten([for s in jsondecode(aws_opensearchserverless_access_policy.data.policy) : s.Principal])) == toset(["arn:aws:iam::123456789012:role/indexer", "arn:aws:iam::123456789012:role/search"])
+    error_message = "the data access policy names only the indexer and the search roles"
+  }
+  assert {
+    condition     = !contains(flatten([for r in jsondecode(aws_opensearchserverless_access_policy.data.policy)[1].Rules : r.Permission]), "aoss:WriteDocument")
+    error_message = "the search role cannot write"
   }
 }

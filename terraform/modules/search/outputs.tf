@@ -1,0 +1,9 @@
+output "collection_arn" {
+  description = "ARN of the collection (what aoss:APIAccessAll is granted on)."
+  value       = aws_opensearchserverless_collection.products.arn
+}
+
+output "collection_endpoint" {
+  description = "HTTPS endpoint the functions sign requests to (OPENSEARCH_ENDPOINT)."
+  value       = aws_opensearchserverless_collection.products.collection_endpoint
+}

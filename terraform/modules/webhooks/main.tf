@@ -1,0 +1,41 @@
+# The partners' front door: a public function URL (the signature is the authentication) and one
+# secret per source. A secret holds {"secrets": [...], "public_keys": [...]}: every listed secret
+# is active, so a rotation adds the new one, waits for the partner to switch, then drops the old.
+resource "aws_secretsmanager_secret" "source" {
+  for_each                = var.sources
+  name                    = "${var.name_prefix}/webhooks/${each.key}"
+  description             = "Signing secrets of the ${each.key} webhook source (${each.value.scheme})."
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = var.secret_recovery_window_days
+  tags                    = var.tags
+}
+
+resource "aws_lambda_function_url" "ingress" {
+  function_name      = var.function_name
+  authorization_type = "NONE"
+  invoke_mode        = "BUFFERED"
+
+  dynamic "cors" {
+    for_each = length(var.cors_allow_origins) > 0 ? [1] : []
+    content {
+      allow_origins = var.cors_allow_origins
+      allow_methods = ["POST"]
+    }
+  }
+}
+
+# Since October 2025 a public function URL needs both permissions.
+resource "aws_lambda_permission" "url" {
+  statement_id           = "function-url-public"
+  action                 = "lambda:InvokeFunctionUrl"
+  function_name          = var.function_name
+  principal              = "*"
+  function_url_auth_type = "NONE"
+}
+
+resource "aws_lambda_permission" "url_invoke" {
+  statement_id  = "function-url-public-invoke"
+  action        = "lambda:InvokeFunction"
+  function_name = var.function_name
+  principal     = "*"
+}
