@@ -1,0 +1,205 @@
+"""The webhook front door, in the order that keeps every acknowledged delivery:
+
+verify signature and timestamp -> size and JSON checks -> raw body to S3 -> idempotency claim
+on the delivery id -> payload schema -> publish events -> 202.
+
+Nothing is acknowledged before its events are on the bus. A dependency failing before that
+answers 503 with Retry-After and releases the claim (Powertools deletes the in-progress record
+when the function raises), so the partner's retry is processed as new. A retry after a 2xx
+gets the original answer back (200, "duplicate"), never a second set of events.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from mangaassist.contracts import ContractError, validate_payload
+from mangaassist.events.publisher import PublishError, publish
+from mangaassist.http import error_response, json_response
+from mangaassist.webhooks.mapping import MAPPERS, Delivery
+from mangaassist.webhooks.signatures import SignatureError, verify
+from mangaassist.webhooks.sources import Keys, Source, fetch_keys, load_sources
+
+PATH = re.compile(r"^/webhooks/(?P<source>[A-Za-z0-9_-]{1,64})/?$")
+DEFAULT_MAX_BODY = 1024 * 1024
+RETRY_AFTER = "5"
+IDEMPOTENCY_TTL = 7 * 24 * 3600  # longer than any partner retries (Stripe: 3 days)
+
+
+class DependencyError(Exception):
+    """S3, DynamoDB, Secrets Manager or EventBridge failed: the partner should retry."""
+
+
+class UnmappablePayload(Exception):
+    """Valid against its schema, yet missing what the mapper needs: the partner must fix it."""
+
+
+@dataclass
+class Settings:
+    bucket: str
+    table: str
+    max_body: int = DEFAULT_MAX_BODY
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(bucket=os.environ["RAW_PAYLOADS_BUCKET"], table=os.environ["IDEMPOTENCY_TABLE"],
+                   max_body=int(os.environ.get("WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY)))
+
+
+class Ingress:
+    def __init__(self, sources: dict[str, Source], settings: Settings, *, s3=None, persistence=None,
+                 keys: Callable[[str], Keys] = fetch_keys, publisher: Callable = publish,
+                 clock: Callable[[], float] = time.time):
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function)
+
+        self.sources = sources
+        self.settings = settings
+        self.keys = keys
+        self.publisher = publisher
+        self.clock = clock
+        if s3 is None:
+            import boto3
+            from botocore.config import Config
+
+            s3 = boto3.client("s3", config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard"}))
+        self.s3 = s3
+        self.idempotency = IdempotencyConfig(
+            event_key_jmespath="[source, delivery_id]",
+            # The same id with another body is not a retry: refuse it rather than hide it.
+            payload_validation_jmespath="sha256",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=IDEMPOTENCY_TTL,
+            response_hook=lambda response, _record: {**response, "status": "duplicate"},
+        )
+        persistence = persistence or DynamoDBPersistenceLayer(table_name=settings.table)
+        self._accept = idempotent_function(data_keyword_argument="delivery", persistence_store=persistence,
+                                           config=self.idempotency)(self._accept_delivery)
+
+    @classmethod
+    def from_env(cls) -> "Ingress":
+        return cls(load_sources(), Settings.from_env())
+
+    # --- the pipeline ------------------------------------------------------------------------
+    def handle(self, event: dict, context=None) -> dict:
+        if context is not None:
+            self.idempotency.register_lambda_context(context)  # in-progress claims expire with the invocation
+        http = (event.get("requestContext") or {}).get("http") or {}
+        match = PATH.match(event.get("rawPath") or http.get("path") or "")
+        if not match:
+            return error_response(404, "not_found", "POST webhooks to /webhooks/{source}")
+        source = self.sources.get(match["source"])
+        if source is None:
+            return error_response(404, "unknown_source", f"no webhook source named {match['source']!r}",
+                                  sources=sorted(self.sources))
+        if http.get("method", "").upper() != "POST":
+            return error_response(405, "method_not_allowed", "webhooks are delivered with POST", {"allow": "POST"})
+        headers = event.get("headers") or {}
+        try:
+            body = self._raw_body(event)
+        except ValueError:
+            return error_response(400, "invalid_body", "the body is marked base64 but is not valid base64")
+
+        try:
+            keys = self.keys(source.name)
+        except Exception:
+            return self._unavailable("the source's signing secrets could not be read")
+        try:
+            signed = verify(source.verifier_scheme, headers, body, secrets=keys.secrets, public_keys=keys.public_keys,
+                            now=self.clock(), tolerance=source.tolerance_seconds,
+                            future_tolerance=source.tolerance_seconds)
+        except SignatureError as exc:
+            return error_response(401, exc.code, exc.message)
+
+        if len(body) > self.settings.max_body:
+            return error_response(413, "payload_too_large", f"the body is {len(body)} bytes; the limit is {self.settings.max_body}")
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            return error_response(400, "invalid_json", "the body is not JSON")
+        if not isinstance(payload, dict):
+            return error_response(400, "invalid_json", "the body must be a JSON object")
+        delivery_id = source.find_delivery_id(headers, payload, signed.delivery_id)
+        if delivery_id is None:
+            return error_response(400, "missing_delivery_id", f"no delivery id where this source keeps it ({source.delivery_id})")
+
+        received = datetime.fromtimestamp(self.clock(), timezone.utc)
+        digest = hashlib.sha256(body).hexdigest()
+        try:
+            raw_key = self._store_raw(source, delivery_id, digest, body, received)
+        except Exception:
+            return self._unavailable("the delivery could not be stored")
+        delivery = {"source": source.name, "delivery_id": delivery_id, "sha256": digest, "raw_key": raw_key,
+                    "received_at": received.timestamp(), "signed_timestamp": signed.timestamp,
+                    "headers": {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-github-event")},
+                    "payload": payload}
+        return self._claim_and_publish(delivery)
+
+    def _claim_and_publish(self, delivery: dict) -> dict:
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError, IdempotencyValidationError)
+
+        try:
+            result = self._accept(delivery=delivery)
+        except ContractError as exc:
+            return error_response(422, "invalid_payload", exc.message, path=exc.path)
+        except UnmappablePayload as exc:
+            return error_response(422, "invalid_payload", str(exc))
+        except IdempotencyAlreadyInProgressError:
+            return error_response(409, "in_progress", "this delivery is being processed; retry shortly",
+                                  {"retry-after": RETRY_AFTER}, delivery_id=delivery["delivery_id"])
+        except IdempotencyValidationError:
+            return error_response(422, "delivery_id_reused", "this delivery id was already used for a different body",
+                                  delivery_id=delivery["delivery_id"])
+        except Exception:  # DynamoDB, EventBridge: the claim is released, the partner retries
+            return self._unavailable("the delivery could not be processed")
+        status = 200 if result.get("status") == "duplicate" else 202
+        return json_response(status, result)
+
+    def _accept_delivery(self, delivery: dict) -> dict:
+        """Runs once per (source, delivery id): schema, events, publish. Raising releases the claim."""
+        source = self.sources[delivery["source"]]
+        payload = delivery["payload"]
+        validate_payload(source.payload_schema, payload)
+        context = Delivery(source.name, delivery["delivery_id"], delivery["headers"],
+                           datetime.fromtimestamp(delivery["received_at"], timezone.utc), delivery["signed_timestamp"])
+        try:
+            events = MAPPERS[source.mapper](payload, context)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UnmappablePayload(f"cannot map this {source.name} payload to events: {type(exc).__name__} {exc}") from exc
+        try:
+            ids = self.publisher(events) if events else []
+        except PublishError as exc:
+            raise DependencyError(f"{len(exc.failed)} event(s) not published") from exc
+        return {"status": "accepted", "source": source.name, "delivery_id": delivery["delivery_id"], "events": ids}
+
+    # --- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def _raw_body(event: dict) -> bytes:
+        body = event.get("body") or ""
+        if event.get("isBase64Encoded"):
+            try:
+                return base64.b64decode(body, validate=True)
+            except binascii.Error as exc:
+                raise ValueError("bad base64") from exc
+        return body.encode("utf-8")
+
+    def _store_raw(self, source: Source, delivery_id: str, digest: str, body: bytes, received: datetime) -> str:
+        # The body hash in the key keeps a reused id's other body instead of overwriting the first.
+        safe_id = re.sub(r"[^A-Za-z0-9._-]", "_", delivery_id)
+        key = f"{source.name}/{received:%Y/%m/%d}/{safe_id}/{digest[:16]}.json"
+        self.s3.put_object(Bucket=self.settings.bucket, Key=key, Body=body, ContentType="application/json",
+                           ServerSideEncryption="AES256", Metadata={"delivery-id": safe_id, "source": source.name})
+        return key
+
+    @staticmethod
+    def _unavailable(message: str) -> dict:
+        return error_response(503, "unavailable", f"{message}; retry later", {"retry-after": RETRY_AFTER})

@@ -1,0 +1,419 @@
+"""Webhook ingress: every answer, fault injection, idempotency, and no 5xx for bad input."""
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from mangaassist.events import publisher as publisher_module
+from mangaassist.webhooks import signing
+from mangaassist.webhooks.ingest import Ingress, Settings
+from mangaassist.webhooks.sources import Keys, load_sources
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "tests" / "events"
+SOURCES = load_sources(json.dumps(json.loads((ROOT / "terraform" / "wiring.json").read_text())["sources"]))
+NOW = 1795921445.0
+SECRETS = {
+    "stripe": "whsec_test_stripe_0123456789abcdef",
+    "github": "It's a Secret to Everybody",
+    "reviews": "whsec_" + base64.b64encode(b"reviews-secret-0123456789abcd").decode(),
+    "catalog": "whsec_" + base64.b64encode(b"catalog-secret-0123456789abcd").decode(),
+}
+OLD_SECRETS = {k: v.replace("0123", "9876") for k, v in SECRETS.items()}
+BUS, BUCKET, TABLE = "test-bus", "test-raw-payloads", "test-idempotency"
+
+
+def fixture_body(name: str) -> bytes:
+    return (EVENTS / name).read_bytes()
+
+
+def signed_headers(source: str, body: bytes, *, secret: str | None = None, timestamp: float = NOW, msg_id: str = "msg_0001") -> dict:
+    secret = secret or SECRETS[source]
+    if source == "stripe":
+        return signing.sign_stripe(secret, body, timestamp=int(timestamp))
+    if source == "github":
+        return {**signing.sign_github(secret, body), "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+                "X-GitHub-Event": "push"}
+    return signing.sign_standard(secret, body, msg_id=msg_id, timestamp=int(timestamp))
+
+
+def url_event(source: str, body: bytes, headers: dict, method: str = "POST", base64_body: bool = False) -> dict:
+    event = json.loads(fixture_body("lambdaFunctionUrlEvent.json"))
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/webhooks/{source}"
+    event["requestContext"]["http"]["method"] = method
+    event["headers"].update({k.lower(): v for k, v in headers.items()})
+    event["body"] = base64.b64encode(body).decode() if base64_body else body.decode("utf-8", "surrogateescape")
+    event["isBase64Encoded"] = base64_body
+    return event
+
+
+class BusTap:
+    """A rule on the moto bus sending every event to an SQS queue, to count what was published."""
+
+    def __init__(self):
+        self.sqs = boto3.client("sqs")
+        self.url = self.sqs.create_queue(QueueName="tap")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = boto3.client("events")
+        events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
+        events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
+
+    def drain(self) -> list[dict]:
+        out = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
+            if not got:
+                return out
+            out += [json.loads(m["Body"]) for m in got]
+            self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    monkeypatch.setattr(publisher_module, "_client", None, raising=False)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+        boto3.client("dynamodb").create_table(
+            TableName=TABLE, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        boto3.client("events").create_event_bus(Name=BUS)
+        yield BusTap()
+
+
+def make_ingress(**overrides) -> Ingress:
+    kwargs = dict(keys=lambda source: Keys((SECRETS[source], OLD_SECRETS[source])), clock=lambda: NOW)
+    kwargs.update(overrides)
+    settings = kwargs.pop("settings", Settings(bucket=BUCKET, table=TABLE))
+    return Ingress(SOURCES, settings, **kwargs)
+
+
+def answer(response: dict) -> tuple[int, dict]:
+    assert response["headers"]["content-type"] == "application/json"
+    return response["statusCode"], json.loads(response["body"])
+
+
+class FakeContext:
+    function_name = "mangaassist-test-webhook_ingress"
+    aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def send(ingress: Ingress, source: str, body: bytes, headers: dict | None = None, **kw) -> tuple[int, dict, dict]:
+    event = url_event(source, body, signed_headers(source, body) if headers is None else headers, **kw)
+    response = ingress.handle(event, FakeContext())
+    status, payload = answer(response)
+    return status, payload, response["headers"]
+
+
+# --- acceptance -------------------------------------------------------------------------------
+def test_stripe_jpy_checkout_is_accepted_with_yen_not_divided(aws):
+    status, body, _ = send(make_ingress(), "stripe", fixture_body("stripe.checkout.session.completed.json"))
+    assert status == 202 and body["status"] == "accepted" and len(body["events"]) == 1
+    (event,) = aws.drain()
+    assert event["id"] == body["events"][0]
+    assert (event["source"], event["detail-type"]) == ("mangaassist.payments", "PaymentCompleted")
+    assert event["detail"]["amount"] == 1500 and event["detail"]["currency"] == "JPY"
+    assert event["detail"]["order_id"] == "ord_1001" and event["detail"]["payment_id"] == "pi_3QmangaIntent0001"
+
+
+def test_two_decimal_currency_is_divided(aws):
+    payload = json.loads(fixture_body("stripe.checkout.session.completed.json"))
+    payload["data"]["object"].update(currency="usd", amount_total=1234)
+    payload["id"] = "evt_usd"
+    status, _, _ = send(make_ingress(), "stripe", json.dumps(payload).encode())
+    assert status == 202
+    assert aws.drain()[0]["detail"]["amount"] == 12.34
+
+
+def test_charge_refunded_becomes_refund_processed(aws):
+    status, body, _ = send(make_ingress(), "stripe", fixture_body("stripe.charge.refunded.json"))
+    assert status == 202
+    (event,) = aws.drain()
+    assert event["detail-type"] == "RefundProcessed" and event["detail"]["refund_id"] == "re_3QmangaRefund0001"
+
+
+def test_unmapped_stripe_type_is_acknowledged_without_events(aws):
+    payload = json.loads(fixture_body("stripe.checkout.session.completed.json"))
+    payload.update(type="customer.created", id="evt_customer")
+    status, body, _ = send(make_ingress(), "stripe", json.dumps(payload).encode())
+    assert (status, body["events"], aws.drain()) == (202, [], [])
+
+
+def test_github_push_is_accepted_with_its_delivery_id(aws):
+    status, body, _ = send(make_ingress(), "github", fixture_body("github.push.json"))
+    assert status == 202 and body["delivery_id"] == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    (event,) = aws.drain()
+    assert event["detail"]["event"] == "push" and event["detail"]["repository"] == "manga-store/mangaassist"
+
+
+def test_review_is_accepted(aws):
+    status, body, _ = send(make_ingress(), "reviews", fixture_body("reviews.submitted.json"))
+    assert status == 202 and body["delivery_id"] == "msg_0001"
+    (event,) = aws.drain()
+    assert event["detail"]["rating"] == 5 and event["detail-type"] == "ReviewSubmitted"
+
+
+def test_catalog_batch_becomes_one_event_per_item_all_published(aws):
+    payload = json.loads(fixture_body("catalog.new_release.json"))
+    template = payload["items"][0]
+    payload["items"] = [{**template, "id": f"bk-{i:03d}", "title": f"第{i}巻"} for i in range(25)]
+    status, body, _ = send(make_ingress(), "catalog", json.dumps(payload, ensure_ascii=False).encode())
+    assert status == 202 and len(body["events"]) == 25
+    events = aws.drain()
+    assert sorted(e["detail"]["product_id"] for e in events) == [f"bk-{i:03d}" for i in range(25)]
+    assert {e["detail-type"] for e in events} == {"CatalogUpdate.new_release"}
+
+
+def test_svix_branded_headers_are_accepted(aws):
+    body = fixture_body("reviews.submitted.json")
+    headers = {k.replace("webhook-", "svix-"): v for k, v in signed_headers("reviews", body).items()}
+    status, _, _ = send(make_ingress(), "reviews", body, headers)
+    assert status == 202
+
+
+def test_a_signature_by_the_previous_secret_is_valid_during_rotation(aws):
+    body = fixture_body("reviews.submitted.json")
+    status, _, _ = send(make_ingress(), "reviews", body, signed_headers("reviews", body, secret=OLD_SECRETS["reviews"]))
+    assert status == 202
+
+
+def test_base64_bodies_are_verified_on_the_decoded_raw_bytes(aws):
+    body = fixture_body("stripe.checkout.session.completed.json")
+    status, _, _ = send(make_ingress(), "stripe", body, base64_body=True)
+    assert status == 202
+
+
+def test_raw_body_is_kept_encrypted_in_s3_by_source_date_and_delivery(aws):
+    body = fixture_body("stripe.checkout.session.completed.json")
+    send(make_ingress(), "stripe", body)
+    (obj,) = boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]
+    day = time.strftime("%Y/%m/%d", time.gmtime(NOW))
+    assert obj["Key"].startswith(f"stripe/{day}/evt_1QmangaCheckout0001/")
+    stored = boto3.client("s3").get_object(Bucket=BUCKET, Key=obj["Key"])
+    assert stored["Body"].read() == body and stored["ServerSideEncryption"] == "AES256"
+
+
+# --- retries and duplicates -------------------------------------------------------------------
+def test_a_retry_gets_the_original_answer_and_publishes_nothing_more(aws):
+    ingress, body = make_ingress(), fixture_body("stripe.checkout.session.completed.json")
+    first = send(ingress, "stripe", body)[1]
+    status, again, _ = send(ingress, "stripe", body)
+    assert status == 200 and again["status"] == "duplicate"
+    assert again["events"] == first["events"] and again["delivery_id"] == first["delivery_id"]
+    assert len(aws.drain()) == 1
+
+
+def test_same_delivery_id_with_another_body_is_refused(aws):
+    ingress = make_ingress()
+    body = fixture_body("reviews.submitted.json")
+    send(ingress, "reviews", body)
+    other = body.replace(b'"rating": 5', b'"rating": 1')
+    status, payload, _ = send(ingress, "reviews", other)
+    assert (status, payload["error"]) == (422, "delivery_id_reused")
+
+
+def test_fifty_concurrent_deliveries_of_one_id_publish_exactly_once(tmp_path, monkeypatch):
+    """Over a real (single-writer) emulator, as DynamoDB's conditional writes are atomic."""
+    from embedded.aws import Emulator
+
+    published = []
+    emulator = Emulator(BUS, published.extend).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
+        monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+        monkeypatch.setattr(publisher_module, "_client", None, raising=False)
+        boto3.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+        boto3.client("dynamodb").create_table(
+            TableName=TABLE, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        boto3.client("events").create_event_bus(Name=BUS)
+        ingress = make_ingress()
+        body = fixture_body("stripe.checkout.session.completed.json")
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            results = list(pool.map(lambda _: send(ingress, "stripe", body)[:2], range(50)))
+        statuses = sorted(status for status, _ in results)
+        assert statuses.count(202) == 1, statuses
+        assert set(statuses) <= {200, 202, 409}
+        assert len(published) == 1
+        for status, payload in results:
+            if status == 409:
+                assert payload["error"] == "in_progress"
+    finally:
+        emulator.stop()
+
+
+def test_in_progress_delivery_answers_409_with_retry_after(aws):
+    ingress, body = make_ingress(), fixture_body("reviews.submitted.json")
+    results = {}
+
+    def slow_publish(events):
+        results["inner"] = send(ingress, "reviews", body)  # the partner's impatient retry
+        return publisher_module.publish(events)
+
+    ingress.publisher = slow_publish
+    status, _, _ = send(ingress, "reviews", body)
+    inner_status, inner_body, inner_headers = results["inner"]
+    assert status == 202 and inner_status == 409 and inner_body["error"] == "in_progress"
+    assert int(inner_headers["retry-after"]) > 0
+
+
+# --- dependencies failing: 503, claim released, retry accepted, exactly one set of events ----
+def _failing_s3(ingress):
+    class Broken:
+        def put_object(self, **_):
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "slow down"}}, "PutObject")
+
+    ingress.s3 = Broken()
+
+
+def _failing_put_events(ingress):
+    def broken(events):
+        raise publisher_module.PublishError([{"ErrorCode": "InternalFailure", "ErrorMessage": "boom"}], [])
+
+    ingress.publisher = broken
+
+
+@pytest.mark.parametrize("break_it", [_failing_s3, _failing_put_events], ids=["s3", "put_events"])
+def test_a_failing_dependency_is_503_and_the_retry_is_accepted_once(aws, break_it):
+    body = fixture_body("stripe.checkout.session.completed.json")
+    broken = make_ingress()
+    break_it(broken)
+    status, payload, headers = send(broken, "stripe", body)
+    assert (status, payload["error"]) == (503, "unavailable") and int(headers["retry-after"]) > 0
+    assert aws.drain() == []
+    status, payload, _ = send(make_ingress(), "stripe", body)
+    assert status == 202
+    assert len(aws.drain()) == 1
+
+
+def test_failing_dynamodb_is_503_and_the_retry_is_accepted_once(aws):
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    body = fixture_body("stripe.checkout.session.completed.json")
+    persistence = DynamoDBPersistenceLayer(table_name=TABLE)
+
+    def broken(**_):
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "PutItem")
+
+    persistence.client.put_item = broken
+    status, payload, _ = send(make_ingress(persistence=persistence), "stripe", body)
+    assert (status, payload["error"]) == (503, "unavailable")
+    assert aws.drain() == []
+    assert send(make_ingress(), "stripe", body)[0] == 202
+    assert len(aws.drain()) == 1
+
+
+def test_unreadable_secrets_are_503(aws):
+    def broken(_source):
+        raise ClientError({"Error": {"Code": "InternalServiceError", "Message": "boom"}}, "GetSecretValue")
+
+    body = fixture_body("reviews.submitted.json")
+    assert send(make_ingress(keys=broken), "reviews", body)[0] == 503
+
+
+# --- bad input: a clear 4xx ------------------------------------------------------------------
+@pytest.mark.parametrize("mutate, code", [
+    (lambda h: {}, "missing_signature"),
+    (lambda h: {**h, "Stripe-Signature": "garbage"}, None),
+    (lambda h: {**h, "Stripe-Signature": h["Stripe-Signature"].replace("v1=", "v1=00")}, None),
+])
+def test_bad_stripe_signatures_are_401(aws, mutate, code):
+    body = fixture_body("stripe.checkout.session.completed.json")
+    status, payload, _ = send(make_ingress(), "stripe", body, mutate(signed_headers("stripe", body)))
+    assert status == 401 and payload["error"] and payload["message"]
+    if code:
+        assert payload["error"] == code
+    assert aws.drain() == []
+
+
+@pytest.mark.parametrize("skew", [-301, 301, -86400, 10**9])
+def test_timestamps_outside_the_window_are_401_past_or_future(aws, skew):
+    body = fixture_body("reviews.submitted.json")
+    status, payload, _ = send(make_ingress(), "reviews", body, signed_headers("reviews", body, timestamp=NOW + skew))
+    assert status == 401
+
+
+def test_wrong_secret_is_401(aws):
+    body = fixture_body("github.push.json")
+    assert send(make_ingress(), "github", body, signed_headers("github", body, secret="not it"))[0] == 401
+
+
+def test_tampered_body_is_401(aws):
+    body = fixture_body("reviews.submitted.json")
+    headers = signed_headers("reviews", body)
+    assert send(make_ingress(), "reviews", body.replace(b"5", b"4"), headers)[0] == 401
+
+
+def test_unknown_source_is_404(aws):
+    response = make_ingress().handle(url_event("paypal", b"{}", {}))
+    status, payload = answer(response)
+    assert (status, payload["error"]) == (404, "unknown_source")
+
+
+def test_other_paths_are_404(aws):
+    event = url_event("stripe", b"{}", {})
+    event["rawPath"] = "/admin"
+    assert answer(make_ingress().handle(event))[0] == 404
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_methods_other_than_post_are_405(aws, method):
+    response = make_ingress().handle(url_event("stripe", b"", {}, method=method))
+    assert answer(response)[0] == 405 and response["headers"]["allow"] == "POST"
+
+
+def test_bodies_over_the_limit_are_413(aws):
+    payload = json.loads(fixture_body("reviews.submitted.json"))
+    payload["text"] = "あ" * 4000
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    ingress = make_ingress(settings=Settings(bucket=BUCKET, table=TABLE, max_body=4096))
+    assert send(ingress, "reviews", body)[0] == 413
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b"\xff\xfe", b""])
+def test_bodies_that_are_not_a_json_object_are_400(aws, body):
+    # GitHub signs raw bytes, so even a body that is not UTF-8 arrives correctly signed.
+    status, payload, _ = send(make_ingress(), "github", body, base64_body=True)
+    assert status == 400 and payload["error"] == "invalid_json"
+
+
+def test_invalid_base64_is_400(aws):
+    event = url_event("stripe", b"x", {})
+    event.update(body="***", isBase64Encoded=True)
+    assert answer(make_ingress().handle(event))[0] == 400
+
+
+def test_payload_breaking_its_schema_is_422_with_the_path(aws):
+    payload = json.loads(fixture_body("reviews.submitted.json"))
+    payload["rating"] = 6
+    status, body, _ = send(make_ingress(), "reviews", json.dumps(payload).encode())
+    assert status == 422 and body["error"] == "invalid_payload" and "rating" in body["path"]
+    assert aws.drain() == []
+
+
+def test_a_rejected_payload_does_not_hold_the_delivery_id(aws):
+    ingress = make_ingress()
+    payload = json.loads(fixture_body("reviews.submitted.json"))
+    bad = dict(payload, rating=0)
+    assert send(ingress, "reviews", json.dumps(bad).encode())[0] == 422
+    assert send(ingress, "reviews", json.dumps(payload).encode())[0] == 202
+
+
+def test_missing_delivery_id_is_400(aws):
+    body = fixture_body("github.push.json")
+    headers = signing.sign_github(SECRETS["github"], body)
+    status, payload, _ = send(make_ingress(), "github", body, headers)
+    assert (status, payload["error"]) == (400, "missing_delivery_id")
