@@ -1,0 +1,227 @@
+"""EventBridge's delivery semantics, as code the local stack runs and tests can drive without it.
+
+- A target that fails is retried with exponential backoff and jitter until its retry policy's
+  ``MaximumRetryAttempts`` or ``MaximumEventAgeInSeconds`` runs out; non-retriable errors
+  (missing resource, missing permission) go straight to the dead-letter queue.
+- A dead-lettered event is the original event as the SQS message body, with AWS's message
+  attributes: RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE, EXHAUSTED_RETRY_CONDITION and
+  RETRY_ATTEMPTS.
+- The archive keeps every event its pattern matches unless it carries ``replay-name``: AWS's
+  managed ``Events-Archive-<name>`` rule adds ``{"replay-name": [{"exists": false}]}``.
+- A replayed event is the original envelope plus ``replay-name`` (placed after ``region``, as
+  AWS sends it), delivered only to the rules the replay names.
+"""
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from mangaassist.events.patterns import compile_pattern
+from mangaassist.events.routing import RetryPolicy, Rule
+
+# EventBridge does not publish its backoff schedule; these bound the exponential growth so
+# 185 attempts fit in its 24 hour default (185 x 180 s = 9.25 h of waiting at most).
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 180.0
+
+# ERROR_CODE values from the EventBridge user guide (eb-rule-dlq).
+NO_RESOURCE = "NO_RESOURCE"
+NO_PERMISSIONS = "NO_PERMISSIONS"
+THROTTLING = "THROTTLING"
+TIMEOUT = "TIMEOUT"
+SDK_CLIENT_ERROR = "SDK_CLIENT_ERROR"
+NON_RETRIABLE = {NO_RESOURCE, NO_PERMISSIONS}
+
+MAX_RETRY_ATTEMPTS = "MaximumRetryAttempts"
+MAX_EVENT_AGE = "MaximumEventAgeInSeconds"
+
+
+class TargetError(Exception):
+    """A failed invocation, with the ERROR_CODE EventBridge would record for it."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def retriable(self) -> bool:
+        return self.code not in NON_RETRIABLE
+
+
+def as_target_error(exc: BaseException) -> TargetError:
+    if isinstance(exc, TargetError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return TargetError(TIMEOUT, str(exc) or "target timed out")
+    return TargetError(SDK_CLIENT_ERROR, f"{type(exc).__name__}: {exc}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "delivered" or "dead_lettered"
+    attempts: int
+    error: TargetError | None = None
+    exhausted: str | None = None  # which limit ran out, for EXHAUSTED_RETRY_CONDITION
+
+    @property
+    def retry_attempts(self) -> int:
+        return max(self.attempts - 1, 0)
+
+
+def backoff_seconds(retry: int, rng: random.Random) -> float:
+    """Full-jitter exponential backoff before retry number ``retry`` (0-based)."""
+    return rng.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**retry))
+
+
+def deliver(
+    invoke: Callable[[], None],
+    policy: RetryPolicy,
+    *,
+    time_scale: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+    on_retry: Callable[[int, TargetError], None] | None = None,
+) -> Outcome:
+    """Invoke a target until it succeeds or its retry policy runs out.
+
+    ``time_scale`` shrinks every delay and the event-age clock alike (0.001 turns EventBridge's
+    hours into seconds), so the number of attempts always follows the policy.
+    """
+    rng = rng or random.Random()
+    started = clock()
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            invoke()
+            return Outcome("delivered", attempts)
+        except Exception as exc:  # a target's failure is data here, never a crash of the router
+            error = as_target_error(exc)
+        if not error.retriable:
+            return Outcome("dead_lettered", attempts, error)
+        if attempts - 1 >= policy.maximum_retry_attempts:
+            return Outcome("dead_lettered", attempts, error, MAX_RETRY_ATTEMPTS)
+        delay = backoff_seconds(attempts - 1, rng)
+        age = (clock() - started) / time_scale if time_scale else 0.0
+        if age + delay > policy.maximum_event_age_in_seconds:
+            return Outcome("dead_lettered", attempts, error, MAX_EVENT_AGE)
+        if on_retry:
+            on_retry(attempts, error)
+        sleep(delay * time_scale)
+
+
+def _attr(value) -> dict:
+    return {"DataType": "String", "StringValue": str(value)}
+
+
+def dead_letter_message(event: dict, rule_arn: str, target_arn: str, outcome: Outcome) -> dict:
+    """The SQS SendMessage arguments EventBridge uses for a dead-lettered event."""
+    attributes = {
+        "RULE_ARN": _attr(rule_arn),
+        "TARGET_ARN": _attr(target_arn),
+        "ERROR_CODE": _attr(outcome.error.code),
+        "ERROR_MESSAGE": _attr(outcome.error.message[:1024] or "-"),
+        "RETRY_ATTEMPTS": _attr(outcome.retry_attempts),
+    }
+    if outcome.exhausted:
+        attributes["EXHAUSTED_RETRY_CONDITION"] = _attr(outcome.exhausted)
+    return {"MessageBody": json.dumps(event, separators=(",", ":")), "MessageAttributes": attributes}
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    event: dict
+    rule_arn: str
+    target_arn: str
+    error_code: str
+    error_message: str
+    retry_attempts: int
+
+
+def parse_dead_letter(message: dict) -> DeadLetter:
+    """Read an SQS message (as ReceiveMessage returns it) that EventBridge dead-lettered."""
+    attrs = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
+    if "TARGET_ARN" not in attrs:
+        raise ValueError("not an EventBridge dead letter: no TARGET_ARN attribute")
+    return DeadLetter(
+        event=json.loads(message["Body"]),
+        rule_arn=attrs.get("RULE_ARN", ""),
+        target_arn=attrs["TARGET_ARN"],
+        error_code=attrs.get("ERROR_CODE", ""),
+        error_message=attrs.get("ERROR_MESSAGE", ""),
+        retry_attempts=int(attrs.get("RETRY_ATTEMPTS", "0") or 0),
+    )
+
+
+def replayed(event: dict, replay_name: str) -> dict:
+    """The event as a replay delivers it: ``replay-name`` right after ``region``."""
+    out = {}
+    for key, value in event.items():
+        if key == "replay-name":
+            continue
+        out[key] = value
+        if key == "region":
+            out["replay-name"] = replay_name
+    out.setdefault("replay-name", replay_name)
+    return out
+
+
+def replay_rules(rules: Iterable[Rule], event: dict, only: Iterable[str] | None) -> list[Rule]:
+    """The rules a replayed event reaches: those that match, limited to the replay's filter."""
+    chosen = None if only is None else set(only)
+    return [r for r in rules if (chosen is None or r.name in chosen) and r.matches(event)]
+
+
+class Archive:
+    """An event archive: what its pattern matches, minus replays, kept as JSON lines on disk."""
+
+    def __init__(self, name: str, event_pattern: dict | None, path: Path | None = None):
+        self.name = name
+        managed = dict(event_pattern or {})
+        managed["replay-name"] = [{"exists": False}]
+        self._matches = compile_pattern(managed)
+        self._path = path
+        self._lock = threading.Lock()
+        self._events: list[tuple[float, dict]] = []
+        if path and path.exists():
+            for line in path.read_text().splitlines():
+                record = json.loads(line)
+                self._events.append((record["archived_at"], record["event"]))
+
+    def record(self, event: dict, archived_at: float | None = None) -> bool:
+        if not self._matches(event):
+            return False
+        stamp = time.time() if archived_at is None else archived_at
+        with self._lock:
+            self._events.append((stamp, event))
+            if self._path:
+                with self._path.open("a") as fh:
+                    fh.write(json.dumps({"archived_at": stamp, "event": event}) + "\n")
+        return True
+
+    def between(self, start: float, end: float) -> list[dict]:
+        """Archived events whose ``time`` lies in [start, end] (epoch seconds), oldest first."""
+        from datetime import datetime
+
+        def epoch(event):
+            return datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp()
+
+        with self._lock:
+            events = [e for _, e in self._events]
+        return sorted((e for e in events if start <= epoch(e) <= end), key=epoch)
+
+    @property
+    def event_count(self) -> int:
+        return len(self._events)
+
+    @property
+    def size_bytes(self) -> int:
+        with self._lock:
+            return sum(len(json.dumps(e, separators=(",", ":"))) for _, e in self._events)
