@@ -32,6 +32,8 @@ class ContractError(ValueError):
     """A document that breaks its contract; ``path`` is like ``detail.items[0].quantity``."""
 
     def __init__(self, path: str, message: str):
+        if len(message) > 300:  # jsonschema quotes the offending value, which may be megabytes
+            message = message[:297] + "..."
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
         self.message = message
