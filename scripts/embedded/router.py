@@ -1,0 +1,203 @@
+"""The local EventBridge: delivers bus events to targets by the routing table, asynchronously.
+
+Matching, retries, dead-lettering, the archive and replay are the shared layer's
+(mangaassist.events.delivery); this module only runs them on threads and records what happened
+for GET /_local/deliveries.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+from mangaassist.events.delivery import Archive, deliver, dead_letter_message, replay_rules, replayed
+from mangaassist.events.routing import Rule, Target, Wiring
+from mangaassist.events.transform import transform
+
+
+class DeliveryLog:
+    """Every delivery attempt's latest state, newest last."""
+
+    def __init__(self, limit: int = 100_000):
+        self._records: deque[dict] = deque(maxlen=limit)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._open = 0
+
+    def start(self, event: dict, rule: str, target: str) -> dict:
+        record = {
+            "delivery_id": str(uuid.uuid4()),
+            "event_id": event["id"],
+            "source": event["source"],
+            "detail_type": event["detail-type"],
+            "rule": rule,
+            "target": target,
+            "status": "pending",
+            "attempts": 0,
+            "replay_name": event.get("replay-name"),
+            "error": None,
+            "started_at": time.time(),
+        }
+        with self._lock:
+            self._records.append(record)
+            self._open += 1
+        return record
+
+    def update(self, record: dict, status: str, attempts: int, error=None) -> None:
+        with self._lock:
+            record.update(status=status, attempts=attempts, updated_at=time.time(),
+                          error=None if error is None else {"code": error.code, "message": error.message})
+            if status in ("delivered", "dead_lettered"):
+                self._open -= 1
+                record["latency_ms"] = round((record["updated_at"] - record["started_at"]) * 1000, 1)
+                self._idle.notify_all()
+
+    def records(self) -> list[dict]:
+        with self._lock:
+            return [dict(r) for r in self._records]
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._open == 0, timeout)
+
+
+class Router:
+    def __init__(self, wiring: Wiring, functions, aws, *, bus_name: str, prefix: str, region: str, account: str,
+                 archive: Archive, dlq_urls: dict[str, str], queue_urls: dict[str, str], time_scale: float,
+                 workers: int = 32):
+        self.wiring = wiring
+        self.functions = functions
+        self.sqs = aws.client("sqs")
+        self.bus_name = bus_name
+        self.prefix = prefix
+        self.region = region
+        self.account = account
+        self.archive = archive
+        self.dlq_urls = dlq_urls
+        self.queue_urls = queue_urls
+        self.time_scale = time_scale
+        self.log = DeliveryLog()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delivery")
+
+    # --- names as AWS spells them ---------------------------------------------------------
+    def rule_arn(self, rule: Rule) -> str:
+        return f"arn:aws:events:{self.region}:{self.account}:rule/{self.bus_name}/{self.prefix}-{rule.name}"
+
+    def target_arn(self, target: Target) -> str:
+        if target.kind == "lambda":
+            return self.functions.arn(target.function)
+        return f"arn:aws:sqs:{self.region}:{self.account}:{self.prefix}-{target.queue}"
+
+    # --- the bus ------------------------------------------------------------------------
+    def put(self, events: list[dict]) -> None:
+        """Events moto accepted on our bus: archive them and fan them out, without waiting."""
+        for event in events:
+            self.archive.record(event)
+            for rule in self.wiring.matching_rules(event):
+                self._fan_out(event, rule)
+
+    def replay(self, start: float, end: float, rules: list[str] | None, name: str) -> dict:
+        """StartReplay's semantics: archived events in [start, end], with replay-name, to chosen rules."""
+        counts = {rule.name: 0 for rule in self.wiring.rules if rules is None or rule.name in rules}
+        events = self.archive.between(start, end)
+        for original in events:
+            event = replayed(original, name)
+            for rule in replay_rules(self.wiring.rules, event, rules):
+                counts[rule.name] += 1
+                self._fan_out(event, rule)
+        return {"replay_name": name, "events": len(events), "rules": counts}
+
+    def _fan_out(self, event: dict, rule: Rule) -> None:
+        for target in rule.targets:
+            record = self.log.start(event, rule.name, target.resource)
+            self._pool.submit(self._deliver, event, rule, target, record)
+
+    def _deliver(self, event: dict, rule: Rule, target: Target, record: dict) -> None:
+        outcome = deliver(
+            lambda: self._invoke(event, rule, target),
+            target.retry_policy,
+            time_scale=self.time_scale,
+            on_retry=lambda attempts, error: self.log.update(record, "retrying", attempts, error),
+        )
+        if outcome.status == "dead_lettered":
+            message = dead_letter_message(event, self.rule_arn(rule), self.target_arn(target), outcome)
+            self.sqs.send_message(QueueUrl=self.dlq_urls[f"{rule.name}/{target.id}"], **message)
+        self.log.update(record, outcome.status, outcome.attempts, outcome.error)
+
+    def _invoke(self, event: dict, rule: Rule, target: Target) -> None:
+        payload = event
+        if target.input_transformer:
+            text = transform(event, target.input_transformer, rule_arn=self.rule_arn(rule), rule_name=rule.name,
+                             ingestion_time=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            payload = json.loads(text)
+        if target.kind == "lambda":
+            self.functions.invoke(target.function, payload)
+        else:
+            self.sqs.send_message(QueueUrl=self.queue_urls[target.queue], MessageBody=json.dumps(payload))
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class QueueConsumer(threading.Thread):
+    """An SQS event source mapping: polls a queue and invokes its function with batches,
+    deleting only what the function did not report in batchItemFailures."""
+
+    def __init__(self, name: str, spec: dict, functions, aws, *, queue_url: str, queue_arn: str, region: str):
+        super().__init__(name=f"queue-{name}", daemon=True)
+        self.function = spec["function"]
+        self.batch_size = int(spec.get("batch_size", 10))
+        self.functions = functions
+        self.sqs = aws.client("sqs")
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.region = region
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._poll_once()
+            except Exception:  # the emulator stopping, or a bad message: keep the loop alive
+                self._stop.wait(0.5)
+
+    def _poll_once(self) -> None:
+        received = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size,
+                                            WaitTimeSeconds=1, AttributeNames=["All"],
+                                            MessageAttributeNames=["All"])
+        messages = received.get("Messages", [])
+        if not messages:
+            return
+        event = {"Records": [self._record(m) for m in messages]}
+        try:
+            response = self.functions.invoke(self.function, event) or {}
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except Exception:
+            failed = {m["MessageId"] for m in messages}  # the whole batch returns to the queue
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+
+    def _record(self, message: dict) -> dict:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {
+                k: {"stringValue": v.get("StringValue"), "dataType": v.get("DataType")}
+                for k, v in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message.get("MD5OfBody"),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": self.region,
+        }
+
+    def stop(self) -> None:
+        self._stop.set()

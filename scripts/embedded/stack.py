@@ -1,0 +1,237 @@
+"""The whole platform in one process: moto, the functions, the router and the HTTP gateway.
+
+Every resource comes from terraform/wiring.json, the file Terraform deploys from: tables with
+their keys, buckets, target queues, one DLQ per rule target, the bus and its archive, and a
+secret per webhook source seeded with dev values.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "ap-northeast-1"
+ACCOUNT = "123456789012"
+PREFIX = "mangaassist-local"
+
+
+def _dev_secret(scheme: str) -> str:
+    if scheme == "standard-webhooks":
+        return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    if scheme == "stripe":
+        return "whsec_" + secrets.token_hex(16)
+    return secrets.token_hex(20)
+
+
+class Stack:
+    def __init__(self, port: int, data_dir: Path, time_scale: float):
+        self.port = port
+        self.data_dir = data_dir.resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.time_scale = time_scale
+        self.wiring_doc = json.loads((ROOT / "terraform" / "wiring.json").read_text())
+        self.bus_name = f"{PREFIX}-bus"
+        self.archive_name = f"{PREFIX}-archive"
+        self._stopped = threading.Event()
+
+    # --- settings the functions read, as Terraform sets them on AWS --------------------------
+    def _dev_credentials(self) -> dict:
+        """Dev secrets and API key, kept in the data folder so a restart keeps them."""
+        path = self.data_dir / "dev-credentials.json"
+        known = json.loads(path.read_text()) if path.exists() else {}
+        creds = {
+            "api_key": known.get("api_key") or secrets.token_urlsafe(24),
+            "sources": {
+                name: known.get("sources", {}).get(name) or {"scheme": spec["scheme"], "secrets": [_dev_secret(spec["scheme"])]}
+                for name, spec in self.wiring_doc.get("sources", {}).items()
+            },
+        }
+        path.write_text(json.dumps(creds, indent=2))
+        path.chmod(0o600)
+        return creds
+
+    def _environment(self, endpoint: str) -> dict:
+        env = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "EVENT_BUS_NAME": self.bus_name,
+            "WEBHOOK_SOURCES": json.dumps(self.wiring_doc.get("sources", {})),
+            "WEBHOOK_SECRET_PREFIX": f"{PREFIX}/webhooks/",
+            "MODEL_PROVIDER": "local",
+            "EMBEDDINGS_PROVIDER": "local",
+            "VECTOR_STORE": "local",
+            "LOCAL_DATA_DIR": str(self.data_dir),
+            "POWERTOOLS_SERVICE_NAME": "mangaassist",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            "POWERTOOLS_METRICS_NAMESPACE": "MangaAssist",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        env.update({f"{t.upper()}_TABLE": f"{PREFIX}-{t}" for t in self.wiring_doc.get("tables", {})})
+        env.update({f"{b.upper()}_BUCKET": f"{PREFIX}-{b.replace('_', '-')}" for b in self.wiring_doc.get("buckets", {})})
+        return env
+
+    # --- resources -------------------------------------------------------------------------
+    def _create_resources(self, aws) -> None:
+        doc = self.wiring_doc
+        ddb = aws.client("dynamodb")
+        for name, spec in doc.get("tables", {}).items():
+            keys = [(spec["hash_key"], "HASH")] + ([(spec["range_key"], "RANGE")] if spec.get("range_key") else [])
+            ddb.create_table(
+                TableName=f"{PREFIX}-{name}", BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
+                AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
+            )
+            if spec.get("ttl_attribute"):
+                ddb.update_time_to_live(TableName=f"{PREFIX}-{name}", TimeToLiveSpecification={
+                    "Enabled": True, "AttributeName": spec["ttl_attribute"]})
+        s3 = aws.client("s3")
+        for name in doc.get("buckets", {}):
+            s3.create_bucket(Bucket=f"{PREFIX}-{name.replace('_', '-')}",
+                             CreateBucketConfiguration={"LocationConstraint": REGION})
+        sqs = aws.client("sqs")
+        self.queue_urls, self.queue_arns = {}, {}
+        for name, spec in doc.get("queues", {}).items():
+            dlq = sqs.create_queue(QueueName=f"{PREFIX}-{name}-dlq")["QueueUrl"]
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            self.queue_urls[name] = sqs.create_queue(QueueName=f"{PREFIX}-{name}", Attributes={
+                "VisibilityTimeout": str(spec.get("visibility_timeout_seconds", 60)),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                             "maxReceiveCount": spec.get("max_receive_count", 5)}),
+            })["QueueUrl"]
+            self.queue_arns[name] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{PREFIX}-{name}"
+        self.dlqs = {}
+        for rule in self.wiring.rules:
+            for target in rule.targets:
+                name = f"{PREFIX}-dlq-{rule.name}-{target.id}"[:80]
+                self.dlqs[f"{rule.name}/{target.id}"] = {"name": name, "url": sqs.create_queue(QueueName=name)["QueueUrl"]}
+        events = aws.client("events")
+        bus_arn = events.create_event_bus(Name=self.bus_name)["EventBusArn"]
+        for rule in self.wiring.rules:  # described for `aws events` users; the router delivers
+            events.put_rule(Name=f"{PREFIX}-{rule.name}", EventBusName=self.bus_name,
+                            EventPattern=json.dumps(rule.event_pattern), Description=rule.description)
+        archive = doc.get("archive") or {}
+        events.create_archive(ArchiveName=self.archive_name, EventSourceArn=bus_arn,
+                              EventPattern=json.dumps(archive.get("event_pattern") or {"source": [{"prefix": ""}]}),
+                              RetentionDays=archive.get("retention_days", 0))
+        sm = aws.client("secretsmanager")
+        for name, source in self.credentials["sources"].items():
+            sm.create_secret(Name=f"{PREFIX}/webhooks/{name}", SecretString=json.dumps({"secrets": source["secrets"]}))
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        from mangaassist.events.delivery import Archive
+        from mangaassist.events.routing import parse_wiring
+
+        from embedded.aws import Emulator
+        from embedded.gateway import Gateway
+        from embedded.lambdas import Functions
+        from embedded.router import QueueConsumer, Router
+
+        self.wiring = parse_wiring(self.wiring_doc)
+        self.credentials = self._dev_credentials()
+        self.api_key = self.credentials["api_key"]
+        self.emulator = Emulator(self.bus_name, lambda events: self.router.put(events)).start()
+        os.environ.update(self._environment(self.emulator.endpoint_url))
+        import boto3
+
+        aws = boto3.session.Session(region_name=REGION)
+        self._create_resources(aws)
+        archive_cfg = self.wiring.archive
+        self.archive = Archive(self.archive_name, archive_cfg.event_pattern if archive_cfg else None,
+                               self.data_dir / "archive.jsonl")
+        self.functions = Functions(self.wiring.functions, prefix=PREFIX, region=REGION, account=ACCOUNT)
+        self.router = Router(self.wiring, self.functions, aws, bus_name=self.bus_name, prefix=PREFIX, region=REGION,
+                             account=ACCOUNT, archive=self.archive, dlq_urls={k: v["url"] for k, v in self.dlqs.items()},
+                             queue_urls=self.queue_urls, time_scale=self.time_scale)
+        self.consumers = [
+            QueueConsumer(name, spec, self.functions, aws, queue_url=self.queue_urls[name],
+                          queue_arn=self.queue_arns[name], region=REGION)
+            for name, spec in self.wiring.queues.items()
+        ]
+        for consumer in self.consumers:
+            consumer.start()
+        self.gateway = Gateway(self.port, self)
+        self.port = self.gateway.server_address[1]
+        threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.gateway.shutdown()
+        for consumer in self.consumers:
+            consumer.stop()
+        self.router.shutdown()
+        self.emulator.stop()
+
+    def description(self) -> dict:
+        base = f"http://127.0.0.1:{self.port}"
+        return {
+            "base_url": base,
+            "aws_endpoint_url": self.emulator.endpoint_url,
+            "region": REGION,
+            "prefix": PREFIX,
+            "api_key": self.api_key,
+            "bus": self.bus_name,
+            "archive": self.archive_name,
+            "data_dir": str(self.data_dir),
+            "pid": os.getpid(),
+            "rules": {r.name: {"targets": [t.resource for t in r.targets]} for r in self.wiring.rules},
+            "dlqs": self.dlqs,
+            "sources": {name: {**s, "url": f"{base}/webhooks/{name}"} for name, s in self.credentials["sources"].items()},
+            "routes": {key: f"{base}{key.split(' ', 1)[1]}" for key in self.wiring_doc.get("routes", {})},
+        }
+
+    def dry_run(self, start: float, end: float, rules: list[str] | None) -> dict:
+        from mangaassist.events.delivery import replay_rules, replayed
+
+        counts = {r.name: 0 for r in self.wiring.rules if rules is None or r.name in rules}
+        events = self.archive.between(start, end)
+        for event in events:
+            for rule in replay_rules(self.wiring.rules, replayed(event, "dry-run"), rules):
+                counts[rule.name] += 1
+        return {"dry_run": True, "events": len(events), "rules": counts}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run the MangaAssist platform offline.")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("MANGAASSIST_DATA", ROOT / ".local")))
+    parser.add_argument("--time-scale", type=float, default=float(os.environ.get("DELIVERY_TIME_SCALE", "0.001")),
+                        help="multiplies EventBridge's retry delays and event age (0.001: hours become seconds)")
+    args = parser.parse_args(argv)
+
+    stack = Stack(args.port, args.data, args.time_scale)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    try:
+        stack.start()
+    except OSError as exc:
+        print(f"cannot start: {exc} (is another stack on port {args.port}? set PORT=...)", file=sys.stderr)
+        return 1
+    info = stack.description()
+    (stack.data_dir / "stack.json").write_text(json.dumps(info, indent=2) + "\n")
+    print(f"ready {info['base_url']} (AWS emulator {info['aws_endpoint_url']}, data {stack.data_dir})")
+    print(f"  dev API key: {info['api_key']}")
+    for name, source in info["sources"].items():
+        print(f"  webhook {name:<8} POST {source['url']}  scheme={source['scheme']} secret={source['secrets'][0]}")
+    for key, url in info["routes"].items():
+        print(f"  route   {key:<24} {url}")
+    print(f"  watch   {info['base_url']}/_local/   deliveries {info['base_url']}/_local/deliveries")
+    print(f"  stack description: {stack.data_dir / 'stack.json'}; Ctrl-C stops", flush=True)
+    stopping.wait()
+    print("stopping", flush=True)
+    stack.stop()
+    return 0

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Webhook ingress overhead: the handler's latency divided by the cost of the AWS calls it cannot
+avoid (S3 put of the raw body, a conditional put to claim the delivery, PutEvents), made
+directly against the same emulator in the same run. Goal: <= 1.2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "layers" / "shared" / "python"), str(ROOT / "scripts")]
+
+BUS, BUCKET, TABLE = "bench-bus", "bench-raw-payloads", "bench-idempotency"
+SECRET = "whsec_bench_secret"
+
+
+class Context:
+    function_name = "bench-webhook_ingress"
+    aws_request_id = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    import os
+
+    from embedded.aws import Emulator
+
+    emulator = Emulator(BUS, lambda events: None).start()
+    os.environ.update(AWS_ENDPOINT_URL=emulator.endpoint_url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                      AWS_DEFAULT_REGION="ap-northeast-1", EVENT_BUS_NAME=BUS, POWERTOOLS_LOG_LEVEL="ERROR")
+    import boto3
+
+    from mangaassist.events.publisher import Event
+    from mangaassist.webhooks.ingest import Ingress, Settings
+    from mangaassist.webhooks.mapping import map_stripe, Delivery
+    from mangaassist.webhooks.signing import sign_stripe
+    from mangaassist.webhooks.sources import Keys, load_sources
+
+    s3, ddb, events = boto3.client("s3"), boto3.client("dynamodb"), boto3.client("events")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+    ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    events.create_event_bus(Name=BUS)
+    sources = load_sources(json.dumps(json.loads((ROOT / "terraform" / "wiring.json").read_text())["sources"]))
+    ingress = Ingress(sources, Settings(bucket=BUCKET, table=TABLE), keys=lambda _s: Keys((SECRET,)))
+    template = json.loads((ROOT / "tests" / "events" / "stripe.checkout.session.completed.json").read_text())
+    url_event = json.loads((ROOT / "tests" / "events" / "lambdaFunctionUrlEvent.json").read_text())
+
+    def webhook() -> tuple[bytes, dict]:
+        body = json.dumps({**template, "id": f"evt_{uuid.uuid4().hex}"}).encode()
+        event = json.loads(json.dumps(url_event))
+        event["headers"].update({k.lower(): v for k, v in sign_stripe(SECRET, body).items()})
+        event["body"] = body.decode()
+        return body, event
+
+    def handler_once() -> float:
+        _, event = webhook()
+        start = time.perf_counter()
+        response = ingress.handle(event, Context())
+        elapsed = time.perf_counter() - start
+        assert response["statusCode"] == 202, response
+        return elapsed
+
+    def direct_once() -> float:
+        body, _ = webhook()
+        payload = json.loads(body)
+        entry = Event(**{k: v for k, v in map_stripe(payload, Delivery("stripe", payload["id"], {}, __import__("datetime").datetime.now())
+                                                     )[0].__dict__.items()}).entry(BUS)
+        start = time.perf_counter()
+        s3.put_object(Bucket=BUCKET, Key=f"direct/{payload['id']}.json", Body=body, ServerSideEncryption="AES256")
+        ddb.put_item(TableName=TABLE, Item={"id": {"S": f"direct#{payload['id']}"}, "status": {"S": "INPROGRESS"}},
+                     ConditionExpression="attribute_not_exists(id)")
+        events.put_events(Entries=[entry])
+        return time.perf_counter() - start
+
+    for _ in range(20):  # warm both paths: clients, caches, imports
+        handler_once(), direct_once()
+    handler, direct = [], []
+    for _ in range(args.requests):  # interleaved, so noise hits both alike
+        handler.append(handler_once())
+        direct.append(direct_once())
+    emulator.stop()
+    h, d = statistics.median(handler), statistics.median(direct)
+    result = {"requests": args.requests, "handler_p50_ms": round(h * 1000, 2), "direct_calls_p50_ms": round(d * 1000, 2),
+              "ratio": round(h / d, 2), "handler_p99_ms": round(sorted(handler)[int(len(handler) * 0.99) - 1] * 1000, 2),
+              "goal": 1.2}
+    result["goal_met"] = result["ratio"] <= 1.2
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{args.requests} signed Stripe webhooks, each a new delivery, against one in-process emulator")
+    print(f"handler p50 {result['handler_p50_ms']} ms (p99 {result['handler_p99_ms']} ms); "
+          f"S3 put + conditional put + PutEvents p50 {result['direct_calls_p50_ms']} ms")
+    print(f"ratio {result['ratio']} (goal <= 1.2): {'met' if result['goal_met'] else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The analytics sink (SQS batches -> JSON lines on S3) and the usage counters."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from mangaassist.workers import analytics, usage
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = sorted((ROOT / "schemas" / "events").glob("*/*.samples.json"))
+
+
+def handler(name: str):
+    spec = importlib.util.spec_from_file_location(f"fn_{name}", ROOT / "functions" / name / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler
+
+
+def sqs_event(bodies: list[str]) -> dict:
+    return {"Records": [{"messageId": f"m{i}", "receiptHandle": f"h{i}", "body": body, "attributes": {},
+                         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                         "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:analytics", "awsRegion": "ap-northeast-1"}
+                        for i, body in enumerate(bodies)]}
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    monkeypatch.setenv("ANALYTICS_BUCKET", "analytics-bucket")
+    monkeypatch.setenv("USAGE_TABLE", "usage")
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
+    monkeypatch.setattr(analytics, "_clients", {})
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket="analytics-bucket", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+        ddb = boto3.client("dynamodb")
+        ddb.create_table(TableName="usage", BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
+        ddb.create_table(TableName="idempotency", BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        yield
+
+
+def test_every_sample_event_lands_partitioned_as_a_json_line(aws):
+    events = [json.loads(p.read_text())["valid"][0] for p in SAMPLES]
+    response = handler("analytics")(sqs_event([json.dumps(e) for e in events]), None)
+    assert response == {"batchItemFailures": []}
+    s3 = boto3.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="analytics-bucket")["Contents"]]
+    assert len(keys) == len(events)
+    for event in events:
+        key = analytics.object_key(event)
+        assert key in keys and f"source={event['source']}" in key and "date=2026-11-25" in key
+        line = s3.get_object(Bucket="analytics-bucket", Key=key)["Body"].read().decode()
+        assert line.endswith("\n") and json.loads(line) == event
+
+
+def test_bad_records_fail_alone(aws):
+    good = json.loads(SAMPLES[0].read_text())["valid"][0]
+    response = handler("analytics")(sqs_event([json.dumps(good), "not json", json.dumps({"id": "x"})]), None)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+
+
+def test_a_redelivered_event_rewrites_the_same_object(aws):
+    event = json.loads(SAMPLES[0].read_text())["valid"][0]
+    for _ in range(2):
+        handler("analytics")(sqs_event([json.dumps(event)]), None)
+    assert boto3.client("s3").list_objects_v2(Bucket="analytics-bucket")["KeyCount"] == 1
+
+
+def inference(event_id: str, model: str, cost: float, tokens=(100, 20)) -> dict:
+    sample = json.loads((ROOT / "schemas/events/mangaassist.ai/InferenceCompleted.samples.json").read_text())["valid"][0]
+    return {**sample, "id": event_id, "detail": {**sample["detail"], "model_id": model, "input_tokens": tokens[0],
+                                                 "output_tokens": tokens[1], "estimated_cost_usd": cost}}
+
+
+def test_usage_counts_per_model_and_total_once_per_event(aws):
+    run = handler("usage_aggregator")
+    run(inference("e1", "haiku", 0.0005), None)
+    run(inference("e1", "haiku", 0.0005), None)  # EventBridge delivered it twice
+    run(inference("e2", "sonnet", 0.003, (200, 50)), None)
+    counters = usage.daily_usage(["2026-11-25"])["2026-11-25"]
+    assert counters["haiku"]["calls"] == 1 and counters["haiku"]["input_tokens"] == 100
+    assert counters["total"] == {"calls": 2, "input_tokens": 300, "output_tokens": 70, "cost_usd": Decimal("0.0035")}
+    assert usage.projected_cost_per_million(usage.daily_usage(["2026-11-25"])) == Decimal("1750.00")
+
+
+def test_usage_rejects_an_event_that_breaks_the_contract(aws):
+    from mangaassist.contracts import ContractError
+
+    bad = inference("e3", "haiku", 0.001)
+    bad["detail"]["input_tokens"] = -5
+    with pytest.raises(ContractError):
+        handler("usage_aggregator")(bad, None)
+    assert usage.daily_usage(["2026-11-25"]) == {}
