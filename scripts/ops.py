@@ -195,7 +195,9 @@ def cmd_redrive(args) -> int:
         raise OpsError(f"no queue named {args.dlq!r}") from exc
     done, failed, seen = 0, [], set()
     while args.max is None or done + len(failed) < args.max:
-        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=30,
+        # A dry run only peeks (visibility 0); a redrive hides each message while it re-delivers it.
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                    VisibilityTimeout=0 if args.dry_run else 30,
                                     MessageAttributeNames=["All"]).get("Messages", [])
         batch = [m for m in batch if m["MessageId"] not in seen]
         if not batch:
@@ -209,8 +211,9 @@ def cmd_redrive(args) -> int:
                 continue
             try:
                 where.deliver_to(letter.target_arn, letter.event)
-            except Exception as exc:  # keep it in the DLQ; it becomes visible again
+            except Exception as exc:  # keep it in the DLQ, visible again for the next attempt
                 failed.append({"event_id": letter.event.get("id"), "error": str(exc)})
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
                 continue
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             done += 1

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""End to end on the local stack: signed webhooks over HTTP, accepted and delivered.
+
+Starts `scripts/local_stack.py` on a free port, sends signed webhooks from concurrent clients
+for --seconds, then waits for every accepted event to be delivered to every target its rules
+name, and reports accepted/s, HTTP latency p50/p99, end-to-end delivery latency, and losses.
+Goal: >= 100/s accepted and delivered, p99 <= 250 ms, zero lost.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "layers" / "shared" / "python"), str(ROOT / "tests")]
+
+from e2e.conftest import start_stack, stop_stack  # noqa: E402
+from mangaassist.webhooks.signing import sign  # noqa: E402
+
+BODIES = {
+    "github": ROOT / "tests" / "events" / "github.push.json",
+    "reviews": ROOT / "tests" / "events" / "reviews.submitted.json",
+    "stripe": ROOT / "tests" / "events" / "stripe.checkout.session.completed.json",
+}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--source", choices=sorted(BODIES), default="github")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as data:
+        stack = start_stack(Path(data), {"POWERTOOLS_LOG_LEVEL": "ERROR"})
+        try:
+            result = run(stack, args)
+        finally:
+            stop_stack(stack)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['accepted']} {args.source} webhooks accepted in {result['seconds']} s by {args.clients} clients: "
+              f"{result['accepted_per_s']}/s (goal >= 100/s)")
+        print(f"HTTP latency p50 {result['http_p50_ms']} ms, p99 {result['http_p99_ms']} ms (goal p99 <= 250 ms)")
+        print(f"delivery latency p50 {result['delivery_p50_ms']} ms, p99 {result['delivery_p99_ms']} ms; "
+              f"{result['deliveries']} deliveries, lost {result['lost']}, rejected {result['rejected']}")
+        print("goal " + ("met" if result["goal_met"] else "MISSED"))
+    return 0
+
+
+def run(stack, args) -> dict:
+    spec = stack.info["sources"][args.source]
+    template = json.loads(BODIES[args.source].read_text())
+    url = f"{stack.base_url}/webhooks/{args.source}"
+    accepted: list[str] = []
+    latencies: list[float] = []
+    rejected = [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + args.seconds
+
+    def client() -> None:
+        while time.monotonic() < deadline:
+            payload = dict(template)
+            if args.source == "stripe":
+                payload["id"] = f"evt_{uuid.uuid4().hex}"
+            elif args.source == "reviews":
+                payload["review_id"] = f"rev_{uuid.uuid4().hex}"
+            body = json.dumps(payload).encode()
+            headers = {"content-type": "application/json", **sign(spec["scheme"], spec["secrets"], body)}
+            request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+            start = time.perf_counter()
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    answer = json.loads(response.read())
+                    ok = response.status == 202
+            except Exception:
+                ok = False
+            elapsed = time.perf_counter() - start
+            with lock:
+                if ok:
+                    accepted.extend(answer["events"])
+                    latencies.append(elapsed)
+                else:
+                    rejected[0] += 1
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(args.clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+
+    # Every accepted event must reach every target of every rule it matches: wait, then count.
+    expected_targets = None
+    wait_until = time.monotonic() + 120
+    while True:
+        records = stack.deliveries()
+        by_event: dict[str, list[dict]] = {}
+        for record in records:
+            by_event.setdefault(record["event_id"], []).append(record)
+        if expected_targets is None and accepted and accepted[0] in by_event:
+            expected_targets = len(by_event[accepted[0]])
+        done = [e for e in accepted if e in by_event and all(r["status"] == "delivered" for r in by_event[e])
+                and len(by_event[e]) >= (expected_targets or 1)]
+        if len(done) == len(accepted) or time.monotonic() > wait_until:
+            break
+        time.sleep(0.5)
+    delivery_ms = [r["latency_ms"] for r in records if r.get("status") == "delivered" and r["event_id"] in set(accepted)]
+    result = {
+        "source": args.source,
+        "seconds": round(elapsed, 1),
+        "accepted": len(accepted),
+        "accepted_per_s": round(len(accepted) / elapsed, 1),
+        "rejected": rejected[0],
+        "http_p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+        "http_p99_ms": round(percentile(latencies, 0.99) * 1000, 1) if latencies else None,
+        "delivery_p50_ms": round(statistics.median(delivery_ms), 1) if delivery_ms else None,
+        "delivery_p99_ms": round(percentile(delivery_ms, 0.99), 1) if delivery_ms else None,
+        "deliveries": len(delivery_ms),
+        "lost": len(accepted) - len(done),
+    }
+    result["goal_met"] = (result["accepted_per_s"] >= 100 and (result["http_p99_ms"] or 1e9) <= 250
+                          and result["lost"] == 0 and result["rejected"] == 0)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Start the local stack (`scripts/local_stack.py`) on a free port, as a user would, and talk to
+it over HTTP only."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class StackClient:
+    def __init__(self, info: dict, process: subprocess.Popen, data_dir: Path):
+        self.info = info
+        self.process = process
+        self.data_dir = data_dir
+        self.base_url = info["base_url"]
+
+    def request(self, method: str, path: str, body: bytes | dict | None = None, headers: dict | None = None):
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+    def json(self, method: str, path: str, body=None, headers=None):
+        status, head, raw = self.request(method, path, body, headers)
+        return status, head, json.loads(raw or b"{}")
+
+    def deliveries(self) -> list[dict]:
+        return self.json("GET", "/_local/deliveries")[2]["deliveries"]
+
+    def wait_for(self, predicate, timeout: float = 60.0, what: str = "deliveries"):
+        """Poll /_local/deliveries until predicate(deliveries) is truthy."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            records = self.deliveries()
+            result = predicate(records)
+            if result:
+                return result
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}: {json.dumps(self.deliveries())[:2000]}")
+
+    def ops(self, *args: str) -> tuple[int, dict | str]:
+        """scripts/ops.py against this stack, as an operator runs it."""
+        cmd = [sys.executable, str(ROOT / "scripts" / "ops.py"), *args, "--local",
+               "--stack", str(self.data_dir / "stack.json"), "--json"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        try:
+            return done.returncode, json.loads(done.stdout)
+        except ValueError:
+            return done.returncode, done.stdout + done.stderr
+
+
+def start_stack(data_dir: Path, extra_env: dict | None = None) -> StackClient:
+    env = {**os.environ, "PORT": "0", "MANGAASSIST_DATA": str(data_dir), **(extra_env or {})}
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "local_stack.py")], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    lines = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("ready"):
+            info = json.loads((data_dir / "stack.json").read_text())
+            return StackClient(info, process, data_dir)
+    process.kill()
+    raise RuntimeError("the local stack did not become ready:\n" + "".join(lines))
+
+
+def stop_stack(stack: StackClient) -> int:
+    stack.process.send_signal(signal.SIGTERM)
+    try:
+        return stack.process.wait(timeout=20)
+    finally:
+        if stack.process.poll() is None:
+            stack.process.kill()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    client = start_stack(tmp_path_factory.mktemp("stack"))
+    yield client
+    assert stop_stack(client) == 0, "SIGTERM stops the stack cleanly"
