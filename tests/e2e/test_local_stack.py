@@ -177,3 +177,74 @@ def test_local_controls_reject_bad_input(stack):
     assert stack.json("POST", "/_local/faults", {"target": "analytics", "fail_next": "x"})[0] == 400
     assert stack.json("POST", "/_local/replays", {"name": "bad name!", "start": 0, "end": 1})[0] == 400
     assert stack.request("POST", "/_local/faults", b"{not json", {"content-type": "application/json"})[0] == 400
+
+
+def aws_client(stack, service: str):
+    import boto3
+
+    return boto3.client(service, endpoint_url=stack.info["aws_endpoint_url"], region_name=stack.info["region"],
+                        aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def delivered_types(records) -> set[str]:
+    return {r["detail_type"] for r in records if r["status"] == "delivered"}
+
+
+def test_paid_checkout_gets_a_confirmation_and_its_model_call_is_counted(stack):
+    payload = json.loads((EVENTS / "stripe.checkout.session.completed.json").read_text())
+    order_id = f"ord_{uuid.uuid4().hex[:8]}"
+    payload["id"] = f"evt_{uuid.uuid4().hex}"
+    payload["data"]["object"]["metadata"]["order_id"] = order_id
+    status, _, answer = post_webhook(stack, "stripe", json.dumps(payload).encode())
+    assert status == 202
+    stack.wait_for(lambda rs: {"OrderConfirmationGenerated", "InferenceCompleted"} <= delivered_types(rs)
+                   and any(r["target"] == "usage_aggregator" and r["status"] == "delivered" for r in rs),
+                   what="the confirmation and its InferenceCompleted")
+    table = f"{stack.info['prefix']}-orders"
+    order = aws_client(stack, "dynamodb").get_item(TableName=table, Key={"order_id": {"S": order_id}})["Item"]
+    assert order["status"]["S"] == "paid" and "¥1,500" in order["confirmation"]["M"]["text"]["S"]
+    code, cost = stack.ops("cost", "--days", "2")
+    assert code == 0 and any(r["model_id"] == "local.grounded-v1" for r in cost["rows"])
+
+
+def test_a_toxic_review_is_flagged_and_reaches_the_analytics_sink(stack):
+    payload = json.loads((EVENTS / "reviews.submitted.json").read_text())
+    payload.update(review_id=f"rev_{uuid.uuid4().hex[:8]}", text="You are an idiot and a moron. I will hurt you!!! TRASH")
+    status, _, _ = post_webhook(stack, "reviews", json.dumps(payload).encode())
+    assert status == 202
+    flagged = stack.wait_for(lambda rs: [r for r in rs if r["detail_type"] == "ModerationFlagged" and r["status"] == "delivered"],
+                             what="ModerationFlagged")
+    assert {r["target"] for r in flagged} == {"analytics"}
+    review = aws_client(stack, "dynamodb").get_item(TableName=f"{stack.info['prefix']}-reviews",
+                                                    Key={"review_id": {"S": payload["review_id"]}})["Item"]
+    assert review["status"]["S"] == "quarantined"
+
+
+def test_a_new_release_becomes_searchable_over_the_rest_api(stack):
+    payload = json.loads((EVENTS / "catalog.new_release.json").read_text())
+    payload["batch_id"] = f"batch_{uuid.uuid4().hex[:8]}"
+    status, _, answer = post_webhook(stack, "catalog", json.dumps(payload, ensure_ascii=False).encode())
+    assert status == 202 and len(answer["events"]) == 2
+    stack.wait_for(lambda rs: len([r for r in rs if r["event_id"] in answer["events"] and r["target"] == "catalog_indexer"
+                                   and r["status"] == "delivered"]) == 2, what="indexing")
+    headers = {"x-api-key": stack.info["api_key"]}
+    status, _, body = stack.json("GET", "/v1/search?q=%E3%83%95%E3%83%AA%E3%83%BC%E3%83%AC%E3%83%B3&k=3", headers=headers)
+    assert status == 200 and body["results"][0]["product_id"] == "bk-frieren-14"
+    assert stack.json("GET", "/v1/search?q=x")[0] == 403, "the API key is required"
+    assert stack.json("GET", "/v1/search?q=", headers=headers)[0] == 400
+
+
+def test_every_platform_event_lands_in_the_analytics_bucket(stack):
+    s3 = aws_client(stack, "s3")
+    bucket = f"{stack.info['prefix']}-analytics"
+    status, _, answer = post_webhook(stack, "github", (EVENTS / "github.push.json").read_bytes())
+    (event_id,) = answer["events"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+        if any(event_id in k for k in keys):
+            break
+        time.sleep(0.2)
+    key = next(k for k in keys if event_id in k)
+    assert "source=mangaassist.codehost/detail_type=RepositoryEvent" in key
+    assert json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["id"] == event_id

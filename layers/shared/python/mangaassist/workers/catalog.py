@@ -23,7 +23,8 @@ def document_text(product: dict) -> str:
     return " / ".join(str(p) for p in parts if p)
 
 
-def index_product(event: dict, deps: Deps = _default) -> dict:
+def index_product(event: dict, deps: Deps | None = None) -> dict:
+    deps = deps or _default
     detail, kind = event["detail"], event["detail-type"].removeprefix("CatalogUpdate.")
     product_id, revision = detail["product_id"], detail["revision"]
     table = deps.table("products")
@@ -55,7 +56,8 @@ def index_product(event: dict, deps: Deps = _default) -> dict:
     return {"product_id": product_id, "revision": revision, "indexed": True}
 
 
-def search_products(query: str, k: int, genre: str | None, deps: Deps = _default) -> list[dict]:
+def search_products(query: str, k: int, genre: str | None, deps: Deps | None = None) -> list[dict]:
+    deps = deps or _default
     filters = {"status": "active", **({"genres": genre} if genre else {})}
     hits = deps.store.query(deps.embedder.embed([query])[0], k=k, filters=filters)
     return [{"product_id": h.id, "score": round(h.score, 4),

@@ -52,7 +52,8 @@ def parse_moderation(text: str) -> tuple[dict | None, str | None]:
     return result, None
 
 
-def moderate_review(event: dict, deps: Deps = _default) -> dict:
+def moderate_review(event: dict, deps: Deps | None = None) -> dict:
+    deps = deps or _default
     detail = event["detail"]
     messages = [{"role": "user", "content": [{"text": f"<review>{detail['text']}</review>"}]}]
     completions, result = [], None

@@ -34,7 +34,8 @@ def titles(deps: Deps, product_ids: list[str]) -> dict[str, str]:
     return {item["product_id"]: item["title"] for item in response["Responses"].get(table.name, []) if item.get("title")}
 
 
-def confirm_order(event: dict, deps: Deps = _default) -> dict:
+def confirm_order(event: dict, deps: Deps | None = None) -> dict:
+    deps = deps or _default
     detail = event["detail"]
     items = detail.get("items", [])
     known = titles(deps, sorted({i["product_id"] for i in items}))
