@@ -28,7 +28,7 @@ setup: $(STAMP) ## create .venv from the hashed locks
 run: $(STAMP) ## serve the whole platform offline on 127.0.0.1:$${PORT:-8080}
 	$(BIN)/python scripts/local_stack.py
 
-test: pytest tf-fmt validate tf-test ## everything CI runs: pytest, terraform fmt/validate/test
+test: tf-fmt validate tf-test pytest ## everything CI runs: terraform fmt/validate/test, then pytest
 
 pytest: $(STAMP)
 	$(BIN)/pytest
@@ -41,10 +41,10 @@ terraform/.terraform/.initialised: $(wildcard terraform/*.tf terraform/tests/*.h
 	touch $@
 
 validate: terraform/.terraform/.initialised ## terraform validate, offline when the provider mirror exists
-	$(TF) validate
+	$(TF) validate -no-color
 
 tf-test: terraform/.terraform/.initialised ## terraform test with a mocked AWS provider
-	$(TF) test
+	$(TF) test -no-color
 
 build: $(STAMP) ## deterministic zips in build/ and build/manifest.json
 	$(BIN)/python scripts/build.py
