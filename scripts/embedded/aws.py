@@ -14,8 +14,14 @@ import threading
 from datetime import datetime, timezone
 from typing import Callable
 
+import moto.backends
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
+
+# moto's dispatcher lists its package directory on every request to find the service; the list
+# never changes while the process runs, and listing it was a tenth of the stack's CPU time.
+_MODULES = tuple(moto.backends.list_of_moto_modules())
+moto.backends.list_of_moto_modules = lambda: _MODULES
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 _REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
