@@ -193,16 +193,17 @@ def cmd_redrive(args) -> int:
         url = sqs.get_queue_url(QueueName=args.dlq)["QueueUrl"]
     except sqs.exceptions.QueueDoesNotExist as exc:
         raise OpsError(f"no queue named {args.dlq!r}") from exc
-    done, failed, seen = 0, [], set()
+    done, failed, seen, to_release = 0, [], set(), []
     while args.max is None or done + len(failed) < args.max:
         # A dry run only peeks (visibility 0); a redrive hides each message while it re-delivers it.
         batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
                                     VisibilityTimeout=0 if args.dry_run else 30,
                                     MessageAttributeNames=["All"]).get("Messages", [])
-        batch = [m for m in batch if m["MessageId"] not in seen]
-        if not batch:
+        fresh = [m for m in batch if m["MessageId"] not in seen]
+        to_release += [m for m in batch if m["MessageId"] in seen]
+        if not fresh:
             break
-        for message in batch[: None if args.max is None else args.max - done - len(failed)]:
+        for message in fresh[: None if args.max is None else args.max - done - len(failed)]:
             seen.add(message["MessageId"])
             letter = parse_dead_letter(message)
             if args.dry_run:
@@ -211,13 +212,15 @@ def cmd_redrive(args) -> int:
                 continue
             try:
                 where.deliver_to(letter.target_arn, letter.event)
-            except Exception as exc:  # keep it in the DLQ, visible again for the next attempt
+            except Exception as exc:  # it stays in the DLQ
                 failed.append({"event_id": letter.event.get("id"), "error": str(exc)})
-                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+                to_release.append(message)
                 continue
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             done += 1
             print(f"  redriven {letter.event.get('id')} -> {letter.target_arn}", file=sys.stderr, flush=True)
+    for message in to_release:  # what failed, or was received twice, is visible again at once
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
     left = int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
                                                                         "ApproximateNumberOfMessagesNotVisible"])
                ["Attributes"]["ApproximateNumberOfMessages"])
@@ -360,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     except OpsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `ops.py status | head`
+        return 0
 
 
 if __name__ == "__main__":

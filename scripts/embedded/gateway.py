@@ -167,6 +167,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         stack = self.server.stack
+        # http.server reads the request line as Latin-1; clients such as curl send raw UTF-8.
+        self.path = self.path.encode("latin-1").decode("utf-8", "replace")
         path = urlsplit(self.path).path
         headers, body = self._headers(), self._body()
         if path.startswith("/_local"):

@@ -128,6 +128,12 @@ def test_failing_target_reaches_its_dlq_with_aws_attributes_and_redrive_recovers
 
     code, dry = stack.ops("redrive", "--dlq", dlq["name"], "--dry-run")
     assert code == 0 and dry["would_redrive"] >= 1 and dry["redriven"] == 0
+
+    stack.json("POST", "/_local/faults", {"target": target, "fail_next": 1000})
+    code, still_failing = stack.ops("redrive", "--dlq", dlq["name"])
+    stack.json("POST", "/_local/faults", {"target": target, "fail_next": 0})
+    assert code == 1 and still_failing["failed"] and still_failing["redriven"] == 0, "a failed redrive keeps the message"
+
     code, result = stack.ops("redrive", "--dlq", dlq["name"])
     assert code == 0, result
     assert result["redriven"] >= 1 and result["failed"] == [] and result["left_visible"] == 0
