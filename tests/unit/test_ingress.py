@@ -79,16 +79,21 @@ class BusTap:
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
 
 
+def create_resources() -> None:
+    """The raw-payload bucket, the idempotency table and the bus, wherever boto3 points."""
+    boto3.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+    boto3.client("dynamodb").create_table(
+        TableName=TABLE, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    boto3.client("events").create_event_bus(Name=BUS)
+
+
 @pytest.fixture
 def aws(monkeypatch):
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     monkeypatch.setattr(publisher_module, "_client", None, raising=False)
     with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
-        boto3.client("events").create_event_bus(Name=BUS)
+        create_resources()
         yield BusTap()
 
 
@@ -236,11 +241,7 @@ def test_fifty_concurrent_deliveries_of_one_id_publish_exactly_once(tmp_path, mo
         monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
         monkeypatch.setenv("EVENT_BUS_NAME", BUS)
         monkeypatch.setattr(publisher_module, "_client", None, raising=False)
-        boto3.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
-        boto3.client("events").create_event_bus(Name=BUS)
+        create_resources()
         ingress = make_ingress()
         body = fixture_body("stripe.checkout.session.completed.json")
         with ThreadPoolExecutor(max_workers=50) as pool:
@@ -461,11 +462,7 @@ def fuzz_ingress():
     os.environ["EVENT_BUS_NAME"] = BUS
     publisher_module._client = None
     with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
-        boto3.client("events").create_event_bus(Name=BUS)
+        create_resources()
         yield make_ingress()
     publisher_module._client = None
     os.environ.clear()
