@@ -178,3 +178,12 @@ resource "aws_lambda_event_source_mapping" "queue" {
   batch_size              = each.value.batch_size
   function_response_types = ["ReportBatchItemFailures"]
 }
+
+module "api" {
+  source = "./modules/api"
+
+  name_prefix    = var.name_prefix
+  routes         = local.wiring.routes
+  invoke_arns    = module.functions.invoke_arns
+  function_names = module.functions.function_names
+}

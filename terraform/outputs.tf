@@ -37,3 +37,13 @@ output "webhook_urls" {
   description = "The URL each partner posts its signed webhooks to."
   value       = module.webhooks.source_urls
 }
+
+output "api_url" {
+  description = "Base URL of the clients' REST API (send x-api-key)."
+  value       = module.api.url
+}
+
+output "api_key_id" {
+  description = "Id of the clients' API key."
+  value       = module.api.api_key_id
+}

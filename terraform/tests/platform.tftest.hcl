@@ -48,6 +48,9 @@ mock_provider "aws" {
   mock_resource "aws_opensearchserverless_collection" {
     defaults = { arn = "arn:aws:aoss:ap-northeast-1:123456789012:collection/mock", collection_endpoint = "https://mock.ap-northeast-1.aoss.amazonaws.com" }
   }
+  mock_resource "aws_api_gateway_rest_api" {
+    defaults = { execution_arn = "arn:aws:execute-api:ap-northeast-1:123456789012:mockapi", id = "mockapi" }
+  }
   mock_resource "aws_lambda_function_url" {
     defaults = { function_url = "https://mock.lambda-url.ap-northeast-1.on.aws/" }
   }
@@ -336,5 +339,34 @@ run "search_module_grants_only_the_indexer_and_search_roles" {
   assert {
     condition     = !contains(flatten([for r in jsondecode(aws_opensearchserverless_access_policy.data.policy)[1].Rules : r.Permission]), "aoss:WriteDocument")
     error_message = "the search role cannot write"
+  }
+}
+
+run "api_module_routes_keys_and_redeployments" {
+  command = apply
+  module {
+    source = "./modules/api"
+  }
+  variables {
+    routes         = { "GET /health" = { function = "health", api_key_required = false }, "GET /v1/search" = { function = "search" } }
+    invoke_arns    = { health = "arn:aws:apigateway:ap-northeast-1:lambda:path/functions/h/invocations", search = "arn:aws:apigateway:ap-northeast-1:lambda:path/functions/s/invocations" }
+    function_names = { health = "mangaassist-test-health", search = "mangaassist-test-search" }
+  }
+
+  assert {
+    condition     = jsondecode(aws_api_gateway_rest_api.this.body).paths["/v1/search"].get.security == [{ api_key = [] }] && length(jsondecode(aws_api_gateway_rest_api.this.body).paths["/health"].get.security) == 0
+    error_message = "search needs the API key, health does not"
+  }
+  assert {
+    condition     = jsondecode(aws_api_gateway_rest_api.this.body).paths["/v1/search"].get["x-amazon-apigateway-integration"].type == "aws_proxy"
+    error_message = "routes are Lambda proxy integrations"
+  }
+  assert {
+    condition     = aws_api_gateway_deployment.this.triggers.redeployment == sha1(aws_api_gateway_rest_api.this.body)
+    error_message = "a changed body redeploys"
+  }
+  assert {
+    condition     = length(aws_lambda_permission.api) == 2 && alltrue([for p in aws_lambda_permission.api : p.principal == "apigateway.amazonaws.com"])
+    error_message = "API Gateway may invoke each routed function"
   }
 }
