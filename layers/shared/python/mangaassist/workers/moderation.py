@@ -12,11 +12,13 @@ import re
 import uuid
 
 from jsonschema import Draft4Validator
+from jsonschema.exceptions import best_match
 
 from mangaassist.events.publisher import Event
 from mangaassist.models import inference_event
 from mangaassist.workers.deps import Deps, to_dynamo
 
+FEATURE = "moderation"
 SEVERITIES = ["low", "medium", "high", "critical"]
 MODERATION_SCHEMA = {
     "type": "object",
@@ -46,9 +48,9 @@ def parse_moderation(text: str) -> tuple[dict | None, str | None]:
         result = json.loads(FENCE.sub("", text.strip()))
     except ValueError as exc:
         return None, f"not JSON: {exc}"
-    errors = sorted(VALIDATOR.iter_errors(result), key=lambda e: list(e.path))
-    if errors:
-        return None, f"{'/'.join(map(str, errors[0].path)) or 'answer'}: {errors[0].message}"
+    error = best_match(VALIDATOR.iter_errors(result))
+    if error:
+        return None, f"{'/'.join(map(str, error.path)) or 'answer'}: {error.message}"
     return result, None
 
 
@@ -58,7 +60,7 @@ def moderate_review(event: dict, deps: Deps | None = None) -> dict:
     messages = [{"role": "user", "content": [{"text": f"<review>{detail['text']}</review>"}]}]
     completions, result = [], None
     for _attempt in range(2):
-        completion = deps.provider.converse(messages, system=SYSTEM, max_tokens=400, temperature=0.0, feature="moderation")
+        completion = deps.provider.converse(messages, system=SYSTEM, max_tokens=400, temperature=0.0, feature=FEATURE)
         completions.append((str(uuid.uuid4()), completion))
         result, problem = parse_moderation(completion.text)
         if result is not None:
@@ -81,12 +83,10 @@ def moderate_review(event: dict, deps: Deps | None = None) -> dict:
         "version": "1", "review_id": detail["review_id"], "product_id": detail["product_id"], "decision": decision,
         "max_severity": worst, "categories": categories, "sentiment": sentiment, "model_id": model_id})]
     if decision == "quarantined":
-        flagged = {"version": "1", "review_id": detail["review_id"], "product_id": detail["product_id"],
-                   "severity": worst, "categories": categories, "model_id": model_id}
-        if sentiment:
-            flagged["sentiment"] = sentiment
-        events.append(Event("mangaassist.ai", "ModerationFlagged", flagged))
+        events.append(Event("mangaassist.ai", "ModerationFlagged", {
+            "version": "1", "review_id": detail["review_id"], "product_id": detail["product_id"], "severity": worst,
+            "categories": categories, "sentiment": sentiment, "model_id": model_id}))
     events += [Event("mangaassist.ai", "InferenceCompleted", inference_event(
-        c, request_id=rid, feature="review_moderation", correlation_id=event["id"])) for rid, c in completions]
+        c, request_id=rid, feature=FEATURE, correlation_id=event["id"])) for rid, c in completions]
     ids = deps.publish(events)
     return {"review_id": detail["review_id"], "decision": decision, "events": ids}
