@@ -1,232 +1,244 @@
-"""Signature verification for partner webhooks, over the raw bytes as received.
+"""Signature verification for partner webhooks, over the raw body bytes exactly as received.
 
-Schemes (named as in ../shared/conformance/webhooks/signature_vectors.json):
-- ``github-hmac-sha256``: ``X-Hub-Signature-256: sha256=<hex>`` over the body; no timestamp, so
-  replay protection is the ``X-GitHub-Delivery`` id (the ingress's idempotency claim).
-- ``stripe-v1``: ``Stripe-Signature: t=<ts>,v1=<hex>[,v1=...]``, HMAC-SHA256 keyed with the whole
-  ``whsec_...`` string over ``{t}.{body}``.
-- ``standard-webhooks-v1``: ``webhook-id/-timestamp/-signature`` (or the Svix-branded ``svix-*``),
-  ``v1,<base64>`` entries keyed with the base64 secret after ``whsec_``, over ``{id}.{ts}.{body}``;
-  ``v1a,<base64>`` ed25519 entries when the source has public keys (``whpk_...``).
+Schemes, named as in the shared conformance vectors (signature_vectors.json):
+
+- ``github-hmac-sha256``: ``X-Hub-Signature-256: sha256=<hex>`` over the body, keyed with the
+  secret as UTF-8. No timestamp: replay protection is dedup on ``X-GitHub-Delivery``.
+- ``stripe-v1``: ``Stripe-Signature: t=<ts>,v1=<hex>[,v1=...]`` over ``{t}.{body}``, keyed with
+  the whole ``whsec_...`` string as UTF-8 (Stripe does not base64-decode it).
+- ``standard-webhooks-v1``, ``svix-v1``, ``standard-webhooks-v1a-ed25519``: one verifier, which
+  reads ``webhook-*`` or Svix-branded ``svix-*`` headers. The signature header is a
+  space-separated list of ``v1,<base64 HMAC>`` (keyed with the base64 after ``whsec_``) and, if
+  the source has public keys (``whpk_...``), ``v1a,<base64 ed25519>``; both over
+  ``{id}.{ts}.{body}``.
 - ``slack-v0``: ``X-Slack-Signature: v0=<hex>`` over ``v0:{ts}:{body}``.
 
-Every secret in ``secrets`` is active (rotation), and a header may carry several signatures:
-one valid pair is enough. Every comparison is constant-time. Anything malformed is a
-SignatureError with a code and a message, never another exception.
+Rotation: every configured secret is active and a header may carry several signatures; one
+match is enough. Timestamps older than ``tolerance`` or further ahead than ``future_tolerance``
+(default: ``tolerance``) are rejected, for Stripe too. That is stricter than stripe-python,
+which accepts any future ``t``: our requirement is a window in both directions.
+``future_tolerance=math.inf`` gives stripe-python's answer (the conformance test uses it).
+
+Anything malformed, from the partner or in the configured keys, raises SignatureError; nothing
+else escapes for any header or body. Codes: missing_signature, malformed_signature,
+bad_signature, missing_timestamp, malformed_timestamp, timestamp_out_of_window, missing_id,
+malformed_id, malformed_header (not text, too long, sent twice), and for the configured keys
+no_secret and malformed_secret.
 """
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-MAX_HEADER = 8192  # longer than any real signature header; caps the work a bad request can cause
-MAX_SIGNATURES = 16
+MAX_HEADER = 8192  # far above any real signature header; bounds the work a hostile request causes
+_HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")  # bytes.fromhex alone would also take spaces
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII digits only; 12 digits reach year 33658
+_MESSAGE_ID = re.compile(r"[!-~]+")  # printable ASCII: the id is signed, so its bytes must be unambiguous
 
 
 @dataclass(frozen=True)
 class Verified:
-    scheme: str
-    delivery_id: str | None
-    timestamp: int | None
-    key_index: int  # which secret (or public key) matched: watch it while a rotation is under way
+    scheme: str  # what matched: "svix-v1" for svix-* headers, "standard-webhooks-v1a-ed25519" for v1a
+    delivery_id: str | None  # webhook-id / svix-id, or X-GitHub-Delivery (unsigned); None for Stripe, Slack
+    timestamp: int | None  # the signed timestamp; None for GitHub
+    key_index: int  # which secret (public key for v1a) matched: worth a metric during a rotation
 
 
 class SignatureError(Exception):
+    """Not authentic or not well formed: answer 401 with ``code`` and ``message``."""
+
     def __init__(self, code: str, message: str):
-        super().__init__(message)
+        super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
 
 
-def _header(headers: Mapping[str, str], *names: str) -> str | None:
-    wanted = {n.lower() for n in names}
-    for key, value in headers.items():
-        if isinstance(key, str) and key.lower() in wanted:
-            if not isinstance(value, str):
-                raise SignatureError("malformed_signature", f"{key} is not text")
-            if len(value) > MAX_HEADER:
-                raise SignatureError("malformed_signature", f"{key} is too long")
-            return value
-    return None
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive: function URLs lowercase header names, partners and the vectors do not."""
+    wanted = name.lower()
+    values = [value for key, value in headers.items() if isinstance(key, str) and key.lower() == wanted]
+    if not values:
+        return None
+    if len(values) > 1:  # two spellings of one header: which one a proxy would see is anyone's guess
+        raise SignatureError("malformed_header", f"{name} is sent more than once")
+    if not isinstance(values[0], str) or len(values[0]) > MAX_HEADER:
+        raise SignatureError("malformed_header", f"{name} must be text of at most {MAX_HEADER} characters")
+    return values[0].strip()
 
 
 def _timestamp(value: str | None, name: str) -> int:
-    if value is None or not value.strip():
+    if not value:
         raise SignatureError("missing_timestamp", f"{name} is missing")
-    value = value.strip()
-    if not value.isascii() or not value.isdigit() or len(value) > 12:
-        raise SignatureError("malformed_timestamp", f"{name} must be unix seconds")
+    if not _UNIX_SECONDS.fullmatch(value):
+        raise SignatureError("malformed_timestamp", f"{name} must be unix time in whole seconds")
     return int(value)
-
-
-def _check_window(ts: int, now: float, tolerance: int | None, future_tolerance: int | None) -> None:
-    if tolerance is None:  # the caller checks freshness some other way (stripe-python's tolerance=None)
-        return
-    if ts < now - tolerance:
-        raise SignatureError("timestamp_out_of_window", f"timestamp is more than {tolerance}s old")
-    if future_tolerance is not None and ts > now + future_tolerance:
-        raise SignatureError("timestamp_out_of_window", f"timestamp is more than {future_tolerance}s in the future")
-
-
-def _hmac(key: bytes, message: bytes) -> bytes:
-    return hmac.new(key, message, hashlib.sha256).digest()
-
-
-def _hex(text: str) -> bytes | None:
-    try:
-        return bytes.fromhex(text) if text.isascii() else None
-    except ValueError:
-        return None
 
 
 def _b64(text: str) -> bytes | None:
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return base64.b64decode(text, validate=True)
+    except ValueError:  # binascii.Error (alphabet, padding) and non-ASCII text
         return None
 
 
-def _first_match(candidates: Sequence[bytes], keys: Sequence, sign) -> int | None:
-    """Index of the first key whose signature equals one of ``candidates``; checks every pair."""
-    found = None
+def _text_key(secret: str) -> bytes | None:
+    try:
+        return secret.encode()
+    except UnicodeEncodeError:  # lone surrogates
+        return None
+
+
+def _whsec_key(secret: str) -> bytes | None:
+    return _b64(secret.removeprefix("whsec_"))  # upstream libraries also take the bare base64
+
+
+def _whpk_key(public_key: str) -> bytes | None:
+    raw = _b64(public_key.removeprefix("whpk_"))
+    return raw if raw is not None and len(raw) == 32 else None
+
+
+def _keys(configured: Sequence[str], decode: Callable[[str], bytes | None]) -> list[bytes]:
+    keys = [decode(key) if isinstance(key, str) else None for key in configured]
+    if not all(keys):  # undecodable or empty: a configuration error, reported before any match
+        raise SignatureError("malformed_secret", "a signing key configured for this source is malformed; "
+                                                 "its operator must fix it")
+    return keys
+
+
+def _no_secret() -> SignatureError:
+    return SignatureError("no_secret", "no signing key is configured for this source; its operator must add one")
+
+
+def _mismatch(header: str) -> SignatureError:
+    return SignatureError("bad_signature", f"{header} matches no active key: check the signing secret, and that "
+                                           "the body and signed headers are sent exactly as signed")
+
+
+def _hmac_match(keys: list[bytes], prefix: bytes, body: bytes, candidates: list[bytes]) -> int | None:
+    """Index of the first key whose HMAC-SHA256 of ``prefix + body`` is one of ``candidates``."""
     for index, key in enumerate(keys):
-        expected = sign(key)
-        for candidate in candidates:
-            if hmac.compare_digest(candidate, expected) and found is None:
-                found = index
-    return found
+        mac = hmac.new(key, prefix, hashlib.sha256)
+        mac.update(body)  # rather than concatenating: bodies can be megabytes
+        expected = mac.digest()
+        if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+            return index
+    return None
 
 
-def _require_secrets(secrets: Sequence[str]) -> None:
-    if not secrets or not all(isinstance(s, str) and s for s in secrets):
-        raise SignatureError("no_secret", "the source has no active secret configured")
-
-
-def _github(headers, body, secrets, **_) -> Verified:
-    value = _header(headers, "X-Hub-Signature-256")
-    if value is None:
-        raise SignatureError("missing_signature", "X-Hub-Signature-256 is missing")
-    prefix, _, digest = value.strip().partition("=")
-    candidate = _hex(digest)
-    if prefix != "sha256" or candidate is None or len(candidate) != 32:
-        raise SignatureError("malformed_signature", "X-Hub-Signature-256 must be sha256=<64 hex digits>")
-    _require_secrets(secrets)
-    index = _first_match([candidate], secrets, lambda s: _hmac(s.encode(), body))
-    if index is None:
-        raise SignatureError("bad_signature", "X-Hub-Signature-256 does not match the body")
-    return Verified("github-hmac-sha256", _header(headers, "X-GitHub-Delivery"), None, index)
-
-
-def _stripe(headers, body, secrets, now, tolerance, future_tolerance, **_) -> Verified:
-    value = _header(headers, "Stripe-Signature")
-    if value is None:
-        raise SignatureError("missing_signature", "Stripe-Signature is missing")
-    timestamp, candidates = None, []
-    for part in value.split(","):
-        key, sep, item = part.strip().partition("=")
-        if not sep:
-            raise SignatureError("malformed_signature", "Stripe-Signature must be t=<ts>,v1=<hex>")
-        if key == "t":
-            timestamp = item
-        elif key == "v1":
-            digest = _hex(item)
-            if digest is not None and len(digest) == 32:
-                candidates.append(digest)
-    ts = _timestamp(timestamp, "Stripe-Signature t")
-    if not candidates or len(candidates) > MAX_SIGNATURES:
-        raise SignatureError("malformed_signature", "Stripe-Signature has no usable v1 signature")
-    _require_secrets(secrets)
-    signed = f"{ts}.".encode() + body
-    index = _first_match(candidates, secrets, lambda s: _hmac(s.encode(), signed))
-    if index is None:
-        raise SignatureError("bad_signature", "no v1 signature matches the body and timestamp")
-    _check_window(ts, now, tolerance, future_tolerance)
-    return Verified("stripe-v1", None, ts, index)
-
-
-def _standard_key(secret: str) -> bytes:
-    raw = secret[len("whsec_"):] if secret.startswith("whsec_") else secret
-    key = _b64(raw)
-    if key is None:
-        raise SignatureError("bad_secret", "a configured secret is not whsec_<base64>")
-    return key
-
-
-def _verify_ed25519(public_key: str, signature: bytes, message: bytes) -> bool:
-    from nacl.exceptions import BadSignatureError, CryptoError  # libsodium, only for v1a sources
+def _ed25519_match(keys: list[bytes], message: bytes, candidates: list[bytes]) -> int | None:
+    # Imported here: only v1a sources pay for libsodium (PyNaCl, the layer's ed25519 package).
+    from nacl.exceptions import BadSignatureError
     from nacl.signing import VerifyKey
 
-    raw = _b64(public_key[len("whpk_"):] if public_key.startswith("whpk_") else public_key)
-    if raw is None or len(raw) != 32:
-        raise SignatureError("bad_secret", "a configured public key is not whpk_<base64 of 32 bytes>")
-    try:
-        VerifyKey(raw).verify(message, signature)
-        return True
-    except (BadSignatureError, CryptoError, ValueError):
-        return False
+    for index, raw in enumerate(keys):
+        key = VerifyKey(raw)
+        for signature in candidates:
+            try:
+                key.verify(message, signature)
+                return index
+            except BadSignatureError:
+                pass
+    return None
 
 
-def _standard(headers, body, secrets, public_keys, now, tolerance, future_tolerance, **_) -> Verified:
-    branded = _header(headers, "webhook-signature") is None and _header(headers, "svix-signature") is not None
-    prefix = "svix-" if branded else "webhook-"
-    msg_id = _header(headers, f"{prefix}id")
-    value = _header(headers, f"{prefix}signature")
+def _text_hmac(secrets: Sequence[str], prefix: bytes, body: bytes, candidates: list[bytes], header: str) -> int:
+    """The HMAC schemes keyed with the secret's UTF-8 bytes: GitHub, Stripe, Slack."""
+    if not secrets:
+        raise _no_secret()
+    index = _hmac_match(_keys(secrets, _text_key), prefix, body, candidates)
+    if index is None:
+        raise _mismatch(header)
+    return index
+
+
+def _github(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], public_keys: Sequence[str]) -> Verified:
+    value = _header(headers, "X-Hub-Signature-256")
+    if not value:
+        raise SignatureError("missing_signature", "X-Hub-Signature-256 is missing (SHA-1 X-Hub-Signature is not "
+                                                  "accepted): give the webhook a secret")
+    algorithm, _, digest = value.partition("=")
+    if algorithm != "sha256" or not _HEX_SHA256.fullmatch(digest):
+        raise SignatureError("malformed_signature", "X-Hub-Signature-256 must be sha256=<64 hex digits>")
+    index = _text_hmac(secrets, b"", body, [bytes.fromhex(digest)], "X-Hub-Signature-256")
+    return Verified("github-hmac-sha256", _header(headers, "X-GitHub-Delivery") or None, None, index)
+
+
+def _stripe(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], public_keys: Sequence[str]) -> Verified:
+    value = _header(headers, "Stripe-Signature")
+    if not value:
+        raise SignatureError("missing_signature", "Stripe-Signature is missing")
+    timestamps, candidates = [], []
+    for part in value.split(","):
+        key, separator, item = part.strip().partition("=")
+        if not separator:
+            raise SignatureError("malformed_signature", "Stripe-Signature must be t=<unix seconds>,v1=<hex>[,v1=<hex>]")
+        if key == "t":
+            timestamps.append(item)
+        elif key == "v1" and _HEX_SHA256.fullmatch(item):
+            candidates.append(bytes.fromhex(item))  # like stripe-python, skip other schemes (v0) and bad entries
+    if len(timestamps) > 1:
+        raise SignatureError("malformed_signature", "Stripe-Signature has more than one t=")
+    timestamp = _timestamp(timestamps[0] if timestamps else None, "Stripe-Signature t=")
+    if not candidates:
+        raise SignatureError("malformed_signature", "Stripe-Signature has no v1=<64 hex digits> signature")
+    index = _text_hmac(secrets, f"{timestamp}.".encode(), body, candidates, "Stripe-Signature")
+    return Verified("stripe-v1", None, timestamp, index)
+
+
+def _standard(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], public_keys: Sequence[str]) -> Verified:
+    # A Standard Webhooks source accepts both header families; the signature header picks one.
+    prefix, value = "webhook-", _header(headers, "webhook-signature")
     if value is None:
-        raise SignatureError("missing_signature", "webhook-signature is missing")
-    if not msg_id or not msg_id.strip():
+        prefix, value = "svix-", _header(headers, "svix-signature")
+    if not value:
+        raise SignatureError("missing_signature", "webhook-signature (or svix-signature) is missing")
+    msg_id = _header(headers, prefix + "id")
+    if not msg_id:
         raise SignatureError("missing_id", f"{prefix}id is missing")
-    ts = _timestamp(_header(headers, f"{prefix}timestamp"), f"{prefix}timestamp")
+    if not _MESSAGE_ID.fullmatch(msg_id):
+        raise SignatureError("malformed_id", f"{prefix}id must be printable ASCII without spaces")
+    timestamp = _timestamp(_header(headers, prefix + "timestamp"), prefix + "timestamp")
     v1, v1a = [], []
     for entry in value.split():
-        version, sep, sig = entry.partition(",")
-        decoded = _b64(sig) if sep else None
-        if decoded is None:
-            continue
-        if version == "v1" and len(decoded) == 32:
-            v1.append(decoded)
-        elif version == "v1a" and len(decoded) == 64:
-            v1a.append(decoded)
-    if not v1 and not v1a or len(v1) + len(v1a) > MAX_SIGNATURES:
-        raise SignatureError("malformed_signature", "webhook-signature has no usable v1 or v1a signature")
-    signed = f"{msg_id}.{ts}.".encode() + body
-    index = None
-    if v1 and secrets:
-        keys = [_standard_key(s) for s in secrets]
-        index = _first_match(v1, keys, lambda key: _hmac(key, signed))
+        version, _, encoded = entry.partition(",")
+        raw = _b64(encoded)
+        if version == "v1" and raw is not None and len(raw) == 32:
+            v1.append(raw)
+        elif version == "v1a" and raw is not None and len(raw) == 64:
+            v1a.append(raw)  # other versions and unusable entries are skipped: another may match
+    if not v1 and not v1a:
+        raise SignatureError("malformed_signature", f"{prefix}signature has no v1,<base64> or v1a,<base64> entry")
+    if not secrets and not public_keys:
+        raise _no_secret()
+    signed = f"{msg_id}.{timestamp}.".encode()
+    scheme = "svix-v1" if prefix == "svix-" else "standard-webhooks-v1"
+    index = _hmac_match(_keys(secrets, _whsec_key), signed, body, v1) if v1 else None
     if index is None and v1a and public_keys:
-        index = next((i for i, pk in enumerate(public_keys) for sig in v1a if _verify_ed25519(pk, sig, signed)), None)
+        scheme = "standard-webhooks-v1a-ed25519"
+        index = _ed25519_match(_keys(public_keys, _whpk_key), signed + body, v1a)
     if index is None:
-        if not secrets and not public_keys:
-            raise SignatureError("no_secret", "the source has no active secret configured")
-        raise SignatureError("bad_signature", "no signature matches the id, timestamp and body")
-    _check_window(ts, now, tolerance, future_tolerance if future_tolerance is not None else tolerance)
-    return Verified("svix-v1" if branded else "standard-webhooks-v1", msg_id, ts, index)
+        raise _mismatch(prefix + "signature")
+    return Verified(scheme, msg_id, timestamp, index)
 
 
-def _slack(headers, body, secrets, now, tolerance, future_tolerance, **_) -> Verified:
+def _slack(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], public_keys: Sequence[str]) -> Verified:
     value = _header(headers, "X-Slack-Signature")
-    if value is None:
+    if not value:
         raise SignatureError("missing_signature", "X-Slack-Signature is missing")
-    ts = _timestamp(_header(headers, "X-Slack-Request-Timestamp"), "X-Slack-Request-Timestamp")
-    version, _, digest = value.strip().partition("=")
-    candidate = _hex(digest)
-    if version != "v0" or candidate is None or len(candidate) != 32:
+    version, _, digest = value.partition("=")
+    if version != "v0" or not _HEX_SHA256.fullmatch(digest):
         raise SignatureError("malformed_signature", "X-Slack-Signature must be v0=<64 hex digits>")
-    _require_secrets(secrets)
-    signed = f"v0:{ts}:".encode() + body
-    index = _first_match([candidate], secrets, lambda s: _hmac(s.encode(), signed))
-    if index is None:
-        raise SignatureError("bad_signature", "X-Slack-Signature does not match")
-    _check_window(ts, now, tolerance, future_tolerance if future_tolerance is not None else tolerance)
-    return Verified("slack-v0", None, ts, index)
+    timestamp = _timestamp(_header(headers, "X-Slack-Request-Timestamp"), "X-Slack-Request-Timestamp")
+    index = _text_hmac(secrets, f"v0:{timestamp}:".encode(), body, [bytes.fromhex(digest)], "X-Slack-Signature")
+    return Verified("slack-v0", None, timestamp, index)
 
 
-VERIFIERS = {
+_VERIFIERS = {
     "github-hmac-sha256": _github,
     "stripe-v1": _stripe,
     "standard-webhooks-v1": _standard,
@@ -236,20 +248,32 @@ VERIFIERS = {
 }
 
 
-def verify(scheme: str, headers: Mapping[str, str], body: bytes, *, secrets: Sequence[str] = (),
-           public_keys: Sequence[str] = (), now: float | None = None, tolerance: int | None = 300,
-           future_tolerance: int | None = None) -> Verified:
-    """Check ``body`` against the signature headers of ``scheme``.
+def verify(scheme: str, headers: Mapping[str, str], body: bytes, *, secrets: Sequence[str],
+           public_keys: Sequence[str] = (), now: float | None = None, tolerance: float = 300,
+           future_tolerance: float | None = None) -> Verified:
+    """Check a delivery's signature headers against its raw ``body``.
 
-    ``future_tolerance`` bounds timestamps ahead of ``now``; None means no bound for Stripe (what
-    stripe-python does) and ``tolerance`` for the timestamped schemes whose libraries check both ways.
+    ``secrets`` and ``public_keys`` (v1a only) are the source's active keys. ``now`` defaults to
+    the clock; ``future_tolerance`` to ``tolerance``. Raises SignatureError for anything a partner
+    (or a broken key) can get wrong; ValueError for an unknown scheme and TypeError for a body
+    that is not bytes or a single string as key list, which are bugs in the caller.
     """
-    verifier = VERIFIERS.get(scheme)
+    verifier = _VERIFIERS.get(scheme)
     if verifier is None:
-        raise ValueError(f"unknown signature scheme {scheme!r}")
+        raise ValueError(f"unknown signature scheme {scheme!r}; known: {sorted(_VERIFIERS)}")
     if not isinstance(body, (bytes, bytearray)):
-        raise SignatureError("malformed_body", "the body must be bytes")
-    if not isinstance(headers, Mapping):
-        raise SignatureError("missing_signature", "no headers")
-    return verifier(headers, bytes(body), secrets=list(secrets), public_keys=list(public_keys),
-                    now=time.time() if now is None else now, tolerance=tolerance, future_tolerance=future_tolerance)
+        raise TypeError("verify the raw body bytes as received, not decoded or re-serialised text")
+    if isinstance(secrets, str) or isinstance(public_keys, str):
+        raise TypeError("secrets and public_keys are sequences of keys, not one string")
+    verified = verifier(headers, body, secrets, public_keys)
+    if verified.timestamp is not None:
+        # After the signature, so only authentic deliveries (replays, skewed clocks) are called stale.
+        now = time.time() if now is None else now
+        if verified.timestamp < now - tolerance:
+            raise SignatureError("timestamp_out_of_window", f"the signed timestamp is more than {tolerance}s old: "
+                                                            "sign again when resending, and check the sender's clock")
+        future = tolerance if future_tolerance is None else future_tolerance
+        if verified.timestamp > now + future:
+            raise SignatureError("timestamp_out_of_window", f"the signed timestamp is more than {future}s in the "
+                                                            "future: check the sender's clock")
+    return verified
