@@ -7,33 +7,47 @@ Schemas are draft-04 (what the EventBridge schema registry takes as JSONSchemaDr
 
 They are found at MANGAASSIST_SCHEMAS_DIR, else inside the layer (``mangaassist/_schemas``,
 where the build copies them), else in the repository's ``schemas/``.
+
+Paths in errors are dotted with list indexes, relative to the validated document:
+``detail.items[0].quantity`` for an event, ``data.object.currency`` for a payload, and ``""``
+for the document itself. A missing required field is named by its own path (``detail.amount``).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
+from datetime import date
 from pathlib import Path
 
 from jsonschema import Draft4Validator, FormatChecker
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 
 _PACKAGE = Path(__file__).resolve().parent
+_MAX_MESSAGE = 300  # jsonschema quotes the offending value, which may be megabytes
 
 
 def schemas_dir() -> Path:
-    candidates = [os.environ.get("MANGAASSIST_SCHEMAS_DIR"), _PACKAGE / "_schemas", _PACKAGE.parents[3] / "schemas"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
+    configured = os.environ.get("MANGAASSIST_SCHEMAS_DIR")
+    if configured:  # an explicit setting that points nowhere is a deployment error, not a fallback
+        if not Path(configured).is_dir():
+            raise RuntimeError(f"MANGAASSIST_SCHEMAS_DIR={configured} is not a directory")
+        return Path(configured)
+    # In the repository the package is layers/shared/python/mangaassist, 4 levels below the root.
+    # In Lambda it is /opt/python/mangaassist, which has only 3 parents: hence the slice.
+    repo = [parent / "schemas" for parent in _PACKAGE.parents[3:4]]
+    for candidate in (_PACKAGE / "_schemas", *repo):
+        if candidate.is_dir():
+            return candidate
     raise RuntimeError("no schemas directory: set MANGAASSIST_SCHEMAS_DIR")
 
 
 class ContractError(ValueError):
-    """A document that breaks its contract; ``path`` is like ``detail.items[0].quantity``."""
+    """A document that breaks its contract, with the path of the failing field."""
 
     def __init__(self, path: str, message: str):
-        if len(message) > 300:  # jsonschema quotes the offending value, which may be megabytes
-            message = message[:297] + "..."
+        if len(message) > _MAX_MESSAGE:
+            message = message[:_MAX_MESSAGE - 3] + "..."
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
         self.message = message
@@ -42,50 +56,71 @@ class ContractError(ValueError):
         return {"error": "contract_violation", "path": self.path, "message": self.message}
 
 
-def _path(parts, prefix: str = "") -> str:
-    out = prefix
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+# jsonschema checks date-time only when the optional rfc3339-validator is installed, and the
+# layer's lock does not carry it: without our own checkers, "yesterday" would pass in Lambda.
+_FORMATS = FormatChecker(formats=())
+_DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)", re.ASCII)
+_DATE_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.\d+)?(?:[Zz]|[+-](\d\d):(\d\d))", re.ASCII)
+
+
+@_FORMATS.checks("date", raises=ValueError)
+def _is_date(value) -> bool:
+    if not isinstance(value, str):  # formats constrain strings only; "type" checks the rest
+        return True
+    match = _DATE.fullmatch(value)
+    return bool(match) and bool(date(*map(int, match.groups())))  # date() raises on 2026-02-30
+
+
+@_FORMATS.checks("date-time", raises=ValueError)
+def _is_date_time(value) -> bool:
+    """RFC 3339 section 5.6 (a leap second allowed), with the calendar checked."""
+    if not isinstance(value, str):
+        return True
+    match = _DATE_TIME.fullmatch(value)
+    if not match:
+        return False
+    year, month, day, hour, minute, second, offset_hours, offset_minutes = (int(g or 0) for g in match.groups())
+    return bool(date(year, month, day)) and hour < 24 and minute < 60 and second <= 60 \
+        and offset_hours < 24 and offset_minutes < 60
 
 
 def _load(path: Path) -> Draft4Validator:
-    schema = json.loads(path.read_text())
-    Draft4Validator.check_schema(schema)
-    return Draft4Validator(schema, format_checker=FormatChecker())
-
-
-def _validate(validator: Draft4Validator, document, prefix: str = "") -> None:
-    error = best_match(validator.iter_errors(document))
-    # For anyOf/oneOf, the branch that got furthest into the document names the real problem
-    # (e.g. a checkout event without amount_total), not the alternatives' discriminators.
-    while error is not None and error.context:
-        error = max(error.context, key=lambda e: len(e.absolute_path))
-    if error is not None:
-        raise ContractError(_path(error.absolute_path, prefix), error.message)
+    # The contract tests check every schema against the draft-04 metaschema; doing it here too
+    # would cost ~25 ms of every cold start, more than all the rest of this module.
+    return Draft4Validator(json.loads(path.read_text(encoding="utf-8")), format_checker=_FORMATS)
 
 
 _ROOT = schemas_dir()
 _ENVELOPE = _load(_ROOT / "envelope.schema.json")
-_DETAILS = {
-    (path.parent.name, path.name.removesuffix(".schema.json")): _load(path)
-    for path in sorted((_ROOT / "events").glob("*/*.schema.json"))
-}
-_PAYLOADS = {path.name.removesuffix(".schema.json"): _load(path) for path in sorted((_ROOT / "webhooks").glob("*.schema.json"))}
+_DETAILS = {(p.parent.name, p.name.removesuffix(".schema.json")): _load(p)
+            for p in sorted((_ROOT / "events").glob("*/*.schema.json"))}
+_PAYLOADS = {p.name.removesuffix(".schema.json"): _load(p) for p in sorted((_ROOT / "webhooks").glob("*.schema.json"))}
 
 
 def detail_types() -> list[tuple[str, str]]:
+    """Every (source, detail-type) with a contract."""
     return sorted(_DETAILS)
 
 
-def validate_detail(source: str, detail_type: str, detail) -> None:
+def partners() -> list[str]:
+    """Every partner with a webhook payload contract."""
+    return sorted(_PAYLOADS)
+
+
+def schema_path(source: str, detail_type: str) -> Path:
+    """Where the detail contract of (source, detail-type) lives; its samples are beside it."""
+    return _ROOT / "events" / source / f"{detail_type}.schema.json"
+
+
+def validate_detail(source: str, detail_type: str, detail: dict) -> None:
     validator = _DETAILS.get((source, detail_type))
     if validator is None:
         raise ContractError("detail-type", f"no contract for {source} {detail_type}")
     _validate(validator, detail, "detail")
 
 
-def validate_envelope(event) -> None:
+def validate_envelope(event: dict) -> None:
+    """The envelope only: the detail is checked by validate_detail against its own contract."""
     _validate(_ENVELOPE, event)
 
 
@@ -94,3 +129,38 @@ def validate_payload(partner: str, payload) -> None:
     if validator is None:
         raise ContractError("", f"no payload contract for {partner}")
     _validate(validator, payload)
+
+
+def _validate(validator: Draft4Validator, document, prefix: str = "") -> None:
+    error = _most_relevant(validator.iter_errors(document))
+    if error is None:
+        return
+    parts, message = list(error.absolute_path), error.message
+    if error.validator == "required":  # name the missing field, not the object that lacks it
+        missing = next(name for name in error.validator_value if name not in error.instance)
+        parts, message = parts + [missing], f"{missing!r} is a required property"
+    raise ContractError(_dotted(parts, prefix), message)
+
+
+def _most_relevant(errors) -> ValidationError | None:
+    """jsonschema's best match, and inside anyOf/oneOf the branch the document meant.
+
+    best_match gives up on a tie between branches. The branch whose first failure lies deepest
+    in the document got furthest, so it is the one meant: a charge.refunded event without
+    amount_refunded fails the checkout branch at ``type`` but the refund branch only deeper.
+    """
+    error = best_match(errors)
+    while error is not None and error.context:
+        branches: dict = {}
+        for child in error.context:
+            branches.setdefault(child.relative_schema_path[0], []).append(child)
+        meant = max(branches.values(), key=lambda errs: (min(len(e.absolute_path) for e in errs), -len(errs)))
+        error = best_match(meant)
+    return error
+
+
+def _dotted(parts, prefix: str) -> str:
+    out = prefix
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

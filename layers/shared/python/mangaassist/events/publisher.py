@@ -1,13 +1,15 @@
 """publish(events): every event validated, then sent with PutEvents, and none silently dropped.
 
-- Every detail is checked against its contract before anything is sent: one bad event stops
-  the whole publish, so a caller never has to work out which half went out.
+- Every detail is checked against its contract, and every entry against the size limit, before
+  anything is sent: one bad event stops the whole publish, so a caller never has to work out
+  which half went out.
 - Calls carry at most 10 entries and at most MANGAASSIST_MAX_EVENT_BYTES, counted AWS's way
   (Time 14 bytes + Source + DetailType + Detail + each Resource, UTF-8). The documented limit is
-  256 KB; AWS raised it to 1 MB in 2026, so it is a setting.
-- Only the entries PutEvents reports failed are retried (and whole calls on throttling or 5xx),
-  with full-jitter exponential backoff; when attempts run out, PublishError lists what failed
-  and what went through.
+  256 KB; AWS raised the bus limit to 1 MB in 2026, so it is a setting (at most 1 MB).
+- Entries that PutEvents reports with a retryable ErrorCode are retried, and only they; so are
+  whole calls refused with throttling or a 5xx. Retries use full-jitter exponential backoff,
+  bounded by ``max_attempts``. Whatever is left raises PublishError, which lists the failed
+  entries and the ids that did go through.
 """
 from __future__ import annotations
 
@@ -15,18 +17,25 @@ import json
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterable
+from typing import Iterable
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from mangaassist.contracts import validate_detail
 
 MAX_ENTRIES = 10
 DEFAULT_MAX_BYTES = 256 * 1024
-RETRYABLE_CALL_ERRORS = {"ThrottlingException", "InternalException", "InternalFailure", "ServiceUnavailable"}
+MAX_BYTES_CEILING = 1024 * 1024
+MAX_ATTEMPTS, BASE_DELAY, MAX_DELAY = 5, 0.05, 2.0
+# https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsResultEntry.html: the
+# other entry codes (MalformedDetail, AccessDeniedException...) fail the same way every time.
+RETRYABLE_ENTRY_ERRORS = frozenset({"InternalFailure", "ThrottlingException"})
+RETRYABLE_CALL_ERRORS = frozenset({"ThrottlingException", "InternalException", "InternalFailure", "ServiceUnavailable"})
 
+sleep = time.sleep  # tests replace it
 _client = None
-sleep: Callable[[float], None] = time.sleep  # tests replace it
 
 
 class EventTooLarge(ValueError):
@@ -34,8 +43,11 @@ class EventTooLarge(ValueError):
 
 
 class PublishError(Exception):
+    """Some events were not published: ``failed`` entries carry ErrorCode and ErrorMessage."""
+
     def __init__(self, failed: list[dict], published: list[str]):
-        super().__init__(f"{len(failed)} event(s) not published after retries")
+        codes = sorted({str(f.get("ErrorCode")) for f in failed})
+        super().__init__(f"{len(failed)} event(s) not published: {', '.join(codes)}")
         self.failed = failed
         self.published = published
 
@@ -45,13 +57,14 @@ class Event:
     source: str
     detail_type: str
     detail: dict
-    resources: tuple = field(default=())
+    resources: tuple = ()
     time: datetime | None = None
 
     def entry(self, bus_name: str) -> dict:
         entry = {
             "Source": self.source,
             "DetailType": self.detail_type,
+            # Compact, and Japanese stays UTF-8 (3 bytes a character, not a 6-byte \uXXXX escape).
             "Detail": json.dumps(self.detail, separators=(",", ":"), ensure_ascii=False),
             "EventBusName": bus_name,
         }
@@ -68,21 +81,23 @@ def entry_size(entry: dict) -> int:
     return size + sum(len(r.encode()) for r in entry.get("Resources", []))
 
 
-def chunks(entries: list[dict], max_bytes: int) -> list[list[int]]:
-    """Indexes of ``entries`` grouped into PutEvents calls."""
+def max_event_bytes() -> int:
+    limit = int(os.environ.get("MANGAASSIST_MAX_EVENT_BYTES", DEFAULT_MAX_BYTES))
+    if not 0 < limit <= MAX_BYTES_CEILING:
+        raise ValueError(f"MANGAASSIST_MAX_EVENT_BYTES={limit}: EventBridge takes at most {MAX_BYTES_CEILING}")
+    return limit
+
+
+def chunks(indexes: list[int], sizes: list[int], max_bytes: int) -> list[list[int]]:
+    """``indexes`` grouped into PutEvents calls of at most 10 entries and ``max_bytes``."""
     calls, current, current_bytes = [], [], 0
-    for index, entry in enumerate(entries):
-        size = entry_size(entry)
-        if size > max_bytes:
-            raise EventTooLarge(f"{entry['DetailType']} is {size} bytes; the limit is {max_bytes}")
-        if current and (len(current) == MAX_ENTRIES or current_bytes + size > max_bytes):
+    for index in indexes:
+        if current and (len(current) == MAX_ENTRIES or current_bytes + sizes[index] > max_bytes):
             calls.append(current)
             current, current_bytes = [], 0
         current.append(index)
-        current_bytes += size
-    if current:
-        calls.append(current)
-    return calls
+        current_bytes += sizes[index]
+    return calls + [current] if current else calls
 
 
 def default_client():
@@ -91,49 +106,85 @@ def default_client():
         import boto3
         from botocore.config import Config
 
+        # One quick SDK retry for connection hiccups; the publish loop owns the retry budget.
         _client = boto3.client("events", config=Config(connect_timeout=2, read_timeout=5,
                                                         retries={"mode": "standard", "max_attempts": 2}))
     return _client
 
 
-def publish(events: Iterable[Event], *, bus_name: str | None = None, client=None, max_attempts: int = 5,
-            base_delay: float = 0.05, max_delay: float = 2.0, max_bytes: int | None = None) -> list[str]:
-    """Send ``events``; returns their event ids in input order."""
+def publish(events: Iterable[Event], *, bus_name: str | None = None, client=None, max_attempts: int = MAX_ATTEMPTS,
+            base_delay: float = BASE_DELAY, max_delay: float = MAX_DELAY) -> list[str]:
+    """Send ``events``; returns their event ids in input order.
+
+    Raises ContractError or EventTooLarge before sending anything, PublishError after.
+    """
     events = list(events)
     for event in events:
         validate_detail(event.source, event.detail_type, event.detail)
-    bus_name = bus_name or os.environ["EVENT_BUS_NAME"]
-    max_bytes = max_bytes or int(os.environ.get("MANGAASSIST_MAX_EVENT_BYTES", DEFAULT_MAX_BYTES))
+    bus_name = bus_name or os.environ.get("EVENT_BUS_NAME")
+    if not bus_name:
+        raise ValueError("no event bus: pass bus_name or set EVENT_BUS_NAME")
     entries = [event.entry(bus_name) for event in events]
-    calls = chunks(entries, max_bytes)
+    sizes = [entry_size(entry) for entry in entries]
+    max_bytes = max_event_bytes()
+    for entry, size in zip(entries, sizes):
+        if size > max_bytes:
+            raise EventTooLarge(f"{entry['DetailType']} is {size} bytes; the limit is {max_bytes}")
+    if not entries:
+        return []
     client = client or default_client()
+
     ids: list[str | None] = [None] * len(entries)
-    errors: dict[int, dict] = {}
-    for call in calls:
-        pending = call
-        for attempt in range(max_attempts):
-            if attempt:
-                sleep(random.uniform(0, min(max_delay, base_delay * 2 ** attempt)))
-            try:
-                response = client.put_events(Entries=[entries[i] for i in pending])
-            except Exception as exc:
-                code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-                if code not in RETRYABLE_CALL_ERRORS:
-                    raise
-                errors.update({i: {"ErrorCode": code, "ErrorMessage": str(exc)} for i in pending})
-                continue
-            retry = []
-            for index, result in zip(pending, response["Entries"]):
-                if result.get("EventId"):
-                    ids[index] = result["EventId"]
-                    errors.pop(index, None)
-                else:
-                    errors[index] = {"ErrorCode": result.get("ErrorCode"), "ErrorMessage": result.get("ErrorMessage")}
-                    retry.append(index)
-            pending = retry
-            if not pending:
-                break
+    errors: dict[int, dict] = {}  # index -> the last ErrorCode/ErrorMessage it got
+    pending = list(range(len(entries)))
+    for attempt in range(max_attempts):
+        if attempt:  # full jitter: https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/
+            sleep(random.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1))))
+        pending = _send(client, entries, sizes, pending, max_bytes, ids, errors)
+        if not pending:
+            break
     if errors:
-        failed = [{**entries[i], **errors[i]} for i in sorted(errors)]
-        raise PublishError(failed, [i for i in ids if i])
+        raise _failure(entries, ids, errors)
     return ids
+
+
+def _send(client, entries, sizes, pending, max_bytes, ids, errors) -> list[int]:
+    """One round of PutEvents calls over ``pending``; records ids and errors, returns what to retry."""
+    retry = []
+    for call in chunks(pending, sizes, max_bytes):
+        try:
+            results = client.put_events(Entries=[entries[i] for i in call])["Entries"]
+        except (ClientError, BotoCoreError) as exc:
+            failure, retryable = _call_error(exc)
+            errors.update(dict.fromkeys(call, failure))
+            if not retryable:  # refused for good (permissions, missing bus): the rest would be too
+                raise _failure(entries, ids, errors, failure) from exc
+            retry += call
+            continue
+        for index, result in zip(call, results):
+            if result.get("EventId"):
+                ids[index] = result["EventId"]
+                errors.pop(index, None)
+            else:
+                errors[index] = {"ErrorCode": result.get("ErrorCode"), "ErrorMessage": result.get("ErrorMessage")}
+                if result.get("ErrorCode") in RETRYABLE_ENTRY_ERRORS:
+                    retry.append(index)
+    return retry
+
+
+def _call_error(exc: Exception) -> tuple[dict, bool]:
+    """(ErrorCode and ErrorMessage, retryable) for a PutEvents call that raised."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code = error.get("Code", "Unknown")
+        retryable = code in RETRYABLE_CALL_ERRORS or status >= 500
+        return {"ErrorCode": code, "ErrorMessage": error.get("Message", "")}, retryable
+    # Connection trouble the SDK already retried: the request may or may not have gone through.
+    return {"ErrorCode": type(exc).__name__, "ErrorMessage": str(exc)}, False
+
+
+def _failure(entries: list[dict], ids: list, errors: dict[int, dict], stopped_by: dict | None = None) -> PublishError:
+    """Every entry without an id failed; those never sent carry the error that stopped the publish."""
+    failed = [{**entry, **errors.get(i, stopped_by or {})} for i, entry in enumerate(entries) if ids[i] is None]
+    return PublishError(failed, [i for i in ids if i])
