@@ -1,30 +1,59 @@
-"""EventBridge event patterns, matched the way EventBridge (aws/event-ruler) matches them.
+"""EventBridge event patterns, matched the way EventBridge's engine (aws/event-ruler) matches them.
 
-``compile_pattern`` validates a pattern once (rejecting what AWS rejects, with AWS's message)
-and returns a function of an event. Semantics worth knowing (../shared/reference/eventbridge.md):
+``compile_pattern`` validates a pattern once, rejecting what AWS rejects with AWS's message, and
+returns a function of a parsed event. The rules, with their sources, are in
+../shared/reference/eventbridge.md (section 2). What is easy to get wrong:
 
-- fields AND, values in a field's list OR; ``$or`` at any level (expanded, at most 1000 ways);
-  a key both outside and inside an ``$or`` takes the inner condition (event-ruler's override);
-- numbers compare by value (pattern ``[300]`` matches ``300.0``), never a string ``"300"``;
-- ``exists`` is about leaves: ``[]`` and ``{}`` are absent, ``null`` is present;
-- arrays in the event match when any element matches, and fields matched inside one array of
-  objects must all come from the same element (array consistency);
-- dotted keys: ``{"a.b": ...}`` and ``{"a": {"b": ...}}`` are the same path, in patterns and events.
+- A pattern is read in document order, as event-ruler reads its token stream: a key inside an
+  ``$or`` overrides the same key written before the ``$or``, and one written after it wins over it.
+- Numbers: event-ruler compares a number by its double when the number's decimal text is exactly
+  that double's shortest decimal ("comparable": ``300``, ``300.0``, ``3e2`` are equal), and by its
+  text otherwise (``9007199254740993``). A number never equals a string.
+- A string pattern that is an IP address literal matches the same address written differently.
+  Addresses compare as hex digits from the left, so an IPv6 address can match an IPv4 CIDR.
+- ``exists`` is about leaves: ``[]`` and ``{}`` are absent, ``null`` is present.
+- Arrays in events match when any element does. Fields matched inside one array of objects must
+  come from the same element (array consistency). ``exists: false`` is checked against the array
+  elements chosen by the fields that sort before it, as event-ruler's machine walks fields in order.
+- ``{"a.b": ...}`` and ``{"a": {"b": ...}}`` name the same path, in patterns and in events.
+
+Not from AWS: the wildcard complexity limit (inferred, see MAX_WILDCARD_COMPLEXITY), and the
+messages for malformed JSON, deep nesting and too many ``$or`` combinations.
+
+Known differences, all in inputs nobody sends: an event holding one leaf both nested and under a
+dotted key is read through the nested one; a non-comparable number is compared by its text as
+Python's Decimal prints it (``1E+400`` for ``1e400``); characters outside the BMP in
+``equals-ignore-case`` are case-folded here (event-ruler garbles them). "Comparable" uses the
+shortest decimal of a double, which Java's Double.toString gives from JDK 19 on; older JDKs print
+a few doubles with an extra digit (2e23 as 1.9999999999999998E23), changing which numbers compare.
 """
 from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
-from itertools import product
 from typing import Callable
 
 PREFIX = "Event pattern is not valid. Reason: "
 MAX_OR_COMBINATIONS = 1000
-MAX_WILDCARDS = 5  # AWS's complexity check rejects e.g. "*:*:*:*:*:event-bus/*"
-NUMERIC_OPS = {"<", "<=", ">", ">=", "="}
+# AWS rejects wildcard patterns whose machine complexity (see _wildcard_complexity) exceeds a limit
+# it does not publish. 10 is the per-rule limit event-ruler's README suggests, and it separates the
+# data points we have: AWS rejects "*:*:*:*:*:event-bus/*" (11); a public report has three
+# "*:stack/<name>/*" values in one field accepted (9) and four rejected (12).
+MAX_WILDCARD_COMPLEXITY = 10
+_COMPLEXITY_STATES = 20_000  # give up (as too complex) after exploring this many machine states
+
+_OPERATORS_RESERVED_IN_OR = frozenset({
+    "exactly", "equals-ignore-case", "prefix", "suffix", "anything-but", "exists", "wildcard", "numeric",
+    "cidr", "=", "<", "<=", ">", ">=", "regex", "not-wildcard", "not-equals-ignore-case", "date-after",
+    "date-on-or-after", "date-before", "date-on-or-before", "in-date-range", "ip-address-in-range",
+    "ip-address-not-in-range",
+})
+_TOO_MANY_ELEMENTS = "Too many elements in numeric expression"  # event-ruler's text, for anything-but too
+_ONLY_ONE_KEY = "Only one key allowed in match expression"
 
 
 class InvalidEventPattern(ValueError):
@@ -35,518 +64,748 @@ class InvalidEventPattern(ValueError):
         self.reason = reason
 
 
-# --- values -------------------------------------------------------------------------------------
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+# --- pattern text ---------------------------------------------------------------------------------
+class _Object(tuple):
+    """A JSON object as its (key, value) pairs, in document order with repeated keys kept."""
 
 
-def _num(value) -> Decimal | None:
-    """A JSON number as an exact decimal; None for anything else (and for NaN/inf)."""
-    if not _is_number(value):
-        return None
-    try:
-        result = value if isinstance(value, Decimal) else Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-    except (InvalidOperation, ValueError):
-        return None
-    return result if result.is_finite() else None
-
-
-def _literal_key(value):
-    """What exact matching compares: strings as themselves, numbers by value, true/false/null apart."""
-    if isinstance(value, str):
-        return ("s", value)
-    if isinstance(value, bool):
-        return ("b", value)
-    if value is None:
-        return ("n", None)
-    number = _num(value)
-    return ("d", number.normalize()) if number is not None else ("?", repr(value))
-
-
-# --- leaf matchers: value -> bool ---------------------------------------------------------------
-def _string_list(value, what: str) -> list[str]:
-    values = value if isinstance(value, list) else [value]
-    if not values or not all(isinstance(v, str) for v in values):
-        raise InvalidEventPattern(f"{what} match pattern must be a string")
-    return values
-
-
-def _wildcard_regex(pattern: str) -> re.Pattern:
-    parts, i, stars = [], 0, 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern) and pattern[i + 1] in "*\\":
-            parts.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if ch == "*":
-            if i + 1 < len(pattern) and pattern[i + 1] == "*":
-                raise InvalidEventPattern(f"Consecutive wildcard characters at pos {i + 1}")
-            stars += 1
-            parts.append(".*")
-        else:
-            parts.append(re.escape(ch))
-        i += 1
-    if stars > MAX_WILDCARDS:
-        raise InvalidEventPattern("Rule is too complex - try using fewer wildcard characters or fewer repeating "
-                                  "character sequences after a wildcard character")
-    return re.compile("".join(parts), re.DOTALL)
-
-
-def _prefix_or_suffix(kind: str, operand) -> Callable:
-    if isinstance(operand, dict):
-        if set(operand) != {"equals-ignore-case"}:
-            raise InvalidEventPattern(f"{kind} match pattern must be a string")
-        text = operand["equals-ignore-case"]
-        if not isinstance(text, str):
-            raise InvalidEventPattern("equals-ignore-case match pattern must be a string")
-        folded = text.lower()
-        if kind == "prefix":
-            return lambda v: isinstance(v, str) and v.lower().startswith(folded)
-        return lambda v: isinstance(v, str) and v.lower().endswith(folded)
-    if not isinstance(operand, str):
-        raise InvalidEventPattern(f"{kind} match pattern must be a string")
-    if kind == "prefix":
-        return lambda v: isinstance(v, str) and v.startswith(operand)
-    return lambda v: isinstance(v, str) and v.endswith(operand)
-
-
-def _numeric(operand) -> Callable:
-    if not isinstance(operand, list):
-        raise InvalidEventPattern("Value of numeric must be an array.")
-    if not operand:
-        raise InvalidEventPattern("Empty arrays are not allowed")
-    checks, i, seen = [], 0, set()
-    while i < len(operand):
-        op = operand[i]
-        if not isinstance(op, str) or op not in NUMERIC_OPS:
-            raise InvalidEventPattern(f"Unrecognized numeric range operator: {op}")
-        if i + 1 >= len(operand) or _num(operand[i + 1]) is None:
-            raise InvalidEventPattern(f"Value of {op} must be numeric")
-        if op == "=" and len(operand) != 2:
-            raise InvalidEventPattern("Bad numeric range operator: =")
-        side = op[0]  # a range is one lower bound and one upper bound
-        if side in seen or (checks and op == "="):
-            raise InvalidEventPattern(f"Bad numeric range operator: {op}")
-        seen.add(side)
-        checks.append((op, _num(operand[i + 1])))
-        i += 2
-    if len(checks) == 2:
-        (op1, low), (op2, high) = checks
-        if op1[0] != ">" or op2[0] != "<" or low >= high:
-            raise InvalidEventPattern(f"Bad numeric range operator: {op2 if op1[0] == '>' else op1}")
-    compare = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-               ">=": lambda a, b: a >= b, "=": lambda a, b: a == b}
-
-    def match(value) -> bool:
-        cls = value.__class__
-        if cls is float:  # the decimal the JSON text said (301.8), not its binary neighbour
-            value = Decimal(repr(value))
-        elif cls is not int and cls is not Decimal:  # bool is not a number here
-            return False
+def _load(pattern):
+    if isinstance(pattern, (bytes, bytearray)):
         try:
-            return all(compare[op](value, bound) for op, bound in checks)
-        except (InvalidOperation, TypeError):  # NaN from a lenient JSON parser
-            return False
-
-    return match
-
-
-def _cidr(operand) -> Callable:
-    if not isinstance(operand, str):
-        raise InvalidEventPattern("prefix match pattern must be a string")
-    if operand.count("/") != 1:
-        raise InvalidEventPattern("Malformed CIDR, one '/' required")
-    address, bits = operand.split("/")
-    if not bits.isdigit():
-        raise InvalidEventPattern("Malformed CIDR, mask bits must be an integer")
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        raise InvalidEventPattern(f"Nonstandard IP address: {address}") from None
-    if int(bits) > ip.max_prefixlen:
-        raise InvalidEventPattern(f"Malformed CIDR, mask bits must be no greater than {ip.max_prefixlen}")
-    network = ipaddress.ip_network(operand, strict=False)  # event-ruler accepts host bits set
-
-    def match(value) -> bool:
-        if not isinstance(value, str):
-            return False
-        try:
-            return ipaddress.ip_address(value) in network
-        except ValueError:
-            return False
-
-    return match
-
-
-def _anything_but(operand) -> Callable:
-    if isinstance(operand, dict):
-        if len(operand) != 1:
-            raise InvalidEventPattern("Value of anything-but must be an array or single string/number value.")
-        (kind, inner), = operand.items()
-        if kind in ("prefix", "suffix"):
-            if isinstance(inner, dict):
-                raise InvalidEventPattern("Value of anything-but must be an array or single string/number value.")
-            texts = _string_list(inner, "prefix/suffix")
-            if any(t == "" for t in texts):
-                raise InvalidEventPattern("Null prefix/suffix not allowed")
-            if kind == "prefix":
-                return lambda v: not (isinstance(v, str) and any(v.startswith(t) for t in texts))
-            return lambda v: not (isinstance(v, str) and any(v.endswith(t) for t in texts))
-        if kind == "equals-ignore-case":
-            values = inner if isinstance(inner, list) else [inner]
-            if not values or not all(isinstance(v, str) for v in values):
-                raise InvalidEventPattern("Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported.")
-            folded = {v.lower() for v in values}
-            return lambda v: not (isinstance(v, str) and v.lower() in folded)
-        if kind == "wildcard":
-            regexes = [_wildcard_regex(t) for t in _string_list(inner, "wildcard")]
-            return lambda v: not (isinstance(v, str) and any(r.fullmatch(v) for r in regexes))
-        raise InvalidEventPattern(f"Unsupported anything-but pattern: {kind}")
-    if isinstance(operand, list):
-        if not operand:
-            raise InvalidEventPattern("Empty arrays are not allowed")
-        if not all(isinstance(v, str) or _is_number(v) for v in operand):
-            raise InvalidEventPattern("Inside anything but list, start|null|boolean is not supported.")
-        excluded = {_literal_key(v) for v in operand}
-        return lambda v: _literal_key(v) not in excluded
-    if isinstance(operand, str) or _is_number(operand):
-        excluded_key = _literal_key(operand)
-        return lambda v: _literal_key(v) != excluded_key
-    raise InvalidEventPattern("Value of anything-but must be an array or single string/number value.")
-
-
-def _operator(spec: dict):
-    """One ``{operator: operand}`` object -> a value matcher, or ("exists", bool)."""
-    if len(spec) != 1:
-        raise InvalidEventPattern("Only one key allowed in match expression")
-    (name, operand), = spec.items()
-    if name == "exists":
-        if not isinstance(operand, bool):
-            raise InvalidEventPattern("exists match pattern must be either true or false.")
-        return ("exists", operand)
-    if name in ("prefix", "suffix"):
-        return _prefix_or_suffix(name, operand)
-    if name == "equals-ignore-case":
-        if not isinstance(operand, str):
-            raise InvalidEventPattern("equals-ignore-case match pattern must be a string")
-        folded = operand.lower()
-        return lambda v: isinstance(v, str) and v.lower() == folded
-    if name == "anything-but":
-        return _anything_but(operand)
-    if name == "numeric":
-        return _numeric(operand)
-    if name == "cidr":
-        return _cidr(operand)
-    if name == "wildcard":
-        if not isinstance(operand, str):
-            raise InvalidEventPattern("wildcard match pattern must be a string")
-        regex = _wildcard_regex(operand)
-        return lambda v: isinstance(v, str) and regex.fullmatch(v) is not None
-    raise InvalidEventPattern(f"Unrecognized match type {name}")
-
-
-def _split_absent_alternatives(fields: list["Field"]) -> list[list["Field"]]:
-    """A field listing ``{"exists": false}`` beside other values matches when absent OR when a
-    value matches the others: turn it into two alternatives."""
-    alternatives = [[]]
-    for field in fields:
-        if field.exists is False and field.has_values:
-            present, absent = field.without_exists(), Field(field.path, [{"exists": False}])
-            alternatives = [alt + [choice] for alt in alternatives for choice in (present, absent)]
-        else:
-            alternatives = [alt + [field] for alt in alternatives]
-    return alternatives
-
-
-class Field:
-    """The conditions on one path: any of its values may match (OR)."""
-
-    __slots__ = ("path", "parts", "literals", "bools", "tests", "exists")
-
-    def __init__(self, path: str, values: list):
-        self.path = path
-        self.parts = tuple(path.split("."))
-        # Strings, numbers and null in one set: equal numbers hash alike across int, float and
-        # Decimal, so [300] finds 300.0 without converting the event's value.
-        self.literals: set = set()
-        self.bools: set = set()  # apart, or True would find 1
-        self.tests: list[Callable] = []
-        self.exists: bool | None = None
-        for value in values:
-            if isinstance(value, dict):
-                op = _operator(value)
-                if isinstance(op, tuple):
-                    self.exists = op[1]
-                else:
-                    self.tests.append(op)
-            elif isinstance(value, list):
-                raise InvalidEventPattern("Match value must be String, number, true, false, or null")
-            elif isinstance(value, bool):
-                self.bools.add(value)
-            elif _is_number(value):
-                number = _num(value)
-                if number is not None:
-                    self.literals.update((number, float(number)))  # exact, and as a float event would carry it
-            else:
-                self.literals.add(value)
-
-    @property
-    def has_values(self) -> bool:
-        return bool(self.literals or self.bools or self.tests)
-
-    def without_exists(self) -> "Field":
-        clone = Field(self.path, [])
-        clone.literals, clone.bools, clone.tests = self.literals, self.bools, self.tests
-        return clone
-
-    def accepts(self, value) -> bool:
-        if value.__class__ is bool:
-            if value in self.bools:
-                return True
-        elif value in self.literals:
-            return True
-        for test in self.tests:
-            if test(value):
-                return True
-        return False
-
-
-# --- pattern structure ----------------------------------------------------------------------------
-def _parse(pattern) -> dict:
-    if isinstance(pattern, (str, bytes)):
-        try:
-            pattern = json.loads(pattern, parse_float=Decimal)
-        except ValueError:
+            pattern = pattern.decode("utf-8")
+        except UnicodeDecodeError:
             raise InvalidEventPattern("Filter is not valid JSON") from None
-    if not isinstance(pattern, dict):
+    if isinstance(pattern, str):
+        try:
+            pattern = json.loads(pattern, parse_float=Decimal, parse_constant=_reject_constant,
+                                 object_pairs_hook=_Object)
+        except (ValueError, RecursionError):
+            raise InvalidEventPattern("Filter is not valid JSON") from None
+    if not _is_object(pattern):
         raise InvalidEventPattern("Filter is not an object")
     return pattern
 
 
-def _terms(obj: dict, base: str) -> list[dict[str, list]]:
-    """Expand an object (with any ``$or``) into alternatives: each a {path: values} conjunction."""
-    if not obj:
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_object(value) -> bool:
+    return isinstance(value, (dict, _Object))
+
+
+def _pairs(obj) -> list:
+    pairs = list(obj.items()) if isinstance(obj, dict) else list(obj)
+    for key, _ in pairs:
+        if not isinstance(key, str):
+            raise InvalidEventPattern(f"Field names must be strings, not {key!r}")
+    return pairs
+
+
+def _token_text(value) -> str:
+    """What event-ruler's messages quote for a JSON token (Jackson's getText())."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if _is_object(value):
+        return "{"
+    if isinstance(value, list):
+        return "["
+    return _number_text(value)
+
+
+# --- numbers --------------------------------------------------------------------------------------
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def _number_text(value) -> str:
+    # Decimal prints an int of any length (str() refuses past 4300 digits)
+    return repr(value) if isinstance(value, float) else str(Decimal(value))
+
+
+def _double(value) -> float | None:
+    """The double event-ruler compares a JSON number by, or None when it does not (not a number,
+    or not "comparable": ComparableNumber.generate wants the decimal value to be exactly the
+    shortest decimal of its double, so 9007199254740993 or 1.0000000000000001 are not)."""
+    cls = value.__class__
+    if cls is float:  # already a double; its text was its shortest decimal
+        return value if math.isfinite(value) else None
+    if not _is_number(value):
+        return None
+    if isinstance(value, int) and -2 ** 53 <= value <= 2 ** 53:
+        return float(value)
+    if isinstance(value, Decimal) and not value.is_finite():
+        return None
+    try:
+        double = float(value)
+    except OverflowError:
+        return None
+    return double if math.isfinite(double) and Decimal(repr(double)) == value else None
+
+
+def _number_key(value):
+    """What exact matching compares for a number (None for anything else)."""
+    if value.__class__ is int and -2 ** 53 <= value <= 2 ** 53:  # the common case, equal to its float
+        return value
+    double = _double(value)
+    if double is None:
+        return ("text", _number_text(value)) if _is_number(value) else None
+    return double  # -0.0 == 0.0, as in event-ruler (it parses through BigDecimal, which has no -0)
+
+
+def _comparable(value) -> float:
+    """A pattern's number as a double, or AWS's rejection."""
+    double = _double(value)
+    if double is None:
+        raise InvalidEventPattern(f"Cannot compare number : {_number_text(value)}")
+    return double
+
+
+def _numeric_range(low: float | None, low_open: bool, high: float | None, high_open: bool) -> Callable:
+    def match(value) -> bool:
+        double = _double(value)
+        if double is None:  # strings, booleans, and numbers event-ruler cannot compare
+            return False
+        if low is not None and (double <= low if low_open else double < low):
+            return False
+        return high is None or (double < high if high_open else double <= high)
+
+    return match
+
+
+def _numeric(operand) -> tuple[str, object]:
+    """A ``numeric`` operand -> ("key", number key) for "=", or ("test", range matcher)."""
+    if not isinstance(operand, list):
+        raise InvalidEventPattern("Value of numeric must be an array.")
+    if not operand or not isinstance(operand[0], str):
+        raise InvalidEventPattern(f"Invalid member in numeric match: {_token_text(operand[0]) if operand else ']'}")
+    op, size = operand[0], len(operand)
+
+    def number_at(index: int) -> bool:
+        return index < size and _is_number(operand[index])
+
+    if op in ("=", "<", "<="):
+        if not number_at(1):
+            raise InvalidEventPattern(f"Value of {'equals' if op == '=' else op} must be numeric")
+        if size > 2:
+            raise InvalidEventPattern(_TOO_MANY_ELEMENTS)
+        bound = _comparable(operand[1])
+        if op == "=":
+            return "key", _number_key(bound)
+        return "test", _numeric_range(None, False, bound, op == "<")
+    if op not in (">", ">="):
+        raise InvalidEventPattern(f"Unrecognized numeric range operator: {op}")
+    if not number_at(1):
+        raise InvalidEventPattern(f"Value of {op} must be numeric")
+    if size == 2:
+        return "test", _numeric_range(_comparable(operand[1]), op == ">", None, False)
+    top_op = operand[2]
+    if not isinstance(top_op, str):
+        raise InvalidEventPattern(f"Bad value in numeric range: {_token_text(top_op)}")
+    if top_op not in ("<", "<="):
+        raise InvalidEventPattern(f"Bad numeric range operator: {top_op}")
+    if not number_at(3):
+        raise InvalidEventPattern(f"Value of {top_op} must be numeric")
+    if size > 4:
+        raise InvalidEventPattern("Too many terms in numeric range expression")
+    low, high = _comparable(operand[1]), _comparable(operand[3])
+    if low >= high:
+        raise InvalidEventPattern("Bottom must be less than top")
+    return "test", _numeric_range(low, op == ">", high, top_op == "<")
+
+
+# --- IP addresses ---------------------------------------------------------------------------------
+_IPV4 = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")  # event-ruler's pre-checks, before parsing
+_IPV6 = re.compile(r"[0-9a-fA-F:]*:[0-9a-fA-F:]*")
+
+
+def _ip_digits(text: str) -> str | None:
+    """An address as event-ruler compares it: 8 (IPv4) or 32 (IPv6) upper-case hex digits, an
+    IPv4-mapped IPv6 address as IPv4 (Java's InetAddress does that). None when not an address;
+    raises ValueError for text that looks like one but does not parse."""
+    if _IPV4.fullmatch(text):
+        return ipaddress.IPv4Address(text).packed.hex().upper()
+    if _IPV6.fullmatch(text):
+        address = ipaddress.IPv6Address(text)
+        return (address.ipv4_mapped or address).packed.hex().upper()
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _address(text: str) -> str | None:
+    """_ip_digits, or None for anything that is not an address."""
+    try:
+        return _ip_digits(text)
+    except ValueError:
+        return None
+
+
+def _in_digit_range(digits: str, low: str, high: str) -> bool:
+    """event-ruler's byte machine over hex digits: a value matches once its first len(low) digits are
+    in range, so an IPv6 address can match an IPv4 range by its first 32 bits; a shorter value (IPv4
+    against an IPv6 range) matches only if some prefix of it already lies strictly inside."""
+    width = len(low)
+    if len(digits) >= width:
+        return low <= digits[:width] <= high
+    for end in range(1, len(digits) + 1):
+        head = digits[:end]
+        if low[:end] < head < high[:end]:
+            return True
+        if not low[:end] <= head <= high[:end]:
+            return False
+    return False
+
+
+def _cidr(text: str) -> tuple[str, str]:
+    parts = text.split("/")
+    while parts and not parts[-1]:  # Java's String.split drops trailing empty strings
+        parts.pop()
+    if len(parts) != 2:
+        raise InvalidEventPattern("Malformed CIDR, one '/' required")
+    address, bits = parts
+    if not re.fullmatch(r"[+-]?[0-9]{1,10}", bits) or not -2 ** 31 <= int(bits) < 2 ** 31:  # Integer.parseInt
+        raise InvalidEventPattern("Malformed CIDR, mask bits must be an integer")
+    mask = int(bits)
+    if mask < 0:
+        raise InvalidEventPattern("Malformed CIDR, mask bits must not be negative")
+    try:
+        digits = _ip_digits(address)
+    except ValueError:
+        raise InvalidEventPattern(f"Invalid IP address: {address}") from None
+    if digits is None:
+        raise InvalidEventPattern(f"Nonstandard IP address: {address}")
+    width = len(digits) * 4
+    if mask >= width:  # event-ruler's limits: /32 and /128 are rejected
+        raise InvalidEventPattern(f"IPv{4 if width == 32 else 6} mask bits must be < {width}")
+    host = (1 << (width - mask)) - 1
+    network = int(digits, 16) & ~host
+    return f"{network:0{len(digits)}X}", f"{network | host:0{len(digits)}X}"
+
+
+# --- strings --------------------------------------------------------------------------------------
+def _ignore_case(text: str, how: str) -> Callable[[str], bool]:
+    """equals-ignore-case (how: "equals", "prefix" or "suffix") as event-ruler does it: each
+    character of the pattern matches its lower- or its upper-case form, nothing else."""
+    if text.isascii():
+        folded, size = text.lower(), len(text)
+        if how == "equals":
+            return lambda v: _ascii_lower(v) == folded
+        if how == "prefix":
+            return lambda v: _ascii_lower(v[:size]) == folded
+        return lambda v: len(v) >= size and _ascii_lower(v[len(v) - size:]) == folded
+    body = "".join(f"(?:{re.escape(c.lower())}|{re.escape(c.upper())})" if c.lower() != c.upper()
+                   else re.escape(c.lower()) for c in text)
+    if how == "equals":
+        regex = re.compile(body, re.DOTALL).fullmatch
+    elif how == "prefix":
+        regex = re.compile(body, re.DOTALL).match
+    else:
+        regex = re.compile(f"(?:{body})\\Z", re.DOTALL).search
+    return lambda v: regex(v) is not None
+
+
+def _ascii_lower(text: str) -> str | None:
+    return text.lower() if text.isascii() else None
+
+
+def _wildcard(text: str) -> tuple[Callable[[str], bool], list]:
+    """A wildcard pattern -> (matcher, machine tokens for the complexity check).
+
+    Parsed as event-ruler's WildcardParser parses it: over the UTF-8 bytes of the quoted value
+    (error positions count the opening quote), ``\\*`` and ``\\\\`` escape, any other backslash is an
+    error. Tokens are the bytes, quotes included, with None for ``*``.
+    """
+    data = ('"' + text + '"').encode("utf-8", "surrogatepass")
+    last = len(data) - 1
+    tokens, parts, part, i = [], [], bytearray(), 0
+    while i <= last:
+        byte = data[i]
+        if byte == 0x2A:  # *
+            if data[i + 1] == 0x2A:
+                raise InvalidEventPattern(f"Consecutive wildcard characters at pos {i}")
+            tokens.append(None)
+            parts.append(part.decode("utf-8", "surrogatepass"))
+            part = bytearray()
+        elif byte == 0x5C:  # backslash
+            if data[i + 1] not in (0x2A, 0x5C):  # the closing quote counts as "any other"
+                raise InvalidEventPattern(f"Invalid escape character at pos {i}")
+            tokens.append(data[i + 1])
+            part.append(data[i + 1])
+            i += 1
+        else:
+            tokens.append(byte)
+            if 0 < i < last:  # not the quotes
+                part.append(byte)
+        i += 1
+    parts.append(part.decode("utf-8", "surrogatepass"))
+    return _glob(parts), tokens
+
+
+def _glob(parts: list[str]) -> Callable[[str], bool]:
+    """Match the literal parts in order with anything between them; leftmost-first search is exact
+    for ``*``-only patterns and linear, where a regex could backtrack."""
+    if len(parts) == 1:
+        return parts[0].__eq__
+    first, middle, last = parts[0], parts[1:-1], parts[-1]
+    shortest = sum(map(len, parts))
+
+    def match(value: str) -> bool:
+        if len(value) < shortest or not value.startswith(first) or not value.endswith(last):
+            return False
+        position, end = len(first), len(value) - len(last)
+        for part in middle:
+            found = value.find(part, position, end)
+            if found < 0:
+                return False
+            position = found + len(part)
+        return True
+
+    return match
+
+
+def _wildcard_complexity(patterns: list[list], cap: int = MAX_WILDCARD_COMPLEXITY) -> int:
+    """event-ruler's MachineComplexityEvaluator for the wildcard patterns of one field: the most
+    pattern prefixes one input can match at once (NFA states alive together, counted per pattern).
+    Stops as soon as the answer exceeds ``cap``. Each pattern's live states are a bitmask: bit i
+    means its first i tokens match the input read so far."""
+    machines, alphabet = [], set()
+    for tokens in patterns:
+        by_byte, after_star, before_star = {}, 0, 0
+        for i, token in enumerate(tokens):
+            if token is None:
+                before_star |= 1 << i
+                after_star |= 1 << (i + 1)  # a star keeps its prefix alive on any byte
+            else:
+                by_byte[token] = by_byte.get(token, 0) | 1 << i
+                alphabet.add(token)
+        machines.append((by_byte, after_star, before_star))
+    symbols = sorted(alphabet) + [b for b in range(256) if b not in alphabet][:1]  # plus one "other" byte
+
+    def count(state: tuple) -> int:
+        return sum((alive >> 1).bit_count() for alive in state)  # bit 0, the empty prefix, is no state
+
+    start = tuple(1 | (1 & before) << 1 for _, _, before in machines)
+    seen, todo, worst = {start}, [start], count(start)
+    while todo and worst <= cap:
+        state = todo.pop()
+        for symbol in symbols:
+            following = []
+            for alive, (by_byte, after_star, before_star) in zip(state, machines):
+                alive = (alive & by_byte.get(symbol, 0)) << 1 | alive & after_star
+                following.append(alive | (alive & before_star) << 1)  # a star may match nothing
+            following = tuple(following)
+            if following not in seen:
+                if len(seen) >= _COMPLEXITY_STATES:
+                    return cap + 1
+                seen.add(following)
+                todo.append(following)
+                worst = max(worst, count(following))
+    return worst
+
+
+# --- one field's value list -----------------------------------------------------------------------
+def _any(_value) -> bool:
+    return True
+
+
+class _Values:
+    """The matchers of one field's value list (any may match), built as event-ruler reads them."""
+
+    def __init__(self, values: list):
+        self.strings: set[str] = set()
+        self.addresses: list[tuple[str, str]] = []  # IP literals and CIDRs as hex digit ranges
+        self.numbers: set = set()
+        self.constants: list = []  # null, true, false, compared by identity
+        self.tests: list[Callable] = []
+        self.exists = False
+        self.absent = False  # {"exists": false}
+        self.wildcards: list[list] = []  # token lists, for the complexity check
+        if not values:
+            raise InvalidEventPattern("Empty arrays are not allowed")
+        for value in values:
+            self._add(value)
+        self.test = self._test()
+
+    def _add(self, value) -> None:
+        if _is_object(value):
+            self._operator(_pairs(value))
+        elif isinstance(value, str):
+            digits = _address(value)
+            if digits is None:
+                self.strings.add(value)
+            else:  # event-ruler turns an IP literal into a one-address range
+                self.addresses.append((digits, digits))
+        elif value is None or isinstance(value, bool):
+            self.constants.append(value)
+        elif _is_number(value) and _finite(value):
+            self.numbers.add(_number_key(value))
+        else:
+            raise InvalidEventPattern("Match value must be String, number, true, false, or null")
+
+    def _operator(self, pairs: list) -> None:
+        if not pairs:
+            raise InvalidEventPattern("Match expression name not found")
+        (name, operand), extra = pairs[0], pairs[1:]
+        too_many = _ONLY_ONE_KEY  # what a second key in the expression is told
+        if name == "exists":
+            if not isinstance(operand, bool):
+                raise InvalidEventPattern("exists match pattern must be either true or false.")
+            if operand:
+                self.exists = True
+            else:
+                self.absent = True
+        elif name in ("prefix", "suffix"):
+            if _is_object(operand):
+                self.tests.append(_affix_ignoring_case(name, _pairs(operand)))
+            elif isinstance(operand, str):
+                test = str.startswith if name == "prefix" else str.endswith
+                self.tests.append(lambda v: isinstance(v, str) and test(v, operand))
+            else:
+                raise InvalidEventPattern(f"{name} match pattern must be a string")
+        elif name == "equals-ignore-case":
+            if not isinstance(operand, str):
+                raise InvalidEventPattern("equals-ignore-case match pattern must be a string")
+            same = _ignore_case(operand, "equals")
+            self.tests.append(lambda v: isinstance(v, str) and same(v))
+        elif name == "exactly":  # undocumented, but event-ruler's compiler (AWS's validator) has it
+            if not isinstance(operand, str):
+                raise InvalidEventPattern("exact match pattern must be a string")
+            self.strings.add(operand)
+        elif name == "wildcard":
+            if not isinstance(operand, str):
+                raise InvalidEventPattern("wildcard match pattern must be a string")
+            glob, tokens = _wildcard(operand)
+            self.wildcards.append(tokens)
+            self.tests.append(lambda v: isinstance(v, str) and glob(v))
+        elif name == "cidr":
+            if not isinstance(operand, str):
+                raise InvalidEventPattern("prefix match pattern must be a string")  # sic
+            self.addresses.append(_cidr(operand))
+        elif name == "numeric":
+            kind, matcher = _numeric(operand)
+            if kind == "key":
+                self.numbers.add(matcher)
+            else:
+                self.tests.append(matcher)
+            too_many = _TOO_MANY_ELEMENTS
+        elif name == "anything-but":
+            self.tests.append(self._anything_but(operand))
+            too_many = _TOO_MANY_ELEMENTS
+        else:
+            raise InvalidEventPattern(f"Unrecognized match type {name}")
+        if extra:
+            raise InvalidEventPattern(too_many)
+
+    def _anything_but(self, operand) -> Callable:
+        kind, extra = None, []
+        if _is_object(operand):
+            pairs = _pairs(operand)
+            if not pairs:
+                raise InvalidEventPattern("Anything-But expression name not found")
+            (kind, operand), extra = pairs[0], pairs[1:]
+            if kind not in ("equals-ignore-case", "prefix", "suffix", "wildcard"):
+                raise InvalidEventPattern(f"Unsupported anything-but pattern: {kind}")
+        if not (isinstance(operand, (str, list)) or _is_number(operand)):
+            raise InvalidEventPattern("Value of anything-but must be an array or single string/number value.")
+        items = operand if isinstance(operand, list) else [operand]
+        if kind is None:
+            return _anything_but_values(items, isinstance(operand, list))
+        texts = []
+        for item in items:
+            if not isinstance(item, str):
+                raise InvalidEventPattern({
+                    "equals-ignore-case": "Inside anything-but/equals-ignore-case list, "
+                                          "number|start|null|boolean is not supported.",
+                    "wildcard": "wildcard match pattern must be a string",
+                }.get(kind, "prefix/suffix match pattern must be a string"))
+            if not item and kind in ("prefix", "suffix"):
+                raise InvalidEventPattern("Null prefix/suffix not allowed")
+            texts.append(item)
+        affixes = tuple(texts)
+        if kind == "prefix":
+            excluded = lambda v: v.startswith(affixes)  # noqa: E731
+        elif kind == "suffix":
+            excluded = lambda v: v.endswith(affixes)  # noqa: E731
+        elif kind == "equals-ignore-case":
+            matchers = [_ignore_case(t, "equals") for t in texts]
+            excluded = lambda v: any(m(v) for m in matchers)  # noqa: E731
+        else:
+            globs = []
+            for text in texts:
+                glob, tokens = _wildcard(text)
+                globs.append(glob)
+                self.wildcards.append(tokens)
+            excluded = lambda v: any(g(v) for g in globs)  # noqa: E731
+        if extra:
+            raise InvalidEventPattern(_TOO_MANY_ELEMENTS)
+        # Only strings can be excluded: the patterns are quoted strings in event-ruler's machine.
+        return lambda v: not (isinstance(v, str) and excluded(v))
+
+    def _test(self) -> Callable | None:
+        """The field's value test (None when it only says ``exists: false``)."""
+        if self.exists:
+            return _any
+        strings, addresses, numbers, tests = (frozenset(self.strings), tuple(self.addresses),
+                                              frozenset(self.numbers), tuple(self.tests))
+        constants = tuple(self.constants)
+        if not (addresses or numbers or constants):  # the common cases: exact strings, or one operator
+            if not tests:
+                return (lambda v: isinstance(v, str) and v in strings) if strings else None
+            if len(tests) == 1 and not strings:
+                return tests[0]
+
+        def test(value) -> bool:
+            if isinstance(value, str):
+                if value in strings:
+                    return True
+                if addresses:
+                    digits = _address(value)
+                    if digits is not None:
+                        for low, high in addresses:
+                            if _in_digit_range(digits, low, high):
+                                return True
+            elif value is None or value is True or value is False:
+                for constant in constants:
+                    if value is constant:
+                        return True
+            elif numbers and _number_key(value) in numbers:
+                return True
+            for each in tests:
+                if each(value):
+                    return True
+            return False
+
+        return test
+
+
+def _finite(value) -> bool:
+    return value.is_finite() if isinstance(value, Decimal) else not isinstance(value, float) or math.isfinite(value)
+
+
+def _affix_ignoring_case(kind: str, pairs: list) -> Callable:
+    if not pairs:
+        raise InvalidEventPattern(f"{kind.capitalize()} expression name not found")
+    (name, text), extra = pairs[0], pairs[1:]
+    if name != "equals-ignore-case":
+        raise InvalidEventPattern(f"Unsupported {kind} pattern: {name}")
+    if not isinstance(text, str):
+        raise InvalidEventPattern("equals-ignore-case match pattern must be a string")
+    if extra:
+        raise InvalidEventPattern(_ONLY_ONE_KEY)
+    same = _ignore_case(text, kind)
+    return lambda v: isinstance(v, str) and same(v)
+
+
+def _anything_but_values(items: list, listed: bool) -> Callable:
+    """Plain anything-but: all strings or all numbers. A string is never a number, so "5" passes
+    anything-but [5] and 5 passes anything-but ["5"]; null and booleans always pass."""
+    strings, numbers = set(), set()
+    for item in items:
+        if isinstance(item, str):
+            strings.add(item)
+        elif _is_number(item):
+            numbers.add(_number_key(_comparable(item)))
+        else:
+            raise InvalidEventPattern("Inside anything but list, start|null|boolean is not supported.")
+    if listed and bool(strings) == bool(numbers):
+        raise InvalidEventPattern("Inside anything but list, either all values are number or string, "
+                                  "mixed type is not supported")
+    if strings:
+        excluded = frozenset(strings)
+        return lambda v: not (isinstance(v, str) and v in excluded)
+    excluded = frozenset(numbers)
+    return lambda v: _number_key(v) not in excluded
+
+
+# --- pattern structure ----------------------------------------------------------------------------
+def _expand(obj, path: str, rules: list[dict], in_or: bool) -> None:
+    """Read an object into ``rules`` (the alternatives so far, each {path: _Values}) the way
+    event-ruler's JsonRuleCompiler does, key by key in document order: a field array is written
+    into every alternative (replacing what it held), and ``$or`` forks the alternatives."""
+    pairs = _pairs(obj)
+    if not pairs:
         raise InvalidEventPattern("Empty objects are not allowed")
-    plain: dict[str, list] = {}
-    nested: list[list[dict[str, list]]] = []
-    for key, value in obj.items():
+    for key, value in pairs:
         if key == "$or":
-            if not isinstance(value, list) or len(value) < 2 or not all(isinstance(v, dict) for v in value):
-                raise InvalidEventPattern("Value of $or must be an array of at least 2 objects")
-            alternatives = []
-            for option in value:
-                alternatives.extend(_terms(option, base))
-            nested.append(alternatives)
+            _expand_or(value, path, rules)
             continue
-        path = f"{base}.{key}" if base else key
-        if isinstance(value, dict):
-            nested.append(_terms(value, path))
+        if in_or and key in _OPERATORS_RESERVED_IN_OR:
+            raise InvalidEventPattern(f"{key} is Ruler reserved fieldName which cannot be used inside $or.")
+        name = f"{path}.{key}" if path else key
+        if _is_object(value):
+            _expand(value, name, rules, in_or)
         elif isinstance(value, list):
-            if not value:
-                raise InvalidEventPattern("Empty arrays are not allowed")
-            plain[path] = value
+            values = _Values(value)
+            if not rules:
+                rules.append({})
+            for rule in rules:
+                rule[name] = values
         else:
             raise InvalidEventPattern(f'"{key}" must be an object or an array')
-    combinations = 1
-    for alternatives in nested:
-        combinations *= len(alternatives)
-        if combinations > MAX_OR_COMBINATIONS:
-            raise InvalidEventPattern("The event pattern has too many combinations of $or (more than 1000)")
-    out = []
-    for choice in product(*nested):
-        term = dict(plain)
-        for part in choice:
-            term.update(part)  # an inner condition on the same path wins, as in event-ruler
-        out.append(term)
-    return out
+
+
+def _expand_or(options, path: str, rules: list[dict]) -> None:
+    if not isinstance(options, list):
+        raise InvalidEventPattern("It must be an Array followed with $or.")
+    before = [dict(rule) for rule in rules]
+    rules.clear()
+    for option in options:
+        if not _is_object(option):
+            raise InvalidEventPattern("Only JSON object is allowed in array of $or relationship.")
+        branch = [dict(rule) for rule in before] or [{}]
+        _expand(option, path, branch, True)
+        rules.extend(branch)
+        if len(rules) > MAX_OR_COMBINATIONS:
+            raise InvalidEventPattern(f"The event pattern has too many combinations of $or (more than "
+                                      f"{MAX_OR_COMBINATIONS})")
+    if len(options) < 2:
+        raise InvalidEventPattern("There must have at least 2 Objects in $or relationship.")
 
 
 # --- events ---------------------------------------------------------------------------------------
 _MISSING = object()
 
 
-def _lookup_plan(paths: list[str]) -> dict[str, tuple]:
-    """For each path prefix, the (event key, longer prefix) lookups to make in an event object.
+class _Field:
+    """One path of one alternative, and how to find its values in an event."""
 
-    Keys are looked up rather than event objects scanned, and every grouping of a path's parts is
-    a lookup (``a.b.c``: ``a`` then ``b.c``, ``a.b`` then ``c``, ...), which is how dotted keys in
-    events reach the same path as nested ones.
-    """
-    plan: dict[str, set] = {}
-    for path in paths:
-        parts = path.split(".")
-        for start in range(len(parts)):
-            prefix = ".".join(parts[:start])
-            for end in range(start + 1, len(parts) + 1):
-                plan.setdefault(prefix, set()).add((".".join(parts[start:end]), ".".join(parts[:end])))
-    return {prefix: tuple(sorted(lookups)) for prefix, lookups in plan.items()}
+    __slots__ = ("parts", "plan", "test", "absent")
 
+    def __init__(self, path: str, values: _Values):
+        self.parts = tuple(path.split("."))
+        # For each count of path parts consumed, the event keys to try next: every grouping of the
+        # parts that follow, since an event key may hold dots ({"a.b": 1} is at path a.b).
+        count = len(self.parts)
+        self.plan = tuple(tuple((".".join(self.parts[start:end]), end) for end in range(start + 1, count + 1))
+                          for start in range(count))
+        self.test, self.absent = values.test, values.absent
 
-def _collector(paths: list[str]):
-    """collect(event) -> ({path: [(value, membership)]}, crossed_object_arrays).
+    def lookup(self, event: dict):
+        """(values, memberships): the leaf values at this path, and for each the (array, index) pairs
+        of the arrays of objects or arrays it sits in; memberships is None when there are none."""
+        node = event
+        for part in self.parts:  # plain lookups first: the common case, no arrays of objects
+            node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
+            if node is _MISSING:  # absent, unless a dotted event key holds it
+                return self._walk(event) if len(self.parts) > 1 else ((), None)
+        if isinstance(node, dict):  # an object is no leaf, but a dotted key may hold one here
+            return self._walk(event) if len(self.parts) > 1 else ((), None)
+        if isinstance(node, list):
+            for item in node:
+                if isinstance(item, (dict, list)):
+                    return self._walk(event)
+            return node, None
+        return (node,), None
 
-    membership is a tuple of (array id, element index) for each array of objects on the way to
-    a value: array consistency compares them.
-    """
-    plan, wanted = _lookup_plan(paths), frozenset(paths)
-
-    def collect(event: dict):
-        out = {path: [] for path in paths}
-        crossed = False
-
-        def visit(node: dict, prefix: str, membership: tuple) -> None:
-            for key, child in plan[prefix]:
-                value = node.get(key, _MISSING)
-                if value is not _MISSING:
-                    place(value, child, membership)
-
-        def place(value, path: str, membership: tuple) -> None:
-            nonlocal crossed
-            cls = value.__class__
-            if cls is dict:
-                if path in plan:
-                    visit(value, path, membership)
-            elif cls is list:
-                for index, item in enumerate(value):
-                    if item.__class__ is dict or item.__class__ is list:
-                        crossed = True
-                        place(item, path, membership + ((id(value), index),))
-                    elif path in wanted:
-                        out[path].append((item, membership))
-            elif path in wanted:
-                out[path].append((value, membership))
-
-        visit(event, "", ())
-        return out, crossed
-
-    return collect
-
-
-def _direct_values(event: dict, parts: tuple):
-    """The leaf values at ``parts`` by plain lookups, or None when only the full walk can tell
-    (an array of objects on the way, or a miss that a dotted event key could fill)."""
-    node = event
-    last = len(parts) - 1
-    for i, part in enumerate(parts):
-        cls = node.__class__
-        if cls is not dict:
-            return None if cls is list else ()  # under a scalar: absent
-        node = node.get(part, _MISSING)
-        if node is _MISSING:
-            return None if i < last else ()
-    cls = node.__class__
-    if cls is dict:
-        return ()
-    if cls is list:
-        for item in node:
-            if item.__class__ is dict or item.__class__ is list:
-                return None
-        return node
-    return (node,)
+    def _walk(self, event: dict):
+        count = len(self.parts)
+        values, memberships = [], []
+        stack = [(event, 0, ())]
+        while stack:
+            node, done, membership = stack.pop()
+            if isinstance(node, dict):
+                if done < count:
+                    for key, end in self.plan[done]:
+                        child = node.get(key, _MISSING)
+                        if child is not _MISSING:
+                            stack.append((child, end, membership))
+            elif isinstance(node, list):
+                for index, item in enumerate(node):
+                    if isinstance(item, (dict, list)):  # as event-ruler: scalars in an array are not members
+                        stack.append((item, done, membership + ((id(node), index),)))
+                    elif done == count:
+                        values.append(item)
+                        memberships.append(membership)
+            elif done == count:
+                values.append(node)
+                memberships.append(membership)
+        return values, (memberships if any(memberships) else None)
 
 
-def _consistent(a: tuple, bound: dict) -> bool:
-    return all(bound.get(token, index) == index for token, index in a)
+def _agrees(membership: tuple, chosen: dict) -> bool:
+    return all(chosen.get(array, index) == index for array, index in membership)
 
 
-class _Term:
-    """One alternative of a pattern: every field must match."""
+def _choose(fields: list, i: int, chosen: dict, failed: set) -> bool:
+    """Array consistency: pick values for fields[i:] (in event-ruler's field order) from the array
+    elements ``chosen`` so far. An absent field is absent when no value of it agrees with the
+    elements chosen before it."""
+    if i == len(fields):
+        return True
+    state = (i, frozenset(chosen.items()))
+    if state in failed:
+        return False
+    field, values, memberships = fields[i]
+    if field.test is not None:
+        for value, membership in zip(values, memberships):
+            if field.test(value) and _agrees(membership, chosen):
+                if _choose(fields, i + 1, {**chosen, **dict(membership)}, failed):
+                    return True
+    if field.absent and not any(_agrees(m, chosen) for m in memberships) and _choose(fields, i + 1, chosen, failed):
+        return True
+    failed.add(state)
+    return False
 
-    def __init__(self, fields: list[Field]):
-        # exists:false is decided last, against the array elements the other fields chose.
-        self.positive = [f for f in fields if f.exists is not False]
-        self.absent = [f.path for f in fields if f.exists is False]
-        self.absent_parts = [f.parts for f in fields if f.exists is False]
 
-    def direct(self, event: dict) -> bool | None:
-        """The answer from plain lookups, or None when the event needs the full walk."""
-        for field in self.positive:
-            present = _direct_values(event, field.parts)
-            if present is None:
-                return None
-            if field.exists and (not field.has_values or present):
-                if not present:
-                    return False
-                continue
-            for value in present:
-                if field.accepts(value):
+def _matches_all(fields: tuple[_Field, ...], event: dict) -> bool:
+    inside_arrays = []
+    for field in fields:
+        values, memberships = field.lookup(event)
+        if memberships is not None:
+            inside_arrays.append((field, values, memberships))
+            continue
+        test = field.test  # no array element to choose: this field decides alone
+        if test is not None:
+            for value in values:
+                if test(value):
                     break
             else:
-                return False
-        for parts in self.absent_parts:
-            present = _direct_values(event, parts)
-            if present is None:
-                return None
-            if present:
-                return False
-        return True
-
-    def matches(self, values: dict[str, list], crossed: bool) -> bool:
-        if not crossed:  # no arrays of objects: no consistency to keep, the common case
-            for field in self.positive:
-                present = values[field.path]
-                if not (present if field.exists and not field.has_values
-                        else any(field.accepts(v) for v, _ in present) or (field.exists and present)):
+                if not (field.absent and not values):
                     return False
-            return not any(values[path] for path in self.absent)
-        candidates = []
-        for field in self.positive:
-            present = values[field.path]
-            if field.exists and (not field.has_values or present):
-                chosen = present
-            else:
-                chosen = [(v, m) for v, m in present if field.accepts(v)]
-            if not chosen:
-                return False
-            candidates.append(chosen)
-        return self._search(candidates, 0, {}, values)
-
-    def _search(self, candidates: list, i: int, bound: dict, values: dict) -> bool:
-        if i == len(candidates):
-            return not any(_consistent(m, bound) for path in self.absent for _, m in values[path])
-        for _, membership in candidates[i]:
-            if not _consistent(membership, bound):
-                continue
-            added = [(t, x) for t, x in membership if t not in bound]
-            bound.update(added)
-            if self._search(candidates, i + 1, bound, values):
-                return True
-            for token, _ in added:
-                del bound[token]
-        return False
+        elif values:
+            return False
+    return not inside_arrays or _choose(inside_arrays, 0, {}, set())
 
 
+# --- API ------------------------------------------------------------------------------------------
 def compile_pattern(pattern) -> Callable[[dict], bool]:
     """Validate ``pattern`` (a dict or JSON text) and return ``match(event) -> bool``."""
-    terms = [
-        _Term(fields)
-        for term in _terms(_parse(pattern), "")
-        for fields in _split_absent_alternatives([Field(path, values) for path, values in term.items()])
-    ]
-    collect = _collector(sorted({f.path for t in terms for f in t.positive} | {p for t in terms for p in t.absent}))
+    rules: list[dict] = []  # the alternatives, each {path: _Values}
+    try:
+        _expand(_load(pattern), "", rules, False)
+    except RecursionError:
+        raise InvalidEventPattern("Filter is nested too deeply") from None
+    # A field's distinct wildcard patterns, over all alternatives: exact for one value list, close for
+    # $or, where event-ruler's machine may or may not share a field's state between alternatives.
+    wildcards: dict[str, set[tuple]] = {}
+    for rule in rules:
+        for path, values in rule.items():
+            wildcards.setdefault(path, set()).update(map(tuple, values.wildcards))
+    for patterns in wildcards.values():
+        if patterns and _wildcard_complexity(list(patterns)) > MAX_WILDCARD_COMPLEXITY:
+            raise InvalidEventPattern("Rule is too complex - try using fewer wildcard characters or fewer "
+                                      "repeating character sequences after a wildcard character")
+    # event-ruler walks a rule's fields sorted by name (Java's UTF-16 order); exists:false depends on it.
+    alternatives = [tuple(_Field(path, rule[path]) for path in sorted(rule, key=_java_order)) for rule in rules]
+
+    if len(alternatives) == 1:
+        (fields,) = alternatives
+        return lambda event: isinstance(event, dict) and _matches_all(fields, event)
 
     def match(event: dict) -> bool:
-        if event.__class__ is not dict:
-            return False
-        for term in terms:
-            answer = term.direct(event)
-            if answer is None:
-                break
-            if answer:
-                return True
-        else:
-            return False
-        values, crossed = collect(event)
-        for term in terms:
-            if term.matches(values, crossed):
-                return True
-        return False
+        return isinstance(event, dict) and any(_matches_all(fields, event) for fields in alternatives)
 
     return match
 
 
+def _java_order(text: str) -> bytes:
+    return text.encode("utf-16-be", "surrogatepass")
+
+
 def validate_pattern(pattern) -> None:
+    """Raise InvalidEventPattern (with AWS's message) if AWS would reject ``pattern``."""
     compile_pattern(pattern)
 
 
@@ -557,5 +816,10 @@ def _compiled(text: str) -> Callable[[dict], bool]:
 
 def matches(pattern, event: dict) -> bool:
     """One-off matching; compiled patterns are cached by their JSON text."""
-    text = pattern if isinstance(pattern, str) else json.dumps(pattern, sort_keys=True, default=str)
+    if isinstance(pattern, str):
+        return _compiled(pattern)(event)
+    try:
+        text = json.dumps(pattern)  # key order kept: it matters for $or
+    except (TypeError, ValueError, RecursionError):  # Decimals and the like: compile without caching
+        return compile_pattern(pattern)(event)
     return _compiled(text)(event)
