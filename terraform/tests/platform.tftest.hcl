@@ -185,7 +185,7 @@ run "event_bus_every_target_has_retry_policy_and_its_own_dlq" {
     error_message = "queue names fit SQS's 80 characters"
   }
   assert {
-    condition     = one(one(one(data.aws_iam_policy_document.dlq["payments/confirm"].statement).condition).values) == aws_cloudwatch_event_rule.this["payments"].arn
+    condition     = one(one(one(data.aws_iam_policy_document.queue["dlq:payments/confirm"].statement).condition).values) == aws_cloudwatch_event_rule.this["payments"].arn && length(aws_sqs_queue_policy.queue) == 3
     error_message = "only the target's own rule may send to its DLQ"
   }
   assert {

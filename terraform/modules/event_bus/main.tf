@@ -60,30 +60,6 @@ resource "aws_sqs_queue" "target" {
   tags = var.tags
 }
 
-data "aws_iam_policy_document" "target_queue" {
-  for_each = var.queues
-  statement {
-    sid       = "OnlyRulesTargetingIt"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.target[each.key].arn]
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [for k, t in local.targets : aws_cloudwatch_event_rule.this[t.rule].arn if t.type == "sqs" && t.queue == each.key]
-    }
-  }
-}
-
-resource "aws_sqs_queue_policy" "target" {
-  for_each  = var.queues
-  queue_url = aws_sqs_queue.target[each.key].id
-  policy    = data.aws_iam_policy_document.target_queue[each.key].json
-}
-
 resource "aws_sqs_queue" "dlq" {
   for_each                  = local.targets
   name                      = local.dlq_name[each.key]
@@ -93,12 +69,29 @@ resource "aws_sqs_queue" "dlq" {
   tags                      = merge(var.tags, { rule = each.value.rule, target = each.value.id })
 }
 
-data "aws_iam_policy_document" "dlq" {
-  for_each = local.targets
+# Only EventBridge, and only the rules that deliver to a queue, may send to it: a target queue
+# takes its rules' events, a DLQ only its own rule's dead letters.
+locals {
+  queue_senders = merge(
+    { for q, _ in var.queues : "queue:${q}" => {
+      arn   = aws_sqs_queue.target[q].arn
+      url   = aws_sqs_queue.target[q].id
+      rules = [for t in values(local.targets) : aws_cloudwatch_event_rule.this[t.rule].arn if t.type == "sqs" && t.queue == q]
+    } },
+    { for k, t in local.targets : "dlq:${k}" => {
+      arn   = aws_sqs_queue.dlq[k].arn
+      url   = aws_sqs_queue.dlq[k].id
+      rules = [aws_cloudwatch_event_rule.this[t.rule].arn]
+    } },
+  )
+}
+
+data "aws_iam_policy_document" "queue" {
+  for_each = local.queue_senders
   statement {
-    sid       = "OnlyItsRule"
+    sid       = "OnlyItsRules"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.dlq[each.key].arn]
+    resources = [each.value.arn]
     principals {
       type        = "Service"
       identifiers = ["events.amazonaws.com"]
@@ -106,15 +99,15 @@ data "aws_iam_policy_document" "dlq" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.this[each.value.rule].arn]
+      values   = each.value.rules
     }
   }
 }
 
-resource "aws_sqs_queue_policy" "dlq" {
-  for_each  = local.targets
-  queue_url = aws_sqs_queue.dlq[each.key].id
-  policy    = data.aws_iam_policy_document.dlq[each.key].json
+resource "aws_sqs_queue_policy" "queue" {
+  for_each  = local.queue_senders
+  queue_url = each.value.url
+  policy    = data.aws_iam_policy_document.queue[each.key].json
 }
 
 resource "aws_cloudwatch_event_target" "this" {
