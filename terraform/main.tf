@@ -170,6 +170,17 @@ module "search" {
   standby_replicas = var.search_standby_replicas
 }
 
+# Lambda's failure destinations write with the function's own role: only to its own DLQ.
+resource "aws_iam_role_policy" "failure_destination" {
+  for_each = { for name, fn in local.function_name : name => module.event_bus.failure_destinations[fn] if contains(keys(module.event_bus.failure_destinations), fn) }
+  name     = "failure-destination"
+  role     = module.functions.role_names[each.key]
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Sid = "SendFailedInvocations", Effect = "Allow", Action = "sqs:SendMessage", Resource = each.value }]
+  })
+}
+
 # Queue targets are drained by their function in batches, reporting partial failures.
 resource "aws_lambda_event_source_mapping" "queue" {
   for_each                = local.wiring.queues

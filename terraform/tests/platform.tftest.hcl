@@ -205,6 +205,10 @@ run "event_bus_every_target_has_retry_policy_and_its_own_dlq" {
     error_message = "only the rule may invoke its Lambda target"
   }
   assert {
+    condition     = aws_lambda_function_event_invoke_config.target["f"].destination_config[0].on_failure[0].destination == aws_sqs_queue.dlq["payments/confirm"].arn && aws_lambda_function_event_invoke_config.target["f"].maximum_retry_attempts == 2
+    error_message = "a Lambda target's own failures go to its DLQ after Lambda's retries"
+  }
+  assert {
     condition     = length(aws_cloudwatch_metric_alarm.dlq_depth) == 3
     error_message = "an alarm watches every DLQ (both targets' and the queue's redrive DLQ)"
   }
@@ -311,6 +315,10 @@ run "root_every_rule_from_the_wiring_with_dlqs_and_queue_consumers" {
   assert {
     condition     = length(module.event_bus.dlq_arns) == sum([for r in values(jsondecode(file("wiring.json")).rules) : length(r.targets)])
     error_message = "every rule target has its DLQ"
+  }
+  assert {
+    condition     = toset(keys(aws_iam_role_policy.failure_destination)) == toset(flatten([for r in values(jsondecode(file("wiring.json")).rules) : [for t in values(r.targets) : t.function if can(t.function)]]))
+    error_message = "every Lambda target's role may write its failed invocations to its DLQ, and no other role"
   }
 }
 

@@ -127,6 +127,29 @@ def test_dead_letter_message_has_awss_attributes_and_round_trips():
 def test_parse_dead_letter_rejects_other_messages():
     with pytest.raises(ValueError, match="TARGET_ARN"):
         parse_dead_letter({"Body": "{}", "MessageAttributes": {}})
+    with pytest.raises(ValueError):
+        parse_dead_letter({"Body": "not json"})
+
+
+def test_parse_dead_letter_reads_lambdas_failure_destination_records():
+    """What Lambda writes to an on-failure SQS destination after its async retries."""
+    record = {
+        "version": "1.0",
+        "timestamp": "2026-11-25T03:04:09.123Z",
+        "requestContext": {
+            "requestId": "e4b46cbf-b738-xmpl-8880-a18cdf61200e",
+            "functionArn": "arn:aws:lambda:ap-northeast-1:123456789012:function:mangaassist-order_confirmation:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": EVENT,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "model unavailable", "errorType": "ModelUnavailable"},
+    }
+    letter = parse_dead_letter({"Body": json.dumps(record)})
+    assert letter.event == EVENT
+    assert letter.target_arn == "arn:aws:lambda:ap-northeast-1:123456789012:function:mangaassist-order_confirmation"
+    assert (letter.error_code, letter.error_message, letter.retry_attempts) == ("RetriesExhausted", "model unavailable", 2)
 
 
 def test_replayed_event_adds_replay_name_after_region():

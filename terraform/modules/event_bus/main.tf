@@ -176,3 +176,28 @@ resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
   ok_actions          = var.dlq_alarm_actions
   tags                = var.tags
 }
+
+# EventBridge hands Lambda targets to Lambda's asynchronous invocation, so a function's own error
+# is retried by Lambda, not by the rule's retry policy, and then dropped unless it has a failure
+# destination. Each target function's failures go to its target's DLQ (as Lambda's destination
+# record, which `ops.py redrive` understands), so an accepted event is never silently lost.
+locals {
+  lambda_targets = {
+    for k, t in local.targets : t.function_name => merge(t, { key = k })... if t.type == "lambda"
+  }
+  # A function targeted by several rules keeps the first target's DLQ (by rule/target name).
+  failure_destinations = { for fn, ts in local.lambda_targets : fn => ts[0] }
+}
+
+resource "aws_lambda_function_event_invoke_config" "target" {
+  for_each                     = local.failure_destinations
+  function_name                = each.key
+  maximum_retry_attempts       = min(2, each.value.retry_policy.maximum_retry_attempts)
+  maximum_event_age_in_seconds = max(60, min(21600, each.value.retry_policy.maximum_event_age_in_seconds))
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.dlq[each.value.key].arn
+    }
+  }
+}

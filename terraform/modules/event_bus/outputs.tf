@@ -47,3 +47,8 @@ output "schema_registry_name" {
   description = "Schema registry holding the contracts."
   value       = aws_schemas_registry.this.name
 }
+
+output "failure_destinations" {
+  description = "The DLQ ARN each Lambda target function sends its failed asynchronous invocations to (its role needs sqs:SendMessage on it)."
+  value       = { for fn, t in local.failure_destinations : fn => aws_sqs_queue.dlq[t.key].arn }
+}

@@ -146,17 +146,38 @@ class DeadLetter:
 
 
 def parse_dead_letter(message: dict) -> DeadLetter:
-    """Read an SQS message (as ReceiveMessage returns it) that EventBridge dead-lettered."""
+    """Read an SQS message (as ReceiveMessage returns it) from a target's DLQ.
+
+    Two writers use these queues on AWS: EventBridge (the event as the body, attributes
+    RULE_ARN, TARGET_ARN, ...) and Lambda's failure destination for the target function (a JSON
+    record with ``requestContext`` and ``requestPayload``, no attributes).
+    """
     attrs = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
-    if "TARGET_ARN" not in attrs:
-        raise ValueError("not an EventBridge dead letter: no TARGET_ARN attribute")
+    if "TARGET_ARN" in attrs:
+        return DeadLetter(
+            event=json.loads(message["Body"]),
+            rule_arn=attrs.get("RULE_ARN", ""),
+            target_arn=attrs["TARGET_ARN"],
+            error_code=attrs.get("ERROR_CODE", ""),
+            error_message=attrs.get("ERROR_MESSAGE", ""),
+            retry_attempts=int(attrs.get("RETRY_ATTEMPTS", "0") or 0),
+        )
+    try:
+        record = json.loads(message["Body"])
+        context, event = record["requestContext"], record["requestPayload"]
+        function_arn = context["functionArn"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError("not a dead letter: no TARGET_ARN attribute and not a Lambda failure record") from None
+    if function_arn.count(":") > 6:  # drop the version qualifier (":$LATEST"): redrive the function
+        function_arn = function_arn.rsplit(":", 1)[0]
+    response = record.get("responsePayload") or {}
     return DeadLetter(
-        event=json.loads(message["Body"]),
-        rule_arn=attrs.get("RULE_ARN", ""),
-        target_arn=attrs["TARGET_ARN"],
-        error_code=attrs.get("ERROR_CODE", ""),
-        error_message=attrs.get("ERROR_MESSAGE", ""),
-        retry_attempts=int(attrs.get("RETRY_ATTEMPTS", "0") or 0),
+        event=event,
+        rule_arn="",
+        target_arn=function_arn,
+        error_code=context.get("condition", ""),
+        error_message=str(response.get("errorMessage", "")) if isinstance(response, dict) else str(response),
+        retry_attempts=int(context.get("approximateInvokeCount", 1)) - 1,
     )
 
 
