@@ -69,9 +69,9 @@ class Local:
 
     def deliver_to(self, target_arn: str, event: dict) -> None:
         if ":sqs:" in target_arn:
-            name = target_arn.rsplit(":", 1)[-1]
-            self.client("sqs").send_message(QueueUrl=self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"],
-                                            MessageBody=json.dumps(event))
+            sqs = self.client("sqs")
+            sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=target_arn.rsplit(":", 1)[-1])["QueueUrl"],
+                             MessageBody=json.dumps(event))
             return
         function = target_arn.rsplit(":", 1)[-1].removeprefix(f"{self.info['prefix']}-")
         status, body, _ = http_json("POST", f"{self.info['base_url']}/_local/invoke/{function}", event)

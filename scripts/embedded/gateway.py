@@ -256,7 +256,4 @@ class Handler(BaseHTTPRequestHandler):
         except (KeyError, TypeError, ValueError) as exc:
             self._send(400, {"error": "invalid_request", "message": f"replay needs name, start, end: {exc}"})
             return
-        if payload.get("dry_run"):
-            self._send(200, stack.dry_run(start, end, rules))
-            return
-        self._send(200, stack.router.replay(start, end, rules, name))
+        self._send(200, stack.router.replay(start, end, rules, name, dry_run=bool(payload.get("dry_run"))))

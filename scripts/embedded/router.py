@@ -100,16 +100,19 @@ class Router:
             for rule in self.wiring.matching_rules(event):
                 self._fan_out(event, rule)
 
-    def replay(self, start: float, end: float, rules: list[str] | None, name: str) -> dict:
-        """StartReplay's semantics: archived events in [start, end], with replay-name, to chosen rules."""
+    def replay(self, start: float, end: float, rules: list[str] | None, name: str, dry_run: bool = False) -> dict:
+        """StartReplay's semantics: archived events in [start, end], with replay-name, to chosen rules.
+        A dry run counts what each rule would receive and sends nothing."""
         counts = {rule.name: 0 for rule in self.wiring.rules if rules is None or rule.name in rules}
         events = self.archive.between(start, end)
         for original in events:
             event = replayed(original, name)
             for rule in replay_rules(self.wiring.rules, event, rules):
                 counts[rule.name] += 1
-                self._fan_out(event, rule)
-        return {"replay_name": name, "events": len(events), "rules": counts}
+                if not dry_run:
+                    self._fan_out(event, rule)
+        result = {"replay_name": name, "events": len(events), "rules": counts}
+        return {**result, "dry_run": True} if dry_run else result
 
     def _fan_out(self, event: dict, rule: Rule) -> None:
         for target in rule.targets:

@@ -191,16 +191,6 @@ class Stack:
             "routes": {key: f"{base}{key.split(' ', 1)[1]}" for key in self.wiring_doc.get("routes", {})},
         }
 
-    def dry_run(self, start: float, end: float, rules: list[str] | None) -> dict:
-        from mangaassist.events.delivery import replay_rules, replayed
-
-        counts = {r.name: 0 for r in self.wiring.rules if rules is None or r.name in rules}
-        events = self.archive.between(start, end)
-        for event in events:
-            for rule in replay_rules(self.wiring.rules, replayed(event, "dry-run"), rules):
-                counts[rule.name] += 1
-        return {"dry_run": True, "events": len(events), "rules": counts}
-
 
 def main(argv: list[str] | None = None) -> int:
     import argparse

@@ -11,6 +11,7 @@ import statistics
 import sys
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +44,6 @@ def main() -> int:
                       AWS_DEFAULT_REGION="ap-northeast-1", EVENT_BUS_NAME=BUS, POWERTOOLS_LOG_LEVEL="ERROR")
     import boto3
 
-    from mangaassist.events.publisher import Event
     from mangaassist.webhooks.ingest import Ingress, Settings
     from mangaassist.webhooks.mapping import map_stripe, Delivery
     from mangaassist.webhooks.signing import sign_stripe
@@ -77,8 +77,7 @@ def main() -> int:
     def direct_once() -> float:
         body, _ = webhook()
         payload = json.loads(body)
-        entry = Event(**{k: v for k, v in map_stripe(payload, Delivery("stripe", payload["id"], {}, __import__("datetime").datetime.now())
-                                                     )[0].__dict__.items()}).entry(BUS)
+        entry = map_stripe(payload, Delivery("stripe", payload["id"], {}, datetime.now(timezone.utc)))[0].entry(BUS)
         start = time.perf_counter()
         s3.put_object(Bucket=BUCKET, Key=f"direct/{payload['id']}.json", Body=body, ServerSideEncryption="AES256")
         ddb.put_item(TableName=TABLE, Item={"id": {"S": f"direct#{payload['id']}"}, "status": {"S": "INPROGRESS"}},

@@ -18,6 +18,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -200,6 +201,10 @@ def replay_rules(rules: Iterable[Rule], event: dict, only: Iterable[str] | None)
     return [r for r in rules if (chosen is None or r.name in chosen) and r.matches(event)]
 
 
+def _epoch(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
 class Archive:
     """An event archive: what its pattern matches, minus replays, kept as JSON lines on disk."""
 
@@ -229,14 +234,9 @@ class Archive:
 
     def between(self, start: float, end: float) -> list[dict]:
         """Archived events whose ``time`` lies in [start, end] (epoch seconds), oldest first."""
-        from datetime import datetime
-
-        def epoch(event):
-            return datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp()
-
         with self._lock:
-            events = [e for _, e in self._events]
-        return sorted((e for e in events if start <= epoch(e) <= end), key=epoch)
+            timed = [(_epoch(e["time"]), e) for _, e in self._events]
+        return [e for _, e in sorted((p for p in timed if start <= p[0] <= end), key=lambda pair: pair[0])]
 
     @property
     def event_count(self) -> int:

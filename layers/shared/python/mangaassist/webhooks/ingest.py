@@ -144,7 +144,7 @@ class Ingress:
         return self._claim_and_publish(delivery)
 
     def _claim_and_publish(self, delivery: dict) -> dict:
-        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (  # loaded by __init__ already
             IdempotencyAlreadyInProgressError, IdempotencyValidationError)
 
         try:
