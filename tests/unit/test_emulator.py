@@ -1,0 +1,96 @@
+"""The embedded emulator: the in-process transport answers exactly as the port does."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+import pytest_socket
+from botocore.exceptions import ClientError
+from moto.moto_api._internal.models import moto_api_backend
+
+from embedded.aws import Emulator
+
+BUS = "emulator-test-bus"
+REGION = "ap-northeast-1"
+
+
+@pytest.fixture
+def emulator(monkeypatch):
+    moto_api_backend.reset()  # moto's state is per process, not per emulator
+    published: list[dict] = []
+    emulator = Emulator(BUS, published.extend, in_process=True).start()
+    for key, value in {"AWS_ENDPOINT_URL": emulator.endpoint_url, "AWS_ACCESS_KEY_ID": "test",
+                       "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(key, value)
+    emulator.published = published
+    yield emulator
+    emulator.stop()
+
+
+def session() -> boto3.session.Session:
+    return boto3.session.Session(region_name=REGION)  # a new session picks up the transport
+
+
+def test_in_process_calls_never_open_a_socket(emulator):
+    s3 = session().client("s3")
+    pytest_socket.disable_socket()  # not even loopback, from here on
+    try:
+        s3.create_bucket(Bucket="no-socket", CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_object(Bucket="no-socket", Key="k", Body=b"x")
+        assert s3.get_object(Bucket="no-socket", Key="k")["Body"].read() == b"x"
+    finally:
+        pytest_socket.enable_socket()
+
+
+@pytest.mark.parametrize("key", ["plain.json", "a b/c+d=e&f.json", "日本語/漫画 #1.json", "percent%2Fslash"])
+def test_s3_keys_and_binary_bodies_round_trip_in_process_and_over_the_port(emulator, key):
+    inside = session().client("s3")
+    inside.create_bucket(Bucket="round-trip", CreateBucketConfiguration={"LocationConstraint": REGION})
+    body = bytes(range(256)) * 3
+    inside.put_object(Bucket="round-trip", Key=key, Body=body, ServerSideEncryption="AES256",
+                      Metadata={"delivery-id": "d1"})
+    got = inside.get_object(Bucket="round-trip", Key=key)
+    assert got["Body"].read() == body and got["Metadata"] == {"delivery-id": "d1"}
+    assert got["ServerSideEncryption"] == "AES256"
+    assert [o["Key"] for o in inside.list_objects_v2(Bucket="round-trip")["Contents"]] == [key]
+    # The same object through the port, as ops.py or the AWS CLI would see it.
+    emulator.stop_in_process()
+    outside = session().client("s3")
+    assert outside.get_object(Bucket="round-trip", Key=key)["Body"].read() == body
+
+
+def test_errors_come_back_as_the_service_error(emulator):
+    ddb = session().client("dynamodb")
+    ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    ddb.put_item(TableName="t", Item={"id": {"S": "a"}}, ConditionExpression="attribute_not_exists(id)")
+    with pytest.raises(ClientError) as caught:
+        ddb.put_item(TableName="t", Item={"id": {"S": "a"}}, ConditionExpression="attribute_not_exists(id)")
+    assert caught.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    with pytest.raises(ClientError) as caught:
+        session().client("s3").get_object(Bucket="no-such-bucket", Key="k")
+    assert caught.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
+def test_put_events_in_process_reaches_the_tap_as_delivered_envelopes(emulator):
+    events = session().client("events")
+    events.create_event_bus(Name=BUS)
+    answer = events.put_events(Entries=[
+        {"EventBusName": BUS, "Source": "mangaassist.test", "DetailType": "Ping", "Detail": json.dumps({"n": 1})},
+        {"EventBusName": "default", "Source": "mangaassist.test", "DetailType": "Elsewhere", "Detail": "{}"},
+    ])
+    assert answer["FailedEntryCount"] == 0
+    assert [(e["id"], e["detail-type"], e["detail"], e["region"]) for e in emulator.published] == [
+        (answer["Entries"][0]["EventId"], "Ping", {"n": 1}, REGION)]
+
+
+def test_sqs_messages_and_attributes_survive_the_transport(emulator):
+    sqs = session().client("sqs")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="こんにちは", MessageAttributes={
+        "ERROR_CODE": {"DataType": "String", "StringValue": "SDK_CLIENT_ERROR"}})
+    message = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], AttributeNames=["All"])["Messages"][0]
+    assert message["Body"] == "こんにちは"
+    assert message["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "SDK_CLIENT_ERROR"
+    assert int(message["Attributes"]["ApproximateReceiveCount"]) == 1
