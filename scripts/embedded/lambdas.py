@@ -2,6 +2,7 @@
 module name and called with a Lambda context (request id, remaining time from its timeout)."""
 from __future__ import annotations
 
+import gc
 import importlib.util
 import threading
 import time
@@ -43,6 +44,7 @@ class Functions:
         self._handlers: dict = {}
         self._faults: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._cold = {name: threading.Lock() for name in specs}  # held through a function's first run
 
     def name(self, function: str) -> str:
         return f"{self.prefix}-{function}"
@@ -65,6 +67,23 @@ class Functions:
                 spec.loader.exec_module(module)
                 self._handlers[function] = module.lambda_handler
             return self._handlers[function]
+
+    def _run(self, function: str, event, context):
+        cold = self._cold.get(function)
+        if cold is not None:
+            # The first run initialises the function (imports, clients, caches) alone, as one
+            # Lambda container would; concurrent callers wait rather than each build their own.
+            with cold:
+                if function in self._cold:
+                    try:
+                        return self.handler(function)(event, context)
+                    finally:
+                        del self._cold[function]
+                        # What init built lives as long as the stack: keep it out of the garbage
+                        # collector's full passes, which otherwise pause every thread for longer
+                        # and longer (half a second with boto3's models loaded).
+                        gc.freeze()
+        return self.handler(function)(event, context)
 
     def inject_faults(self, function: str, count: int) -> None:
         if function not in self.specs:
@@ -93,7 +112,7 @@ class Functions:
         if self._take_fault(function):
             raise InjectedFault(f"fault injected into {function} (POST /_local/faults)")
         started = time.monotonic()
-        result = self.handler(function)(event, context)
+        result = self._run(function, event, context)
         # A thread cannot be stopped, but a run past the timeout failed on AWS: report it so.
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"Task timed out after {timeout:.2f} seconds")

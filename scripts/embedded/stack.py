@@ -7,6 +7,7 @@ secret per webhook source seeded with dev values.
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import secrets
@@ -139,7 +140,7 @@ class Stack:
         self.wiring = parse_wiring(self.wiring_doc)
         self.credentials = self._dev_credentials()
         self.api_key = self.credentials["api_key"]
-        self.emulator = Emulator(self.bus_name, lambda events: self.router.put(events)).start()
+        self.emulator = Emulator(self.bus_name, lambda events: self.router.put(events), in_process=True).start()
         os.environ.update(self._environment(self.emulator.endpoint_url))
         import boto3
 
@@ -159,6 +160,7 @@ class Stack:
         ]
         for consumer in self.consumers:
             consumer.start()
+        gc.freeze()  # moto, boto3's models and the resources above live as long as the stack
         self.gateway = Gateway(self.port, self)
         self.port = self.gateway.server_address[1]
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
