@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from mangaassist.events import publisher as publisher_module
 from mangaassist.webhooks import signing
-from mangaassist.webhooks.ingest import Ingress, Settings
+from mangaassist.webhooks.ingest import IDEMPOTENCY_TTL, Ingress, Settings
 from mangaassist.webhooks.sources import Keys, load_sources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,6 +220,19 @@ def test_a_retry_gets_the_original_answer_and_publishes_nothing_more(aws):
     assert status == 200 and again["status"] == "duplicate"
     assert again["events"] == first["events"] and again["delivery_id"] == first["delivery_id"]
     assert len(aws.drain()) == 1
+
+
+def test_the_completed_claim_is_one_whole_record_another_container_answers_from(aws):
+    body = fixture_body("github.push.json")
+    first = send(make_ingress(), "github", body)[1]
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    assert len(items) == 1
+    item = items[0]
+    assert item["status"] == {"S": "COMPLETED"}
+    assert int(item["expiration"]["N"]) > time.time() + IDEMPOTENCY_TTL - 60  # the table's TTL attribute
+    assert item["validation"]["S"] and json.loads(item["data"]["S"])["events"] == first["events"]
+    status, again, _ = send(make_ingress(), "github", body)  # a cold container: nothing cached
+    assert status == 200 and again["events"] == first["events"] and len(aws.drain()) == 1
 
 
 def test_same_delivery_id_with_another_body_is_refused(aws):

@@ -58,8 +58,9 @@ class Ingress:
     def __init__(self, sources: dict[str, Source], settings: Settings, *, s3=None, persistence=None,
                  keys: Callable[[str], Keys] = fetch_keys, publisher: Callable = publish,
                  clock: Callable[[], float] = time.time):
-        from aws_lambda_powertools.utilities.idempotency import (
-            DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function)
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+
+        from mangaassist.webhooks.claims import DeliveryClaims
 
         self.sources = sources
         self.settings = settings
@@ -80,7 +81,7 @@ class Ingress:
             expires_after_seconds=IDEMPOTENCY_TTL,
             response_hook=lambda response, _record: {**response, "status": "duplicate"},
         )
-        persistence = persistence or DynamoDBPersistenceLayer(table_name=settings.table)
+        persistence = persistence or DeliveryClaims(table_name=settings.table)
         self._accept = idempotent_function(data_keyword_argument="delivery", persistence_store=persistence,
                                            config=self.idempotency)(self._accept_delivery)
 
