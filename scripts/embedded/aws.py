@@ -20,6 +20,8 @@ import botocore.handlers
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from moto.core.botocore_stubber import MockRawResponse
+from moto.core.request import (PRESERVED_HEADER_NAMES_ENVIRON_KEY, environ_key_for_header,
+                               should_preserve_original_header_name)
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
@@ -142,14 +144,18 @@ class InProcessTransport:
             "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": 0, "SERVER_NAME": self.host, "SERVER_PORT": self.port,
             "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": split.netloc, "CONTENT_LENGTH": str(len(body)),
         }
-        for key, value in request.headers.items():
+        preserved = {}
+        for name, value in request.headers.items():
             if isinstance(value, bytes):
                 value = value.decode("latin-1")
-            key = key.upper().replace("-", "_")
-            if key == "TRANSFER_ENCODING":
+            key = environ_key_for_header(name)
+            if key == "HTTP_TRANSFER_ENCODING":
                 continue  # the whole body is here already
-            environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"] = value
+            if should_preserve_original_header_name(name):  # S3 metadata keeps its underscores,
+                preserved.setdefault(key, name)             # as moto's request handler does
+            environ[key] = value
         environ["CONTENT_LENGTH"] = str(len(body))
+        environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = preserved
         started = {}
 
         def start_response(status, headers, exc_info=None):

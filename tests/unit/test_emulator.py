@@ -49,15 +49,16 @@ def test_s3_keys_and_binary_bodies_round_trip_in_process_and_over_the_port(emula
     inside.create_bucket(Bucket="round-trip", CreateBucketConfiguration={"LocationConstraint": REGION})
     body = bytes(range(256)) * 3
     inside.put_object(Bucket="round-trip", Key=key, Body=body, ServerSideEncryption="AES256",
-                      Metadata={"delivery-id": "d1"})
+                      Metadata={"delivery-id": "d1", "partner_ref": "p_1"})
     got = inside.get_object(Bucket="round-trip", Key=key)
-    assert got["Body"].read() == body and got["Metadata"] == {"delivery-id": "d1"}
+    assert got["Body"].read() == body and got["Metadata"] == {"delivery-id": "d1", "partner_ref": "p_1"}
     assert got["ServerSideEncryption"] == "AES256"
     assert [o["Key"] for o in inside.list_objects_v2(Bucket="round-trip")["Contents"]] == [key]
     # The same object through the port, as ops.py or the AWS CLI would see it.
     emulator.stop_in_process()
     outside = session().client("s3")
-    assert outside.get_object(Bucket="round-trip", Key=key)["Body"].read() == body
+    over_the_port = outside.get_object(Bucket="round-trip", Key=key)
+    assert over_the_port["Body"].read() == body and over_the_port["Metadata"] == got["Metadata"]
 
 
 def test_errors_come_back_as_the_service_error(emulator):
