@@ -181,13 +181,15 @@ resource "aws_iam_role_policy" "failure_destination" {
   })
 }
 
-# Queue targets are drained by their function in batches, reporting partial failures.
+# Queue targets are drained by their function in batches, reporting partial failures; a
+# batching window lets a busy queue fill its batches (fewer, larger invocations).
 resource "aws_lambda_event_source_mapping" "queue" {
-  for_each                = local.wiring.queues
-  event_source_arn        = module.event_bus.queue_arns[each.key]
-  function_name           = module.functions.function_arns[each.value.function]
-  batch_size              = each.value.batch_size
-  function_response_types = ["ReportBatchItemFailures"]
+  for_each                           = local.wiring.queues
+  event_source_arn                   = module.event_bus.queue_arns[each.key]
+  function_name                      = module.functions.function_arns[each.value.function]
+  batch_size                         = each.value.batch_size
+  maximum_batching_window_in_seconds = lookup(each.value, "maximum_batching_window_seconds", 0)
+  function_response_types            = ["ReportBatchItemFailures"]
 }
 
 module "api" {

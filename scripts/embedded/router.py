@@ -148,12 +148,14 @@ class Router:
 
 class QueueConsumer(threading.Thread):
     """An SQS event source mapping: polls a queue and invokes its function with batches,
-    deleting only what the function did not report in batchItemFailures."""
+    deleting only what the function did not report in batchItemFailures. With a batching window
+    it gathers messages until the batch is full or the window has passed since the first one."""
 
     def __init__(self, name: str, spec: dict, functions, aws, *, queue_url: str, queue_arn: str, region: str):
         super().__init__(name=f"queue-{name}", daemon=True)
         self.function = spec["function"]
         self.batch_size = int(spec.get("batch_size", 10))
+        self.window = float(spec.get("maximum_batching_window_seconds", 0))
         self.functions = functions
         self.sqs = aws.client("sqs")
         self.queue_url = queue_url
@@ -168,13 +170,24 @@ class QueueConsumer(threading.Thread):
             except Exception:  # the emulator stopping, or a bad message: keep the loop alive
                 self._stop.wait(0.5)
 
+    def _receive(self, count: int, wait: int) -> list[dict]:
+        return self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, count),
+                                        WaitTimeSeconds=wait, AttributeNames=["All"],
+                                        MessageAttributeNames=["All"]).get("Messages", [])
+
     def _poll_once(self) -> None:
-        received = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size,
-                                            WaitTimeSeconds=1, AttributeNames=["All"],
-                                            MessageAttributeNames=["All"])
-        messages = received.get("Messages", [])
+        messages = self._receive(self.batch_size, 1)
         if not messages:
             return
+        deadline = time.monotonic() + self.window
+        while len(messages) < self.batch_size and not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            more = self._receive(self.batch_size - len(messages), 0)
+            messages += more
+            if not more:
+                self._stop.wait(min(left, 0.05))
         event = {"Records": [self._record(m) for m in messages]}
         try:
             response = self.functions.invoke(self.function, event) or {}
@@ -182,9 +195,9 @@ class QueueConsumer(threading.Thread):
         except Exception:
             failed = {m["MessageId"] for m in messages}  # the whole batch returns to the queue
         done = [m for m in messages if m["MessageId"] not in failed]
-        if done:
+        for start in range(0, len(done), 10):  # DeleteMessageBatch takes ten at a time
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
 
     def _record(self, message: dict) -> dict:
         return {

@@ -75,3 +75,15 @@ def test_retry_policies_are_within_awss_limits_and_rules_have_at_most_five_targe
         for target in rule.targets:
             assert 0 <= target.retry_policy.maximum_retry_attempts <= 185
             assert 60 <= target.retry_policy.maximum_event_age_in_seconds <= 86400
+
+
+@pytest.mark.parametrize("name", sorted(DOC["queues"]))
+def test_queue_event_source_settings_are_within_lambdas_limits(name):
+    spec = DOC["queues"][name]
+    window = spec.get("maximum_batching_window_seconds", 0)
+    assert spec["function"] in DOC["functions"]
+    assert 0 <= window <= 300
+    # Standard queues: batches over 10 need a batching window of at least 1 s.
+    assert 1 <= spec["batch_size"] <= (10_000 if window >= 1 else 10)
+    # Lambda's advice: the queue's visibility timeout covers six times the function's timeout.
+    assert spec["visibility_timeout_seconds"] >= 6 * DOC["functions"][spec["function"]].get("timeout", 3)
