@@ -18,6 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "layers" / "shared" / "python"), str(ROOT / "scripts")]
 
 BUS, BUCKET, TABLE = "bench-bus", "bench-raw-payloads", "bench-idempotency"
+# The conditional put is the claim the handler makes (Powertools' condition: a new key, an expired
+# record, or an in-progress claim whose holder timed out), so both sides make the same call.
+CLAIM_CONDITION = ("attribute_not_exists(#id) OR #expiry < :now OR "
+                   "(#status = :inprogress AND attribute_exists(#in_progress_expiry) AND #in_progress_expiry < :now_in_millis)")
+CLAIM_NAMES = {"#id": "id", "#expiry": "expiration", "#in_progress_expiry": "in_progress_expiration", "#status": "status"}
 SECRET = "whsec_bench_secret"
 
 
@@ -33,13 +38,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--in-process", action="store_true", help="reach the emulator without the socket, as the local stack does")
     args = parser.parse_args()
 
     import os
 
     from embedded.aws import Emulator
 
-    emulator = Emulator(BUS, lambda events: None).start()
+    emulator = Emulator(BUS, lambda events: None, in_process=args.in_process).start()
     os.environ.update(AWS_ENDPOINT_URL=emulator.endpoint_url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                       AWS_DEFAULT_REGION="ap-northeast-1", EVENT_BUS_NAME=BUS, POWERTOOLS_LOG_LEVEL="ERROR")
     import boto3
@@ -80,8 +86,13 @@ def main() -> int:
         entry = map_stripe(payload, Delivery("stripe", payload["id"], {}, datetime.now(timezone.utc)))[0].entry(BUS)
         start = time.perf_counter()
         s3.put_object(Bucket=BUCKET, Key=f"direct/{payload['id']}.json", Body=body, ServerSideEncryption="AES256")
-        ddb.put_item(TableName=TABLE, Item={"id": {"S": f"direct#{payload['id']}"}, "status": {"S": "INPROGRESS"}},
-                     ConditionExpression="attribute_not_exists(id)")
+        now = time.time()
+        ddb.put_item(TableName=TABLE, Item={"id": {"S": f"direct#{payload['id']}"}, "status": {"S": "INPROGRESS"},
+                                            "expiration": {"N": str(int(now) + 3600)},
+                                            "in_progress_expiration": {"N": str(int(now * 1000) + 10_000)}},
+                     ConditionExpression=CLAIM_CONDITION, ExpressionAttributeNames=CLAIM_NAMES,
+                     ExpressionAttributeValues={":now": {"N": str(int(now))}, ":now_in_millis": {"N": str(int(now * 1000))},
+                                                ":inprogress": {"S": "INPROGRESS"}})
         events.put_events(Entries=[entry])
         return time.perf_counter() - start
 
