@@ -13,6 +13,7 @@ import re
 import sys
 import threading
 from datetime import datetime, timezone
+from functools import partial
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
@@ -110,21 +111,59 @@ def _latin1(text: str) -> str:
     return text.encode().decode("latin-1")  # PEP 3333: environ strings carry bytes as latin-1
 
 
-class InProcessTransport:
-    """A botocore `before-send` hook that answers requests for the emulator's URL by calling its
-    WSGI app directly, with the environ werkzeug's server would build from the same request.
+Headers = list[tuple[str, str]]
 
-    The stack's functions, router and queue pollers run in the emulator's process; going over
-    loopback TCP cost them a socket, a server thread and two HTTP parsers per AWS call, about a
-    third of the stack's CPU. Clients in other processes (ops.py, tests, the AWS CLI) still use
-    the port. This is the hook moto's own mock_aws uses, pointed at the server's app.
+
+def call_app(app, method: str, url: str, headers: Headers, body: bytes) -> tuple[int, Headers, bytes]:
+    """One HTTP request answered by a WSGI app without a socket, from the environ werkzeug's
+    server and moto's request handler would build for it."""
+    split = urlsplit(url)
+    target = split.path + (f"?{split.query}" if split.query else "")
+    environ = {
+        "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+        "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": _latin1(unquote(split.path)),
+        "QUERY_STRING": _latin1(split.query), "REQUEST_URI": _latin1(target), "RAW_URI": _latin1(target),
+        "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": 0, "SERVER_NAME": split.hostname or "",
+        "SERVER_PORT": str(split.port or 80), "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": split.netloc,
+    }
+    preserved = {}
+    for name, value in headers:
+        key = environ_key_for_header(name)
+        if key == "HTTP_TRANSFER_ENCODING":
+            continue  # the whole body is here already
+        if should_preserve_original_header_name(name):  # S3 metadata keeps its underscores,
+            preserved.setdefault(key, name)             # as moto's request handler does
+        environ[key] = value
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = preserved
+    started = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        started.update(status=int(status.split(" ", 1)[0]), headers=list(response_headers))
+        return lambda data: None
+
+    chunks = app(environ, start_response)
+    try:
+        content = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return started["status"], started["headers"], content
+
+
+class InProcessTransport:
+    """A botocore `before-send` hook that hands requests for the emulator's URL to `call`
+    (method, url, headers, body) -> (status, headers, body) instead of a socket.
+
+    The stack's functions, router and queue pollers going over loopback TCP cost a socket, a
+    server thread and two HTTP parsers per AWS call: about a third of the stack's CPU. Clients in
+    other processes (ops.py, tests, the AWS CLI) still use the port. This is the hook moto's own
+    mock_aws uses, pointed at the server's app (or at the emulator process, emulator_process.py).
     """
 
-    def __init__(self, app, endpoint_url: str):
-        self.app = app
+    def __init__(self, call: Callable[[str, str, Headers, bytes], tuple[int, Headers, bytes]], endpoint_url: str):
+        self.call = call
         self.prefix = endpoint_url.rstrip("/") + "/"
-        split = urlsplit(endpoint_url)
-        self.host, self.port = split.hostname, str(split.port)
 
     def __call__(self, request, **kwargs):
         if not (request.url + "/").startswith(self.prefix):
@@ -134,43 +173,13 @@ class InProcessTransport:
             body = body.read()
         elif isinstance(body, str):
             body = body.encode()
-        split = urlsplit(request.url)
-        target = split.path + (f"?{split.query}" if split.query else "")
-        environ = {
-            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
-            "REQUEST_METHOD": request.method, "SCRIPT_NAME": "", "PATH_INFO": _latin1(unquote(split.path)),
-            "QUERY_STRING": _latin1(split.query), "REQUEST_URI": _latin1(target), "RAW_URI": _latin1(target),
-            "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": 0, "SERVER_NAME": self.host, "SERVER_PORT": self.port,
-            "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": split.netloc, "CONTENT_LENGTH": str(len(body)),
-        }
-        preserved = {}
-        for name, value in request.headers.items():
-            if isinstance(value, bytes):
-                value = value.decode("latin-1")
-            key = environ_key_for_header(name)
-            if key == "HTTP_TRANSFER_ENCODING":
-                continue  # the whole body is here already
-            if should_preserve_original_header_name(name):  # S3 metadata keeps its underscores,
-                preserved.setdefault(key, name)             # as moto's request handler does
-            environ[key] = value
-        environ["CONTENT_LENGTH"] = str(len(body))
-        environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = preserved
-        started = {}
-
-        def start_response(status, headers, exc_info=None):
-            started.update(status=int(status.split(" ", 1)[0]), headers=headers)
-            return lambda data: None
-
-        chunks = self.app(environ, start_response)
-        try:
-            content = b"".join(chunks)
-        finally:
-            getattr(chunks, "close", lambda: None)()
-        headers = HTTPHeaders()
-        for name, value in started["headers"]:
-            headers[name] = value
-        return AWSResponse(request.url, started["status"], headers, MockRawResponse(content))
+        headers = [(name, value.decode("latin-1") if isinstance(value, bytes) else value)
+                   for name, value in request.headers.items()]
+        status, response_headers, content = self.call(request.method, request.url, headers, body)
+        merged = HTTPHeaders()
+        for name, value in response_headers:
+            merged[name] = value
+        return AWSResponse(request.url, status, merged, MockRawResponse(content))
 
 
 class QuietHandler(MotoRequestHandler):
@@ -189,7 +198,7 @@ class Emulator:
         self.app = PutEventsTap(DomainDispatcherApplication(create_backend_app), bus_name, on_events)
         self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
-        self._transport = InProcessTransport(self.app, self.endpoint_url) if in_process else None
+        self._transport = InProcessTransport(partial(call_app, self.app), self.endpoint_url) if in_process else None
 
     @property
     def endpoint_url(self) -> str:

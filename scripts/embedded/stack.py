@@ -132,7 +132,7 @@ class Stack:
         from mangaassist.events.delivery import Archive
         from mangaassist.events.routing import parse_wiring
 
-        from embedded.aws import Emulator
+        from embedded.emulator_process import EmulatorProcess
         from embedded.gateway import Gateway
         from embedded.lambdas import Functions
         from embedded.router import QueueConsumer, Router
@@ -140,7 +140,7 @@ class Stack:
         self.wiring = parse_wiring(self.wiring_doc)
         self.credentials = self._dev_credentials()
         self.api_key = self.credentials["api_key"]
-        self.emulator = Emulator(self.bus_name, lambda events: self.router.put(events), in_process=True).start()
+        self.emulator = EmulatorProcess(self.bus_name, lambda events: self.router.put(events)).start()
         os.environ.update(self._environment(self.emulator.endpoint_url))
         import boto3
 

@@ -2,6 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import boto3
 import pytest
@@ -11,6 +17,7 @@ from moto.moto_api._internal.models import moto_api_backend
 
 from embedded.aws import Emulator
 
+ROOT = Path(__file__).resolve().parents[2]
 BUS = "emulator-test-bus"
 REGION = "ap-northeast-1"
 
@@ -95,3 +102,57 @@ def test_sqs_messages_and_attributes_survive_the_transport(emulator):
     assert message["Body"] == "こんにちは"
     assert message["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "SDK_CLIENT_ERROR"
     assert int(message["Attributes"]["ApproximateReceiveCount"]) == 1
+
+
+def test_the_emulator_process_answers_through_its_socket_and_returns_put_events(monkeypatch, tmp_path):
+    from embedded.emulator_process import EmulatorProcess
+
+    published: list[dict] = []
+    arrived = threading.Event()
+    emulator = EmulatorProcess(BUS, lambda events: (published.extend(events), arrived.set())).start()
+    try:
+        for key, value in {"AWS_ENDPOINT_URL": emulator.endpoint_url, "AWS_ACCESS_KEY_ID": "test",
+                           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}.items():
+            monkeypatch.setenv(key, value)
+        s3 = session().client("s3")
+        s3.create_bucket(Bucket="child", CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_object(Bucket="child", Key="日本語 key", Body=b"\x00\xff" * 100, Metadata={"partner_ref": "p"})
+        events = session().client("events")
+        events.create_event_bus(Name=BUS)
+        answer = events.put_events(Entries=[{"EventBusName": BUS, "Source": "mangaassist.test", "DetailType": "Ping",
+                                             "Detail": "{}"}])
+        assert arrived.wait(10) and published[0]["id"] == answer["Entries"][0]["EventId"]
+        # The port serves the same state, for clients in other processes.
+        emulator.stop_in_process()
+        got = session().client("s3").get_object(Bucket="child", Key="日本語 key")
+        assert got["Body"].read() == b"\x00\xff" * 100 and got["Metadata"] == {"partner_ref": "p"}
+    finally:
+        emulator.stop()
+    assert not emulator.is_alive() and not os.path.exists(emulator.socket_dir)
+
+
+def test_the_emulator_process_exits_when_its_parent_is_gone(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys\n"
+        f"sys.path[:0] = {[str(ROOT / 'scripts'), str(ROOT / 'layers' / 'shared' / 'python')]!r}\n"
+        "from embedded.emulator_process import EmulatorProcess\n"
+        "if __name__ == '__main__':\n"
+        "    emulator = EmulatorProcess('bus', lambda events: None).start()\n"
+        "    print(emulator.pid, flush=True)\n"
+        "    os._exit(0)  # no stop(): as if the stack was killed\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    child = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running(child):
+        time.sleep(0.1)
+    assert not _running(child)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone too
+        return stat.read().split(") ", 1)[1][0] != "Z"
