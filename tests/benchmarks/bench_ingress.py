@@ -2,6 +2,9 @@
 """Webhook ingress overhead: the handler's latency divided by the cost of the AWS calls it cannot
 avoid (S3 put of the raw body, a conditional put to claim the delivery, PutEvents), made
 directly against the same emulator in the same run. Goal: <= 1.2.
+
+Also shown: the same with the fourth call the handler makes, the claim's completion record (what
+a retry's 200 "duplicate" answer is read from), which isolates the handler's own overhead.
 """
 from __future__ import annotations
 
@@ -80,7 +83,7 @@ def main() -> int:
         assert response["statusCode"] == 202, response
         return elapsed
 
-    def direct_once() -> float:
+    def direct_once(complete: bool = False) -> float:
         body, _ = webhook()
         payload = json.loads(body)
         entry = map_stripe(payload, Delivery("stripe", payload["id"], {}, datetime.now(timezone.utc)))[0].entry(BUS)
@@ -94,19 +97,24 @@ def main() -> int:
                      ExpressionAttributeValues={":now": {"N": str(int(now))}, ":now_in_millis": {"N": str(int(now * 1000))},
                                                 ":inprogress": {"S": "INPROGRESS"}})
         events.put_events(Entries=[entry])
+        if complete:  # the claim's completion record, which a retry's 200 "duplicate" is read from
+            ddb.put_item(TableName=TABLE, Item={"id": {"S": f"direct#{payload['id']}"}, "status": {"S": "COMPLETED"},
+                                                "expiration": {"N": str(int(now) + 3600)}, "data": {"S": body[:200].decode()}})
         return time.perf_counter() - start
 
     for _ in range(20):  # warm both paths: clients, caches, imports
         handler_once(), direct_once()
-    handler, direct = [], []
-    for _ in range(args.requests):  # interleaved, so noise hits both alike
+    handler, direct, direct4 = [], [], []
+    for _ in range(args.requests):  # interleaved, so noise hits all alike
         handler.append(handler_once())
         direct.append(direct_once())
+        direct4.append(direct_once(complete=True))
     emulator.stop()
     h, d = statistics.median(handler), statistics.median(direct)
     result = {"requests": args.requests, "handler_p50_ms": round(h * 1000, 2), "direct_calls_p50_ms": round(d * 1000, 2),
               "ratio": round(h / d, 2), "handler_p99_ms": round(sorted(handler)[int(len(handler) * 0.99) - 1] * 1000, 2),
-              "goal": 1.2}
+              "goal": 1.2, "direct_with_completion_p50_ms": round(statistics.median(direct4) * 1000, 2),
+              "ratio_with_completion": round(h / statistics.median(direct4), 2)}
     result["goal_met"] = result["ratio"] <= 1.2
     if args.json:
         print(json.dumps(result, indent=2))
@@ -115,6 +123,8 @@ def main() -> int:
     print(f"handler p50 {result['handler_p50_ms']} ms (p99 {result['handler_p99_ms']} ms); "
           f"S3 put + conditional put + PutEvents p50 {result['direct_calls_p50_ms']} ms")
     print(f"ratio {result['ratio']} (goal <= 1.2): {'met' if result['goal_met'] else 'MISSED'}")
+    print(f"with the fourth call the handler must make (the claim's completion, p50 "
+          f"{result['direct_with_completion_p50_ms']} ms for all four): ratio {result['ratio_with_completion']}")
     return 0
 
 
