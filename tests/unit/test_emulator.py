@@ -60,6 +60,7 @@ def test_s3_keys_and_binary_bodies_round_trip_in_process_and_over_the_port(emula
     got = inside.get_object(Bucket="round-trip", Key=key)
     assert got["Body"].read() == body and got["Metadata"] == {"delivery-id": "d1", "partner_ref": "p_1"}
     assert got["ServerSideEncryption"] == "AES256"
+    assert inside.head_object(Bucket="round-trip", Key=key)["ContentLength"] == len(body)  # HEAD keeps its length
     assert [o["Key"] for o in inside.list_objects_v2(Bucket="round-trip")["Contents"]] == [key]
     # The same object through the port, as ops.py or the AWS CLI would see it.
     emulator.stop_in_process()
