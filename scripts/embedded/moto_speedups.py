@@ -44,6 +44,32 @@ def _unix_time(dt=None) -> float:
 moto.sqs.models.unix_time = _unix_time
 moto.sqs.models.unix_time_millis = lambda dt=None: _unix_time(dt) * 1000.0
 
+# Every SendMessage reads the queue's attributes (for ContentBasedDeduplication), which counts
+# visible, delayed and in-flight messages by asking each message the time. Same counts, one
+# clock read per count.
+def _now_ms() -> float:
+    return time.time() * 1000.0
+
+
+def _visible(queue) -> int:
+    now = _now_ms()
+    return sum(1 for m in queue._messages if now > m.visible_at and not now < m.delayed_until)
+
+
+def _delayed(queue) -> int:
+    now = _now_ms()
+    return sum(1 for m in queue._messages if now < m.delayed_until)
+
+
+def _not_visible(queue) -> int:
+    now = _now_ms()
+    return sum(1 for m in queue._messages if not now > m.visible_at)
+
+
+moto.sqs.models.Queue.approximate_number_of_messages = property(_visible)
+moto.sqs.models.Queue.approximate_number_of_messages_delayed = property(_delayed)
+moto.sqs.models.Queue.approximate_number_of_messages_not_visible = property(_not_visible)
+
 # Every request lists its response class's methods with inspect.getmembers; classes don't change.
 moto.core.responses.method_names_from_class = functools.lru_cache(maxsize=None)(
     moto.core.responses.method_names_from_class)

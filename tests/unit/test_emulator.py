@@ -157,3 +157,23 @@ def _running(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone too
         return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+def test_queue_counts_follow_visibility_and_delay(emulator):
+    sqs = session().client("sqs")
+    url = sqs.create_queue(QueueName="counts")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="now")
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    sqs.send_message(QueueUrl=url, MessageBody="taken")
+
+    def counts() -> tuple[int, int, int]:
+        a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return (int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesDelayed"]),
+                int(a["ApproximateNumberOfMessagesNotVisible"]))
+
+    assert counts() == (2, 1, 0)
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=60)["Messages"]
+    assert len(received) == 1 and counts() == (1, 1, 1)
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"], VisibilityTimeout=0)
+    time.sleep(0.01)
+    assert counts() == (2, 1, 0)
