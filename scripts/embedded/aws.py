@@ -1,9 +1,10 @@
-"""moto's server on loopback, with a tap on PutEvents.
+"""moto's server on loopback, with a tap on PutEvents, and a way in without the socket.
 
 moto stores rules and targets but cannot deliver to Lambda targets (PutEvents fails), and never
 runs retry policies or DLQs. So the stack lets moto answer every AWS call, and the tap hands
 each event moto accepted for our bus, as the envelope EventBridge would deliver, to the local
 router, which does the matching, retries, DLQs and archive with the platform's own code.
+The stack's own calls reach the same app through call_app (InProcessTransport, DirectDispatch).
 """
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ from urllib.parse import unquote, urlsplit
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
+from botocore.exceptions import ClientError
 from moto.core.botocore_stubber import MockRawResponse
 from moto.core.request import (PRESERVED_HEADER_NAMES_ENVIRON_KEY, environ_key_for_header,
                                should_preserve_original_header_name)
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from botocore.exceptions import ClientError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.serving import make_server
@@ -148,7 +149,8 @@ class DirectDispatch:
             headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
             headers["Content-Length"] = str(len(body))
         headers.setdefault("Content-Type", "text/html; charset=utf-8")  # Flask's default
-        start_response(f"{int(status)} {HTTP_STATUS_CODES.get(int(status), 'UNKNOWN')}", list(headers.items()))
+        code = int(str(status).split(" ", 1)[0])  # moto answers 200, "200" or "200 OK"
+        start_response(f"{code} {HTTP_STATUS_CODES.get(code, 'UNKNOWN')}", list(headers.items()))
         return [body]
 
 
