@@ -142,13 +142,17 @@ class DirectDispatch:
             return exc(environ, start_response)
         except ClientError as exc:  # as convert_to_flask_response answers it
             result = 400, {}, exc.response["Error"]["Message"]
+        finally:
+            request.close()
         status, headers, content = result if len(result) == 3 else (200, {}, result)
         body = content.encode() if isinstance(content, str) else (content or b"")
         headers = {str(k): str(v) for k, v in dict(headers).items()}
-        if not (request.method == "HEAD" and "content-length" in headers):
+        names = {k.lower() for k in headers}
+        if not (request.method == "HEAD" and "content-length" in names):
             headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
             headers["Content-Length"] = str(len(body))
-        headers.setdefault("Content-Type", "text/html; charset=utf-8")  # Flask's default
+        if "content-type" not in names:
+            headers["Content-Type"] = "text/html; charset=utf-8"  # Flask's default
         code = int(str(status).split(" ", 1)[0])  # moto answers 200, "200" or "200 OK"
         start_response(f"{code} {HTTP_STATUS_CODES.get(code, 'UNKNOWN')}", list(headers.items()))
         return [body]
@@ -174,13 +178,18 @@ def call_app(app, method: str, url: str, headers: Headers, body: bytes) -> tuple
         "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": 0, "SERVER_NAME": split.hostname or "",
         "SERVER_PORT": str(split.port or 80), "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": split.netloc,
     }
+    # As werkzeug and moto's request handler do: headers with underscores are dropped, except S3
+    # metadata, which keeps its spelling and never stands in for a dashed header.
+    dashed = {environ_key_for_header(name) for name, _ in headers if "_" not in name}
     preserved = {}
     for name, value in headers:
         key = environ_key_for_header(name)
         if key == "HTTP_TRANSFER_ENCODING":
             continue  # the whole body is here already
-        if should_preserve_original_header_name(name):  # S3 metadata keeps its underscores,
-            preserved.setdefault(key, name)             # as moto's request handler does
+        if "_" in name:
+            if not should_preserve_original_header_name(name) or key in dashed:
+                continue
+            preserved.setdefault(key, name)
         environ[key] = value
     environ["CONTENT_LENGTH"] = str(len(body))
     environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = preserved
@@ -191,11 +200,15 @@ def call_app(app, method: str, url: str, headers: Headers, body: bytes) -> tuple
         started.update(status=int(status.split(" ", 1)[0]), headers=list(response_headers))
         return lambda data: None
 
-    chunks = app(environ, start_response)
     try:
-        content = b"".join(chunks)
-    finally:
-        getattr(chunks, "close", lambda: None)()
+        chunks = app(environ, start_response)
+        try:
+            content = b"".join(chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+    except Exception as exc:  # moto itself broke: an AWS-style 500, as its server would answer
+        return 500, [("Content-Type", "application/json")], json.dumps(
+            {"__type": "InternalFailure", "message": repr(exc)}).encode()
     return started["status"], started["headers"], content
 
 
@@ -268,4 +281,5 @@ class Emulator:
     def stop(self) -> None:
         self.stop_in_process()
         self._server.shutdown()
+        self._server.server_close()
         self._thread.join(timeout=5)

@@ -12,21 +12,26 @@ when to stop) and exits when the parent asks or when the parent is gone.
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
+import queue
 import secrets
+import shutil
 import signal
+import sys
 import tempfile
 import threading
+import traceback
 from multiprocessing.connection import Client, Listener
 from typing import Callable
 
 import botocore.handlers
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from embedded.aws import Headers, InProcessTransport
 
 START_TIMEOUT = 60
+REPLY_TIMEOUT = 60  # longer than any call moto answers (SQS long polls wait at most 20 s)
 
 
 def _serve(bus_name: str, port: int, address: str, authkey: bytes, control) -> None:
@@ -36,32 +41,38 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control) -> N
 
     from embedded.aws import Emulator, call_app
 
+    # The tap runs under the emulator's lock: it only queues, so a slow or stuck reader on the
+    # other end of the pipe can never stall AWS calls.
+    outbox: queue.SimpleQueue = queue.SimpleQueue()
     sending = threading.Lock()
 
-    def on_events(events: list[dict]) -> None:
+    def send(message) -> None:
         with sending:
-            control.send(("events", events))
+            try:
+                control.send(message)
+            except OSError:
+                pass  # the parent is gone; the main loop below ends the process
+
+    def forward() -> None:
+        while True:
+            send(("events", outbox.get()))
 
     try:
-        emulator = Emulator(bus_name, on_events, port).start()
+        emulator = Emulator(bus_name, outbox.put, port).start()
         listener = Listener(address, family="AF_UNIX", authkey=authkey)
     except OSError as exc:
-        control.send(("error", str(exc)))
+        send(("error", str(exc)))
         return
+    threading.Thread(target=forward, name="emulator-events", daemon=True).start()
 
     def answer(connection) -> None:
         with connection:
             while True:
                 try:
                     method, url, headers, body = connection.recv()
+                    connection.send(call_app(emulator.app, method, url, headers, body))
                 except (EOFError, OSError):
                     return
-                try:
-                    reply = call_app(emulator.app, method, url, headers, body)
-                except Exception as exc:  # moto itself broke: an AWS-style 500, not a dead socket
-                    reply = (500, [("content-type", "application/json")],
-                             json.dumps({"__type": "InternalFailure", "message": repr(exc)}).encode())
-                connection.send(reply)
 
     def accept() -> None:
         while True:
@@ -73,7 +84,7 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control) -> N
 
     threading.Thread(target=accept, name="emulator-accept", daemon=True).start()
     gc.freeze()  # moto and its models live as long as the process
-    control.send(("ready", emulator.endpoint_url))
+    send(("ready", emulator.endpoint_url))
     try:
         while control.recv()[0] != "stop":
             pass
@@ -96,10 +107,18 @@ class _Connections:
         with self._lock:
             connection = self._idle.pop() if self._idle else None
         if connection is None:
-            connection = Client(self.address, family="AF_UNIX", authkey=self.authkey)
+            try:
+                connection = Client(self.address, family="AF_UNIX", authkey=self.authkey)
+            except OSError as exc:
+                raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
         try:
             connection.send((method, url, headers, body))
+            if not connection.poll(REPLY_TIMEOUT):
+                raise ReadTimeoutError(endpoint_url=url)
             reply = connection.recv()
+        except (EOFError, OSError) as exc:  # the emulator is gone: what botocore says of a dead endpoint
+            connection.close()
+            raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
         except BaseException:
             connection.close()
             raise
@@ -134,12 +153,17 @@ class EmulatorProcess:
 
     def start(self) -> "EmulatorProcess":
         self._process.start()
-        if not self._control.poll(START_TIMEOUT):
-            self._process.terminate()
-            raise OSError("the AWS emulator process did not start")
-        kind, value = self._control.recv()
+        try:
+            if not self._control.poll(START_TIMEOUT):
+                raise OSError("the AWS emulator process did not start")
+            kind, value = self._control.recv()
+        except EOFError:
+            kind, value = "error", "the AWS emulator process exited while starting"
+        except OSError:
+            self.stop()
+            raise
         if kind != "ready":
-            self._process.join(5)
+            self.stop()
             raise OSError(value)
         self.endpoint_url = value
         self._connections = _Connections(self._address, self._authkey)
@@ -166,21 +190,26 @@ class EmulatorProcess:
                 kind, value = self._control.recv()
             except (EOFError, OSError):
                 return
-            if kind == "events":
+            if kind != "events":
+                continue
+            try:
                 self.on_events(value)
+            except Exception:  # one bad batch must not stop every later event reaching the router
+                traceback.print_exc(file=sys.stderr)
 
     def stop(self) -> None:
+        """Idempotent: stops the child, closes connections, removes the socket's folder."""
         self.stop_in_process()
         try:
             self._control.send(("stop",))
         except (OSError, ValueError):
             pass
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(5)
+        if self._process.pid is not None:
+            self._process.join(10)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(5)
         if self._transport:
             self._connections.close()
-        for name in os.listdir(self.socket_dir):
-            os.unlink(os.path.join(self.socket_dir, name))
-        os.rmdir(self.socket_dir)
+        self._control.close()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)

@@ -53,15 +53,19 @@ def test_in_process_calls_never_open_a_socket(emulator):
 @pytest.mark.parametrize("key", ["plain.json", "a b/c+d=e&f.json", "日本語/漫画 #1.json", "percent%2Fslash"])
 def test_s3_keys_and_binary_bodies_round_trip_in_process_and_over_the_port(emulator, key):
     inside = session().client("s3")
-    inside.create_bucket(Bucket="round-trip", CreateBucketConfiguration={"LocationConstraint": REGION})
     body = bytes(range(256)) * 3
-    inside.put_object(Bucket="round-trip", Key=key, Body=body, ServerSideEncryption="AES256",
-                      Metadata={"delivery-id": "d1", "partner_ref": "p_1"})
-    got = inside.get_object(Bucket="round-trip", Key=key)
-    assert got["Body"].read() == body and got["Metadata"] == {"delivery-id": "d1", "partner_ref": "p_1"}
-    assert got["ServerSideEncryption"] == "AES256"
-    assert inside.head_object(Bucket="round-trip", Key=key)["ContentLength"] == len(body)  # HEAD keeps its length
-    assert [o["Key"] for o in inside.list_objects_v2(Bucket="round-trip")["Contents"]] == [key]
+    pytest_socket.disable_socket()  # all of this in-process, none of it over the port
+    try:
+        inside.create_bucket(Bucket="round-trip", CreateBucketConfiguration={"LocationConstraint": REGION})
+        inside.put_object(Bucket="round-trip", Key=key, Body=body, ServerSideEncryption="AES256",
+                          Metadata={"delivery-id": "d1", "partner_ref": "p_1"})
+        got = inside.get_object(Bucket="round-trip", Key=key)
+        assert got["Body"].read() == body and got["Metadata"] == {"delivery-id": "d1", "partner_ref": "p_1"}
+        assert got["ServerSideEncryption"] == "AES256" and got["ContentType"] == "binary/octet-stream"
+        assert inside.head_object(Bucket="round-trip", Key=key)["ContentLength"] == len(body)  # HEAD keeps its length
+        assert [o["Key"] for o in inside.list_objects_v2(Bucket="round-trip")["Contents"]] == [key]
+    finally:
+        pytest_socket.enable_socket()
     # The same object through the port, as ops.py or the AWS CLI would see it.
     emulator.stop_in_process()
     outside = session().client("s3")
@@ -130,6 +134,35 @@ def test_the_emulator_process_answers_through_its_socket_and_returns_put_events(
     finally:
         emulator.stop()
     assert not emulator.is_alive() and not os.path.exists(emulator.socket_dir)
+    emulator.stop()  # stopping twice is harmless
+
+
+def test_a_failing_event_handler_does_not_stop_later_events_or_stall_calls(monkeypatch):
+    from embedded.emulator_process import EmulatorProcess
+
+    published: list[str] = []
+    arrived = threading.Event()
+
+    def on_events(events: list[dict]) -> None:
+        if events[0]["detail-type"] == "Poison":
+            raise RuntimeError("the router broke on this batch")
+        published.extend(e["detail-type"] for e in events)
+        arrived.set()
+
+    emulator = EmulatorProcess(BUS, on_events).start()
+    try:
+        for key, value in {"AWS_ENDPOINT_URL": emulator.endpoint_url, "AWS_ACCESS_KEY_ID": "test",
+                           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}.items():
+            monkeypatch.setenv(key, value)
+        events = session().client("events")
+        events.create_event_bus(Name=BUS)
+        for detail_type in ("Poison", "Ping"):
+            events.put_events(Entries=[{"EventBusName": BUS, "Source": "mangaassist.test", "DetailType": detail_type,
+                                        "Detail": "{}"}])
+        assert arrived.wait(10) and published == ["Ping"]
+        assert events.list_event_buses()["EventBuses"]  # and calls still answer
+    finally:
+        emulator.stop()
 
 
 def test_the_emulator_process_exits_when_its_parent_is_gone(tmp_path):

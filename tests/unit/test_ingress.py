@@ -229,6 +229,7 @@ def test_the_completed_claim_is_one_whole_record_another_container_answers_from(
     assert len(items) == 1
     item = items[0]
     assert item["status"] == {"S": "COMPLETED"}
+    assert "in_progress_expiration" not in item  # written whole by DeliveryClaims, not updated in place
     assert int(item["expiration"]["N"]) > time.time() + IDEMPOTENCY_TTL - 60  # the table's TTL attribute
     assert item["validation"]["S"] and json.loads(item["data"]["S"])["events"] == first["events"]
     status, again, _ = send(make_ingress(), "github", body)  # a cold container: nothing cached
