@@ -68,22 +68,34 @@ class Functions:
                 self._handlers[function] = module.lambda_handler
             return self._handlers[function]
 
-    def _run(self, function: str, event, context):
+    def _run(self, function: str, event):
         cold = self._cold.get(function)
         if cold is not None:
             # The first run initialises the function (imports, clients, caches) alone, as one
-            # Lambda container would; concurrent callers wait rather than each build their own.
+            # Lambda container would; concurrent callers wait rather than each build their own,
+            # and their own timeout starts once they run, as in a container of their own.
             with cold:
                 if function in self._cold:
                     try:
-                        return self.handler(function)(event, context)
+                        return self._call(function, event)
                     finally:
                         del self._cold[function]
                         # What init built lives as long as the stack: keep it out of the garbage
                         # collector's full passes, which otherwise pause every thread for longer
                         # and longer (half a second with boto3's models loaded).
                         gc.freeze()
-        return self.handler(function)(event, context)
+        return self._call(function, event)
+
+    def _call(self, function: str, event):
+        spec = self.specs[function]
+        timeout = float(spec.get("timeout", 3))
+        context = LambdaContext(self.name(function), self.arn(function), spec.get("memory_size", 128), timeout)
+        started = time.monotonic()
+        result = self.handler(function)(event, context)
+        # A thread cannot be stopped, but a run past the timeout failed on AWS: report it so.
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"Task timed out after {timeout:.2f} seconds")
+        return result
 
     def inject_faults(self, function: str, count: int) -> None:
         if function not in self.specs:
@@ -104,16 +116,8 @@ class Functions:
 
     def invoke(self, function: str, event):
         """Run the function on ``event`` as Lambda would; raises what the function raised."""
-        spec = self.specs.get(function)
-        if spec is None:
+        if function not in self.specs:
             raise TargetError(NO_RESOURCE, f"Function not found: {self.arn(function)}")
-        timeout = float(spec.get("timeout", 3))
-        context = LambdaContext(self.name(function), self.arn(function), spec.get("memory_size", 128), timeout)
         if self._take_fault(function):
             raise InjectedFault(f"fault injected into {function} (POST /_local/faults)")
-        started = time.monotonic()
-        result = self._run(function, event, context)
-        # A thread cannot be stopped, but a run past the timeout failed on AWS: report it so.
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"Task timed out after {timeout:.2f} seconds")
-        return result
+        return self._run(function, event)
