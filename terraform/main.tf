@@ -190,6 +190,13 @@ resource "aws_lambda_event_source_mapping" "queue" {
   batch_size                         = each.value.batch_size
   maximum_batching_window_in_seconds = lookup(each.value, "maximum_batching_window_seconds", 0)
   function_response_types            = ["ReportBatchItemFailures"]
+
+  dynamic "scaling_config" {
+    for_each = lookup(each.value, "maximum_concurrency", null) == null ? [] : [each.value.maximum_concurrency]
+    content {
+      maximum_concurrency = scaling_config.value
+    }
+  }
 }
 
 module "api" {

@@ -151,8 +151,9 @@ class QueueConsumer(threading.Thread):
     deleting only what the function did not report in batchItemFailures. With a batching window
     it gathers messages until the batch is full or the window has passed since the first one."""
 
-    def __init__(self, name: str, spec: dict, functions, aws, *, queue_url: str, queue_arn: str, region: str):
-        super().__init__(name=f"queue-{name}", daemon=True)
+    def __init__(self, name: str, spec: dict, functions, aws, *, queue_url: str, queue_arn: str, region: str,
+                 index: int = 0):
+        super().__init__(name=f"queue-{name}-{index}", daemon=True)
         self.function = spec["function"]
         self.batch_size = int(spec.get("batch_size", 10))
         self.window = float(spec.get("maximum_batching_window_seconds", 0))

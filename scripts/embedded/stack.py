@@ -153,10 +153,13 @@ class Stack:
         self.router = Router(self.wiring, self.functions, aws, bus_name=self.bus_name, prefix=PREFIX, region=REGION,
                              account=ACCOUNT, archive=self.archive, dlq_urls={k: v["url"] for k, v in self.dlqs.items()},
                              queue_urls=self.queue_urls, time_scale=self.time_scale)
+        # Lambda polls a queue with several concurrent batches (five to start with, at most the
+        # mapping's maximum concurrency), so a busy queue drains while others are in flight.
         self.consumers = [
             QueueConsumer(name, spec, self.functions, aws, queue_url=self.queue_urls[name],
-                          queue_arn=self.queue_arns[name], region=REGION)
+                          queue_arn=self.queue_arns[name], region=REGION, index=i)
             for name, spec in self.wiring.queues.items()
+            for i in range(min(5, int(spec.get("maximum_concurrency", 5))))
         ]
         for consumer in self.consumers:
             consumer.start()

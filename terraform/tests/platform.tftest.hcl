@@ -313,6 +313,10 @@ run "root_every_rule_from_the_wiring_with_dlqs_and_queue_consumers" {
     error_message = "every queue target is drained by its function with partial batch failures"
   }
   assert {
+    condition     = aws_lambda_event_source_mapping.queue["analytics"].maximum_batching_window_in_seconds == jsondecode(file("wiring.json")).queues.analytics.maximum_batching_window_seconds && aws_lambda_event_source_mapping.queue["analytics"].scaling_config[0].maximum_concurrency == jsondecode(file("wiring.json")).queues.analytics.maximum_concurrency
+    error_message = "the queue's batching window and maximum concurrency come from wiring.json"
+  }
+  assert {
     condition     = length(module.event_bus.dlq_arns) == sum([for r in values(jsondecode(file("wiring.json")).rules) : length(r.targets)])
     error_message = "every rule target has its DLQ"
   }

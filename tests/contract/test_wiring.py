@@ -83,6 +83,7 @@ def test_queue_event_source_settings_are_within_lambdas_limits(name):
     window = spec.get("maximum_batching_window_seconds", 0)
     assert spec["function"] in DOC["functions"]
     assert 0 <= window <= 300
+    assert 2 <= spec.get("maximum_concurrency", 2) <= 1000  # the event source mapping's ScalingConfig
     # Standard queues: batches over 10 need a batching window of at least 1 s.
     assert 1 <= spec["batch_size"] <= (10_000 if window >= 1 else 10)
     # Lambda's advice: the queue's visibility timeout covers six times the function's timeout.
