@@ -92,6 +92,7 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control) -> N
         pass  # the parent is gone
     listener.close()
     emulator.stop()
+    shutil.rmtree(os.path.dirname(address), ignore_errors=True)  # a parent that died can't
 
 
 class _Connections:

@@ -173,14 +173,14 @@ def test_the_emulator_process_exits_when_its_parent_is_gone(tmp_path):
         "from embedded.emulator_process import EmulatorProcess\n"
         "if __name__ == '__main__':\n"
         "    emulator = EmulatorProcess('bus', lambda events: None).start()\n"
-        "    print(emulator.pid, flush=True)\n"
+        "    print(emulator.pid, emulator.socket_dir, flush=True)\n"
         "    os._exit(0)  # no stop(): as if the stack was killed\n")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
-    child = int(done.stdout.split()[0])
+    child, socket_dir = done.stdout.split()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _running(child):
+    while time.monotonic() < deadline and (_running(int(child)) or os.path.exists(socket_dir)):
         time.sleep(0.1)
-    assert not _running(child)
+    assert not _running(int(child)) and not os.path.exists(socket_dir)  # gone, and tidied up after itself
 
 
 def _running(pid: int) -> bool:
