@@ -4,7 +4,8 @@
 Starts `scripts/local_stack.py` on a free port, sends signed webhooks from concurrent clients
 for --seconds, then waits for every accepted event to be delivered to every target its rules
 name, and reports accepted/s, HTTP latency p50/p99, end-to-end delivery latency, and losses.
-Goal: >= 100/s accepted and delivered, p99 <= 250 ms, zero lost.
+Goal: >= 100/s accepted and delivered, p99 <= 250 ms, zero lost. Also checked: the queue target's
+function kept up (the analytics sink holds an object for every accepted event).
 """
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ def main() -> int:
               f"(goal p99 <= 250 ms), max {result['http_max_ms']} ms")
         print(f"delivery latency p50 {result['delivery_p50_ms']} ms, p99 {result['delivery_p99_ms']} ms; "
               f"{result['deliveries']} deliveries, lost {result['lost']}, rejected {result['rejected']}")
+        print(f"analytics sink: {result['analytics_stored']} of {result['events']} events stored, "
+              f"{result['analytics_drained_after_s']} s after the last delivery")
         print("goal " + ("met" if result["goal_met"] else "MISSED"))
     return 0
 
@@ -139,6 +142,7 @@ def run(stack, args) -> dict:
             break
         time.sleep(0.5)
     delivery_ms = [r["latency_ms"] for r in records if r.get("status") == "delivered" and r["event_id"] in set(accepted)]
+    stored, drained_s = analytics_objects(stack, set(accepted))
     result = {
         "source": args.source,
         "seconds": round(elapsed, 1),
@@ -155,10 +159,30 @@ def run(stack, args) -> dict:
         "delivery_p99_ms": round(percentile(delivery_ms, 0.99), 1) if delivery_ms else None,
         "deliveries": len(delivery_ms),
         "lost": len(accepted) - len(done),
+        "events": len(accepted),
+        "analytics_stored": stored,
+        "analytics_drained_after_s": drained_s,
     }
     result["goal_met"] = (result["accepted_per_s"] >= 100 and (result["http_p99_ms"] or 1e9) <= 250
-                          and result["lost"] == 0 and result["rejected"] == 0)
+                          and result["lost"] == 0 and result["rejected"] == 0 and stored == len(accepted))
     return result
+
+
+def analytics_objects(stack, events: set[str], timeout: float = 120) -> tuple[int, float | None]:
+    """The queue target's own function must keep up too: wait until the analytics sink holds an
+    object for every accepted event (one per event id), and say how long after the run."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=stack.info["aws_endpoint_url"], region_name=stack.info["region"],
+                      aws_access_key_id="local", aws_secret_access_key="local")
+    bucket, started = f"{stack.info['prefix']}-analytics", time.monotonic()
+    while True:
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                for o in page.get("Contents", [])]
+        stored = len(events & {key.rsplit("/", 1)[-1].removesuffix(".jsonl") for key in keys})
+        if stored == len(events) or time.monotonic() - started > timeout:
+            return stored, round(time.monotonic() - started, 1) if stored == len(events) else None
+        time.sleep(1)
 
 
 if __name__ == "__main__":
