@@ -242,6 +242,16 @@ class InProcessTransport:
             merged[name] = value
         return AWSResponse(request.url, status, merged, MockRawResponse(content))
 
+    def install(self) -> None:
+        """boto3 sessions created from now on use this transport (they read botocore's built-in
+        handlers when they are created)."""
+        botocore.handlers.BUILTIN_HANDLERS.append(("before-send", self))
+
+    def uninstall(self) -> None:
+        """Sessions created from now on reach the emulator over its port."""
+        if ("before-send", self) in botocore.handlers.BUILTIN_HANDLERS:
+            botocore.handlers.BUILTIN_HANDLERS.remove(("before-send", self))
+
 
 class QuietHandler(MotoRequestHandler):
     def log_request(self, *args, **kwargs) -> None:  # one line per AWS call drowns the stack's output
@@ -269,14 +279,14 @@ class Emulator:
 
     def start(self) -> "Emulator":
         self._thread.start()
-        if self._transport:  # sessions read botocore's built-in handlers when they are created
-            botocore.handlers.BUILTIN_HANDLERS.append(("before-send", self._transport))
+        if self._transport:
+            self._transport.install()
         return self
 
     def stop_in_process(self) -> None:
         """Sessions created from now on reach the emulator over the port."""
-        if self._transport and ("before-send", self._transport) in botocore.handlers.BUILTIN_HANDLERS:
-            botocore.handlers.BUILTIN_HANDLERS.remove(("before-send", self._transport))
+        if self._transport:
+            self._transport.uninstall()
 
     def stop(self) -> None:
         self.stop_in_process()

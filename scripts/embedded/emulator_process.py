@@ -25,7 +25,6 @@ import traceback
 from multiprocessing.connection import Client, Listener
 from typing import Callable
 
-import botocore.handlers
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from embedded.aws import Headers, InProcessTransport
@@ -169,7 +168,7 @@ class EmulatorProcess:
         self.endpoint_url = value
         self._connections = _Connections(self._address, self._authkey)
         self._transport = InProcessTransport(self._connections.call, self.endpoint_url)
-        botocore.handlers.BUILTIN_HANDLERS.append(("before-send", self._transport))
+        self._transport.install()
         threading.Thread(target=self._pump_events, name="emulator-events", daemon=True).start()
         return self
 
@@ -182,8 +181,8 @@ class EmulatorProcess:
 
     def stop_in_process(self) -> None:
         """Sessions created from now on reach the emulator over its port."""
-        if self._transport and ("before-send", self._transport) in botocore.handlers.BUILTIN_HANDLERS:
-            botocore.handlers.BUILTIN_HANDLERS.remove(("before-send", self._transport))
+        if self._transport:
+            self._transport.uninstall()
 
     def _pump_events(self) -> None:
         while True:
