@@ -29,7 +29,7 @@ def _retained(self: SQSBackend, queue_name: str, message) -> bool:
     """moto computes every queue attribute three times, each a scan of all messages, to read the
     retention period once per received message; the attribute itself is a plain field."""
     retention = int(self.get_queue(queue_name).message_retention_period)
-    return retention + message.sent_timestamp / 1000 > unix_time()
+    return retention + message.sent_timestamp / 1000 > time.time()
 
 
 SQSBackend.is_message_valid_based_on_retention_period = _retained

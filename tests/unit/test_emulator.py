@@ -210,3 +210,17 @@ def test_queue_counts_follow_visibility_and_delay(emulator):
     sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"], VisibilityTimeout=0)
     time.sleep(0.01)
     assert counts() == (2, 1, 0)
+
+
+def test_messages_past_their_queues_retention_are_not_received(emulator):
+    from moto.sqs.models import sqs_backends
+
+    sqs = session().client("sqs")
+    url = sqs.create_queue(QueueName="retained", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="new")
+    sqs.send_message(QueueUrl=url, MessageBody="old")  # moto stops a receive at its first expired message
+    queue = sqs_backends["123456789012"][REGION].get_queue("retained")
+    old = next(m for m in queue._messages if m.body == "old")
+    old.sent_timestamp -= 61_000  # sent 61 s ago: past the 60 s retention
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+    assert bodies == ["new"]
