@@ -18,10 +18,11 @@ from functools import partial
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
+import botocore.auth
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, NoCredentialsError
 from moto.core.botocore_stubber import MockRawResponse
 from moto.core.request import (PRESERVED_HEADER_NAMES_ENVIRON_KEY, environ_key_for_header,
                                should_preserve_original_header_name)
@@ -212,6 +213,49 @@ def call_app(app, method: str, url: str, headers: Headers, body: bytes) -> tuple
     return started["status"], started["headers"], content
 
 
+class _LocalSigning:
+    """SigV4 without the hashing, for requests the in-process transport carries.
+
+    moto reads the credential scope (access key, region, service) from Authorization and never
+    checks a signature; computing one (a SHA-256 of the body and canonical request, five HMACs)
+    was a fifth of the stack's CPU under load. Requests to any other URL are signed as botocore
+    always does. Mixed in front of botocore's v4 signers while a transport is installed.
+    """
+
+    prefixes: list[str] = []  # the installed transports' endpoints
+
+    def add_auth(self, request):
+        if not any((request.url + "/").startswith(prefix) for prefix in self.prefixes):
+            return super().add_auth(request)
+        if self.credentials is None:
+            raise NoCredentialsError()
+        stamp = datetime.now(timezone.utc).strftime(botocore.auth.SIGV4_TIMESTAMP)
+        request.context["timestamp"] = stamp
+        headers = request.headers
+        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
+            if name in headers:
+                del headers[name]
+        headers["X-Amz-Date"] = stamp
+        if self.credentials.token:
+            headers["X-Amz-Security-Token"] = self.credentials.token
+        if isinstance(self, botocore.auth.S3SigV4Auth) and "X-Amz-Content-SHA256" not in headers:
+            headers["X-Amz-Content-SHA256"] = "UNSIGNED-PAYLOAD"  # S3's value for a body it does not hash
+        headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={self.scope(request)}, "
+                                    f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}")
+
+
+class _LocalSigV4(_LocalSigning, botocore.auth.SigV4Auth):
+    pass
+
+
+class _LocalS3SigV4(_LocalSigning, botocore.auth.S3SigV4Auth):
+    pass
+
+
+_SIGNERS = {"v4": _LocalSigV4, "s3v4": _LocalS3SigV4}
+_SIGNERS_REPLACED: dict = {}
+
+
 class InProcessTransport:
     """A botocore `before-send` hook that hands requests for the emulator's URL to `call`
     (method, url, headers, body) -> (status, headers, body) instead of a socket.
@@ -244,13 +288,21 @@ class InProcessTransport:
 
     def install(self) -> None:
         """boto3 sessions created from now on use this transport (they read botocore's built-in
-        handlers when they are created)."""
+        handlers when they are created), and requests to the emulator skip SigV4's hashing."""
         botocore.handlers.BUILTIN_HANDLERS.append(("before-send", self))
+        if not _LocalSigning.prefixes:
+            for name, signer in _SIGNERS.items():
+                _SIGNERS_REPLACED[name] = botocore.auth.AUTH_TYPE_MAPS[name]
+                botocore.auth.AUTH_TYPE_MAPS[name] = signer
+        _LocalSigning.prefixes.append(self.prefix)
 
     def uninstall(self) -> None:
-        """Sessions created from now on reach the emulator over its port."""
+        """Sessions created from now on reach the emulator over its port, signed as usual."""
         if ("before-send", self) in botocore.handlers.BUILTIN_HANDLERS:
             botocore.handlers.BUILTIN_HANDLERS.remove(("before-send", self))
+            _LocalSigning.prefixes.remove(self.prefix)
+            if not _LocalSigning.prefixes:
+                botocore.auth.AUTH_TYPE_MAPS.update(_SIGNERS_REPLACED)
 
 
 class QuietHandler(MotoRequestHandler):

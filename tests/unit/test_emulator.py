@@ -224,3 +224,40 @@ def test_messages_past_their_queues_retention_are_not_received(emulator):
     old.sent_timestamp -= 61_000  # sent 61 s ago: past the 60 s retention
     bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
     assert bodies == ["new"]
+
+
+def test_requests_to_the_emulator_carry_a_credential_scope_and_others_a_real_signature(emulator):
+    import botocore.auth
+    from botocore.awsrequest import AWSRequest, AWSResponse
+
+    sent = []
+
+    def capture(request, **_):
+        sent.append(request)
+        if not request.url.startswith(emulator.endpoint_url):  # a canned answer: no network in tests
+            return AWSResponse(request.url, 200, {}, type("Raw", (), {"stream": lambda *a, **k: iter([b"{}"])})())
+
+    local, remote = (session().client("dynamodb", endpoint_url=url)
+                     for url in (None, "https://dynamodb.example.invalid"))
+    for client in (local, remote):
+        client.meta.events.register_first("before-send.dynamodb", capture)
+        client.list_tables()
+    (here, there) = sent
+    day = here.headers["X-Amz-Date"].decode()[:8]
+    assert here.headers["Authorization"].decode() == (
+        f"AWS4-HMAC-SHA256 Credential=test/{day}/{REGION}/dynamodb/aws4_request, "
+        f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}")  # all moto reads: who, where, which service
+
+    # Anywhere else the request is signed exactly as botocore's own SigV4 signs it.
+    signer = botocore.auth.SigV4Auth(session().get_credentials(), "dynamodb", REGION)
+    authorization = there.headers["Authorization"].decode()
+    signed = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
+    resign = AWSRequest(there.method, there.url, data=there.body,
+                        headers={k: v.decode() for k, v in there.headers.items() if k.lower() in signed})
+    resign.context["timestamp"] = there.headers["X-Amz-Date"].decode()
+    expected = signer.signature(signer.string_to_sign(resign, signer.canonical_request(resign)), resign)
+    assert authorization.endswith(f"Signature={expected}") and expected != "0" * 64
+
+    emulator.stop_in_process()  # with no transport left, botocore's signers are back
+    assert botocore.auth.AUTH_TYPE_MAPS["v4"] is botocore.auth.SigV4Auth
+    assert botocore.auth.AUTH_TYPE_MAPS["s3v4"] is botocore.auth.S3SigV4Auth
