@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import queue
 import secrets
+import select
 import shutil
 import signal
 import sys
@@ -94,6 +95,26 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control) -> N
     shutil.rmtree(os.path.dirname(address), ignore_errors=True)  # a parent that died can't
 
 
+class _Channel:
+    """One connection to the child's socket with its poller: Connection.poll builds a new
+    selector on every call, a cost paid on every AWS call the stack makes."""
+
+    def __init__(self, address: str, authkey: bytes):
+        self.connection = Client(address, family="AF_UNIX", authkey=authkey)
+        self._poller = select.poll()
+        self._poller.register(self.connection.fileno(), select.POLLIN)
+
+    def ask(self, message, timeout: float):
+        """The reply to `message`, or TimeoutError."""
+        self.connection.send(message)
+        if not self._poller.poll(timeout * 1000):
+            raise TimeoutError
+        return self.connection.recv()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
 class _Connections:
     """Connections to the child's socket, reused by whichever thread needs one next."""
 
@@ -105,32 +126,32 @@ class _Connections:
 
     def call(self, method: str, url: str, headers: Headers, body: bytes) -> tuple[int, Headers, bytes]:
         with self._lock:
-            connection = self._idle.pop() if self._idle else None
-        if connection is None:
+            channel = self._idle.pop() if self._idle else None
+        if channel is None:
             try:
-                connection = Client(self.address, family="AF_UNIX", authkey=self.authkey)
+                channel = _Channel(self.address, self.authkey)
             except OSError as exc:
                 raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
         try:
-            connection.send((method, url, headers, body))
-            if not connection.poll(REPLY_TIMEOUT):
-                raise ReadTimeoutError(endpoint_url=url)
-            reply = connection.recv()
+            reply = channel.ask((method, url, headers, body), REPLY_TIMEOUT)
+        except TimeoutError:
+            channel.close()  # a late reply must not answer the next call
+            raise ReadTimeoutError(endpoint_url=url) from None
         except (EOFError, OSError) as exc:  # the emulator is gone: what botocore says of a dead endpoint
-            connection.close()
+            channel.close()
             raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
         except BaseException:
-            connection.close()
+            channel.close()
             raise
         with self._lock:
-            self._idle.append(connection)
+            self._idle.append(channel)
         return reply
 
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
+        for channel in idle:
+            channel.close()
 
 
 class EmulatorProcess:

@@ -6,19 +6,68 @@ Importing this module applies them once.
 from __future__ import annotations
 
 import functools
+import string
 import time
+from collections import deque
 
 import jsonpath_ng.ext
 import moto.backends
 import moto.core.responses
 import moto.sqs.models
 from moto.core.utils import unix_time
+from moto.dynamodb.comparisons import ConditionExpressionParser
+from moto.moto_api._internal import mock_random
+from moto.moto_api._internal.moto_random import HEX_CHARS, MotoRandom
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs.models import SQSBackend
 
 # The dispatcher lists moto's package directory on every request to find a service; the list
 # cannot change while the process runs.
 _MODULES = tuple(moto.backends.list_of_moto_modules())
 moto.backends.list_of_moto_modules = lambda: _MODULES
+
+_backend_for_host = DomainDispatcherApplication.get_backend_for_host
+
+
+def _cached_backend_for_host(self, host):
+    """The dispatcher matches a request's host against every service's URL patterns (hundreds of
+    regexes) to find its backend; the answer for a host never changes."""
+    cache = self.__dict__.setdefault("_backends_by_host", {})
+    try:
+        return cache[host]
+    except KeyError:
+        if len(cache) > 4096:  # S3 virtual-host names are unbounded
+            cache.clear()
+        cache[host] = backend = _backend_for_host(self, host)
+        return backend
+
+
+DomainDispatcherApplication.get_backend_for_host = _cached_backend_for_host
+
+
+@functools.lru_cache(maxsize=512)
+def _lexed(expression: str) -> tuple:
+    return tuple(_lex_condition_expression(ConditionExpressionParser(expression, None, None)))
+
+
+_lex_condition_expression = ConditionExpressionParser._lex_condition_expression
+# Every conditional write lexes its ConditionExpression with a handful of regexes per token; the
+# tokens depend only on the expression's text (names and values are resolved after), and the
+# later passes build new nodes rather than change these.
+ConditionExpressionParser._lex_condition_expression = lambda self: deque(_lexed(self.condition_expression))
+
+
+# Ids, request ids and receipt handles are drawn one character per call to random.choice;
+# choices(k=n) draws the same distribution in one call (and stays seedable).
+def _random_string(self, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+    pool = string.ascii_letters + (string.digits if include_digits else "")
+    text = "".join(self.choices(pool, k=length))
+    return text.lower() if lower_case else text
+
+
+MotoRandom.get_random_string = _random_string
+MotoRandom.get_random_hex = lambda self, length=8: "".join(map(str, self.choices(HEX_CHARS, k=length)))
+moto.sqs.models.generate_receipt_handle = lambda: "".join(mock_random.choices(string.ascii_lowercase, k=185))
 
 # Every rule target (the archive included) renders the event through eight JSONPath expressions,
 # and jsonpath_ng builds a new lexer and parser for each one. Parsed paths are immutable.
