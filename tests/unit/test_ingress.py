@@ -5,6 +5,7 @@ import base64
 import hashlib
 import copy
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -313,6 +314,50 @@ def test_a_failing_dependency_is_503_and_the_retry_is_accepted_once(aws, break_i
     status, payload, _ = send(make_ingress(), "stripe", body)
     assert status == 202
     assert len(aws.drain()) == 1
+
+
+def test_the_raw_body_put_and_the_claim_run_side_by_side(aws):
+    from mangaassist.webhooks.claims import DeliveryClaims
+
+    persistence = DeliveryClaims(table_name=TABLE)
+    claimed = threading.Event()
+    put_item = persistence.client.put_item
+
+    def claim(**kwargs):
+        result = put_item(**kwargs)
+        claimed.set()
+        return result
+
+    persistence.client.put_item = claim
+    ingress = make_ingress(persistence=persistence)
+    s3_put = ingress.s3.put_object
+
+    def put_after_the_claim(**kwargs):  # one after the other, this would wait for a claim that never comes
+        if not claimed.wait(5):
+            raise ClientError({"Error": {"Code": "RequestTimeout", "Message": "no claim yet"}}, "PutObject")
+        return s3_put(**kwargs)
+
+    ingress.s3.put_object = put_after_the_claim
+    status, payload, _ = send(ingress, "stripe", fixture_body("stripe.checkout.session.completed.json"))
+    assert status == 202 and len(aws.drain()) == 1
+
+
+@pytest.mark.parametrize("first_answer", [202, None], ids=["after an accepted delivery", "with a payload breaking its schema"])
+def test_a_failed_raw_body_put_is_503_whatever_the_claim_says(aws, first_answer):
+    body = fixture_body("reviews.submitted.json")
+    if first_answer is None:
+        body = json.dumps({**json.loads(body), "rating": 9}).encode()
+    else:
+        assert send(make_ingress(), "reviews", body)[0] == first_answer
+        aws.drain()
+    broken = make_ingress()
+    _failing_s3(broken)
+    status, payload, headers = send(broken, "reviews", body)
+    assert (status, payload["error"]) == (503, "unavailable") and "stored" in payload["message"]
+    assert aws.drain() == []
+    # The body is kept before anything else counts; once it is, the answers are the usual ones.
+    status, payload, _ = send(make_ingress(), "reviews", body)
+    assert status == (200 if first_answer else 422) and aws.drain() == []
 
 
 def test_failing_dynamodb_is_503_and_the_retry_is_accepted_once(aws):

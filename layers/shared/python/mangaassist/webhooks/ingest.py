@@ -3,6 +3,10 @@
 verify signature and timestamp -> size and JSON checks -> raw body to S3 -> idempotency claim
 on the delivery id -> payload schema -> publish events -> 202.
 
+The raw-body put (S3) and the claim (DynamoDB) are independent calls to two services, so they
+run side by side; the claimed work waits for the put, and a failed put answers 503 whatever the
+claim said, so what a partner sees is exactly the order above, one round trip sooner.
+
 Nothing is acknowledged before its events are on the bus. A dependency failing before that
 answers 503 with Retry-After and releases the claim (Powertools deletes the in-progress record
 when the function raises), so the partner's retry is processed as new. A retry after a 2xx
@@ -17,6 +21,7 @@ import json
 import os
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
@@ -40,6 +45,18 @@ class DependencyError(Exception):
 
 class UnmappablePayload(Exception):
     """Valid against its schema, yet missing what the mapper needs: the partner must fix it."""
+
+
+class RawBodyNotStored(Exception):
+    """The S3 put of the raw body failed: the claim is released and the partner retries."""
+
+
+# Lambda runs one request per environment at a time; the local stack runs several in one process.
+_BACKGROUND = ThreadPoolExecutor(max_workers=8, thread_name_prefix="raw-body")  # threads start on first use
+
+
+def _safe(delivery_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", delivery_id)
 
 
 @dataclass
@@ -134,41 +151,56 @@ class Ingress:
 
         received = datetime.fromtimestamp(self.clock(), timezone.utc)
         digest = hashlib.sha256(body).hexdigest()
-        try:
-            raw_key = self._store_raw(source, delivery_id, digest, body, received)
-        except Exception:
-            return self._unavailable("the delivery could not be stored")
+        raw_key = self._raw_key(source, delivery_id, digest, received)
+        # The raw body's put and the claim are independent calls to two services: they run side by
+        # side, and nothing is published (nor answered) before the put has succeeded.
+        stored = _BACKGROUND.submit(self._store_raw, source, raw_key, delivery_id, body)
         delivery = {"source": source.name, "delivery_id": delivery_id, "sha256": digest, "raw_key": raw_key,
                     "received_at": received.timestamp(), "signed_timestamp": signed.timestamp,
                     "headers": {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-github-event")},
                     "payload": payload}
-        return self._claim_and_publish(delivery)
-
-    def _claim_and_publish(self, delivery: dict) -> dict:
-        from aws_lambda_powertools.utilities.idempotency.exceptions import (  # loaded by __init__ already
-            IdempotencyAlreadyInProgressError, IdempotencyValidationError)
-
         try:
-            result = self._accept(delivery=delivery)
-        except ContractError as exc:
-            return error_response(422, "invalid_payload", exc.message, path=exc.path)
-        except UnmappablePayload as exc:
-            return error_response(422, "invalid_payload", str(exc))
-        except IdempotencyAlreadyInProgressError:
-            return error_response(409, "in_progress", "this delivery is being processed; retry shortly",
-                                  {"retry-after": RETRY_AFTER}, delivery_id=delivery["delivery_id"])
-        except IdempotencyValidationError:
-            return error_response(422, "delivery_id_reused", "this delivery id was already used for a different body",
-                                  delivery_id=delivery["delivery_id"])
-        except Exception:  # DynamoDB, EventBridge: the claim is released, the partner retries
-            return self._unavailable("the delivery could not be processed")
+            return self._claim_and_publish(delivery, stored)
+        finally:
+            wait([stored])  # never leave a put running past the answer (Lambda freezes it)
+
+    def _claim_and_publish(self, delivery: dict, stored: Future) -> dict:
+        try:
+            result = self._accept(delivery=delivery, stored=stored)
+        except Exception as exc:
+            refusal = self._refusal(exc, delivery)
+        else:
+            refusal = None
+        if stored.exception() is not None:  # the raw body comes first: whatever the claim said, not kept
+            return self._unavailable("the delivery could not be stored")
+        if refusal is not None:
+            return refusal
         status = 200 if result.get("status") == "duplicate" else 202
         return json_response(status, result)
 
-    def _accept_delivery(self, delivery: dict) -> dict:
+    def _refusal(self, exc: Exception, delivery: dict) -> dict:
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (  # loaded by __init__ already
+            IdempotencyAlreadyInProgressError, IdempotencyValidationError)
+
+        if isinstance(exc, ContractError):
+            return error_response(422, "invalid_payload", exc.message, path=exc.path)
+        if isinstance(exc, UnmappablePayload):
+            return error_response(422, "invalid_payload", str(exc))
+        if isinstance(exc, IdempotencyAlreadyInProgressError):
+            return error_response(409, "in_progress", "this delivery is being processed; retry shortly",
+                                  {"retry-after": RETRY_AFTER}, delivery_id=delivery["delivery_id"])
+        if isinstance(exc, IdempotencyValidationError):
+            return error_response(422, "delivery_id_reused", "this delivery id was already used for a different body",
+                                  delivery_id=delivery["delivery_id"])
+        # DynamoDB, EventBridge: the claim is released, the partner retries
+        return self._unavailable("the delivery could not be processed")
+
+    def _accept_delivery(self, delivery: dict, stored: Future) -> dict:
         """Runs once per (source, delivery id): schema, events, publish. Raising releases the claim."""
         source = self.sources[delivery["source"]]
         payload = delivery["payload"]
+        if stored.exception():  # waits for the raw body: nothing goes further unless it is kept
+            raise RawBodyNotStored() from stored.exception()
         validate_payload(source.payload_schema, payload)
         context = Delivery(source.name, delivery["delivery_id"], delivery["headers"],
                            datetime.fromtimestamp(delivery["received_at"], timezone.utc), delivery["signed_timestamp"])
@@ -193,14 +225,16 @@ class Ingress:
                 raise ValueError("bad base64") from exc
         return body.encode("utf-8")
 
-    def _store_raw(self, source: Source, delivery_id: str, digest: str, body: bytes, received: datetime) -> str:
+    @staticmethod
+    def _raw_key(source: Source, delivery_id: str, digest: str, received: datetime) -> str:
         # The body hash in the key keeps a reused id's other body instead of overwriting the first.
-        safe_id = re.sub(r"[^A-Za-z0-9._-]", "_", delivery_id)
-        key = f"{source.name}/{received:%Y/%m/%d}/{safe_id}/{digest[:16]}.json"
+        return f"{source.name}/{received:%Y/%m/%d}/{_safe(delivery_id)}/{digest[:16]}.json"
+
+    def _store_raw(self, source: Source, key: str, delivery_id: str, body: bytes) -> None:
         self.s3.put_object(Bucket=self.settings.bucket, Key=key, Body=body, ContentType="application/json",
-                           ServerSideEncryption="AES256", Metadata={"delivery-id": safe_id, "source": source.name})
-        return key
+                           ServerSideEncryption="AES256", Metadata={"delivery-id": _safe(delivery_id), "source": source.name})
 
     @staticmethod
     def _unavailable(message: str) -> dict:
         return error_response(503, "unavailable", f"{message}; retry later", {"retry-after": RETRY_AFTER})
+
