@@ -317,10 +317,13 @@ class Emulator:
     without the socket (InProcessTransport); everything else reaches it over the port.
     """
 
-    def __init__(self, bus_name: str, on_events: Callable[[list[dict]], None], port: int = 0, in_process: bool = False):
+    def __init__(self, bus_name: str, on_events: Callable[[list[dict]], None], port: int = 0, in_process: bool = False,
+                 front: Callable | None = None):
+        """`front` wraps the app for requests that come through the port."""
         dispatcher = DomainDispatcherApplication(create_backend_app)
         self.app = PutEventsTap(dispatcher, bus_name, on_events, direct=DirectDispatch(dispatcher))
-        self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=QuietHandler)
+        self._server = make_server("127.0.0.1", port, front(self.app) if front else self.app, threaded=True,
+                                   request_handler=QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._transport = InProcessTransport(partial(call_app, self.app), self.endpoint_url) if in_process else None
 

@@ -1,20 +1,30 @@
-"""moto in a child process, so the stack uses a second core.
+"""moto in a child process, so the stack uses a second core, and optionally one per service.
 
 Under load the stack spends about half its CPU inside moto and half in the functions, the
-router and boto3. In one process they share one core (the GIL); here moto runs in a child of the
-stack's process, with its HTTP port for other clients as before. The stack's own boto3 calls
-reach it over a local Unix socket, one pooled connection per concurrent call, carrying the
-request as bytes and getting the response back: the same app, the same lock, the same PutEvents
-tap (its events come back over the control pipe to the router).
+router and boto3. In one process they share one core (the GIL); here moto runs in a child of
+the stack's process. `shards` gives chosen services a child of their own (PER_SERVICE: S3 and
+DynamoDB), as on AWS where they are separate services: a webhook's raw-body put and its
+idempotency claim are then answered side by side and no service waits behind another's lock.
+None of the platform's wiring crosses these lines (no S3 notifications, no DynamoDB streams);
+rules with SQS targets, the archive and replays stay together in the main child.
 
-The child ignores Ctrl-C (the terminal sends it to the whole process group: the parent decides
-when to stop) and exits when the parent asks or when the parent is gone.
+The stack's own boto3 calls reach the child that owns their service (read from the SigV4
+credential scope) over a local Unix socket, one pooled connection per concurrent call, carrying
+the request as bytes and getting the response back. The main child also serves the one HTTP
+port other clients use (ops.py, the AWS CLI, Terraform) and forwards what belongs to another
+child. PutEvents' tap lives in the main child; its events come back over the control pipe to
+the router.
+
+Children ignore Ctrl-C (the terminal sends it to the whole process group: the parent decides
+when to stop) and exit when the parent asks or when the parent is gone.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import queue
+import re
 import secrets
 import select
 import shutil
@@ -25,6 +35,7 @@ import threading
 import traceback
 from multiprocessing.connection import Client, Listener
 from typing import Callable
+from urllib.parse import quote, unquote
 
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
@@ -32,14 +43,73 @@ from embedded.aws import Headers, InProcessTransport
 
 START_TIMEOUT = 60
 REPLY_TIMEOUT = 60  # longer than any call moto answers (SQS long polls wait at most 20 s)
+# Services that can have a child of their own (SigV4 signing names), the rest staying in the main
+# child: a webhook's raw-body put and its claim are then answered side by side. On two cores the
+# extra processes cost more throughput than they give (see README, Measured), so it is a setting.
+PER_SERVICE: tuple[tuple[str, ...], ...] = (("s3",), ("dynamodb",))
+
+_SCOPE = re.compile(r"Credential=[^/,\s]*/\d{8}/[^/]*/([^/,\s]+)/aws4_request")
+_PRESIGNED_SCOPE = re.compile(r"(?:^|&)X-Amz-Credential=([^&]*)")
+_SIGV2_QUERY = re.compile(r"(?:^|&)AWSAccessKeyId=")
 
 
-def _serve(bus_name: str, port: int, address: str, authkey: bytes, control) -> None:
-    """The child: moto's app on its port and on the socket until told to stop."""
+def signing_service(authorization: str | None, query: str = "") -> str | None:
+    """The service in a SigV4 credential scope: from Authorization, or a presigned URL's query.
+    SigV2 (Authorization "AWS key:signature", or AWSAccessKeyId in the query) is S3's alone."""
+    if (authorization or "").startswith("AWS ") or _SIGV2_QUERY.search(query or ""):
+        return "s3"
+    scope = authorization or ""
+    if "Credential=" not in scope:
+        match = _PRESIGNED_SCOPE.search(query or "")
+        scope = "Credential=" + unquote(match.group(1)) if match else ""
+    match = _SCOPE.search(scope)
+    return match.group(1) if match else None
+
+
+class _Forward:
+    """WSGI in front of the main child's port: requests for a service another child owns go there
+    over its socket, as they arrived; the rest go to this child's own app."""
+
+    def __init__(self, app, routes: dict[str, "_Connections"]):
+        self.app = app
+        self.routes = routes
+
+    def __call__(self, environ, start_response):
+        from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY
+        from werkzeug.http import HTTP_STATUS_CODES
+
+        connections = self.routes.get(signing_service(environ.get("HTTP_AUTHORIZATION"), environ.get("QUERY_STRING")))
+        if connections is None:
+            return self.app(environ, start_response)
+        stream, length = environ["wsgi.input"], environ.get("CONTENT_LENGTH")
+        body = stream.read(int(length)) if length else stream.read() if environ.get("wsgi.input_terminated") else b""
+        target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or (
+            quote(environ.get("PATH_INFO", "/")) + (f"?{environ['QUERY_STRING']}" if environ.get("QUERY_STRING") else ""))
+        preserved = environ.get(PRESERVED_HEADER_NAMES_ENVIRON_KEY) or {}
+        headers = [(preserved.get(key) or key[5:].replace("_", "-"), value)
+                   for key, value in environ.items() if key.startswith("HTTP_")]
+        if environ.get("CONTENT_TYPE"):
+            headers.append(("Content-Type", environ["CONTENT_TYPE"]))
+        try:
+            status, response_headers, content = connections.call(
+                environ["REQUEST_METHOD"], f"http://{environ.get('HTTP_HOST', '127.0.0.1')}{target}", headers, body)
+        except Exception as exc:  # that child is gone: an AWS-style 500, as moto's server would answer
+            status, response_headers = 500, [("Content-Type", "application/json")]
+            content = json.dumps({"__type": "InternalFailure", "message": repr(exc)}).encode()
+        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN')}", response_headers)
+        return [content]
+
+
+def _serve(bus_name: str, port: int, address: str, authkey: bytes, control,
+           routes: dict[str, str] | None = None) -> None:
+    """A child: moto's app on its port and on its socket until told to stop. `routes` (service
+    -> socket address) are the other children, for what the port receives on their behalf."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import gc
 
     from embedded.aws import Emulator, call_app
+
+    forwards = {service: _Connections(other, authkey) for service, other in (routes or {}).items()}
 
     # The tap runs under the emulator's lock: it only queues, so a slow or stuck reader on the
     # other end of the pipe can never stall AWS calls.
@@ -58,7 +128,8 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control) -> N
             send(("events", outbox.get()))
 
     try:
-        emulator = Emulator(bus_name, outbox.put, port).start()
+        emulator = Emulator(bus_name, outbox.put, port, front=(lambda app: _Forward(app, forwards)) if forwards else None)
+        emulator.start()
         listener = Listener(address, family="AF_UNIX", authkey=authkey)
     except OSError as exc:
         send(("error", str(exc)))
@@ -92,7 +163,17 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control) -> N
         pass  # the parent is gone
     listener.close()
     emulator.stop()
-    shutil.rmtree(os.path.dirname(address), ignore_errors=True)  # a parent that died can't
+    for connections in forwards.values():
+        connections.close()
+    # A parent that died can't tidy up: the last child out removes the socket folder.
+    try:
+        os.unlink(address)
+    except OSError:
+        pass
+    try:
+        os.rmdir(os.path.dirname(address))
+    except OSError:
+        pass  # another child's socket is still there
 
 
 class _Channel:
@@ -154,51 +235,97 @@ class _Connections:
             channel.close()
 
 
-class EmulatorProcess:
-    """The Emulator's interface (endpoint_url, start, stop), with moto in a child process. boto3
-    sessions created in this process after start() reach it over the socket."""
+class _Child:
+    """One moto child: its process, its control pipe, its socket and the connections to it."""
 
-    def __init__(self, bus_name: str, on_events: Callable[[list[dict]], None], port: int = 0):
+    def __init__(self, context, name: str, bus_name: str, port: int, address: str, authkey: bytes,
+                 routes: dict[str, str]):
+        self.name = name
+        self.address = address
+        self.control, child_end = context.Pipe()
+        self.process = context.Process(target=_serve, name=f"mangaassist-emulator-{name}", daemon=True,
+                                       args=(bus_name, port, address, authkey, child_end, routes))
+        self.connections = _Connections(address, authkey)
+        self.endpoint_url = ""
+
+    def wait_ready(self) -> None:
+        try:
+            if not self.control.poll(START_TIMEOUT):
+                raise OSError(f"the AWS emulator process ({self.name}) did not start")
+            kind, value = self.control.recv()
+        except EOFError:
+            kind, value = "error", f"the AWS emulator process ({self.name}) exited while starting"
+        if kind != "ready":
+            raise OSError(value)
+        self.endpoint_url = value
+
+    def stop(self) -> None:
+        try:
+            self.control.send(("stop",))
+        except (OSError, ValueError):
+            pass
+        if self.process.pid is not None:
+            self.process.join(10)
+            if self.process.is_alive():
+                self.process.terminate()
+                self.process.join(5)
+        self.connections.close()
+        self.control.close()
+
+
+class EmulatorProcess:
+    """The Emulator's interface (endpoint_url, start, stop), with moto in child processes. boto3
+    sessions created in this process after start() reach them over their sockets."""
+
+    def __init__(self, bus_name: str, on_events: Callable[[list[dict]], None], port: int = 0,
+                 shards: tuple[tuple[str, ...], ...] = ()):
         self.bus_name = bus_name
         self.port = port
         self.on_events = on_events
         self.socket_dir = tempfile.mkdtemp(prefix="mangaassist-emulator-")
-        self._address = os.path.join(self.socket_dir, "moto.sock")
-        self._authkey = secrets.token_bytes(32)
+        authkey = secrets.token_bytes(32)
         context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited threads or locks
-        self._control, child_end = context.Pipe()
-        self._process = context.Process(target=_serve, name="mangaassist-emulator", daemon=True,
-                                        args=(bus_name, port, self._address, self._authkey, child_end))
+        self._shards = [_Child(context, "-".join(services), bus_name, 0, os.path.join(self.socket_dir, f"{i}.sock"),
+                               authkey, {}) for i, services in enumerate(shards, 1)]
+        routes = {service: child for services, child in zip(shards, self._shards) for service in services}
+        self._main = _Child(context, "main", bus_name, port, os.path.join(self.socket_dir, "0.sock"), authkey,
+                            {service: child.address for service, child in routes.items()})
+        self._by_service = {service: child.connections for service, child in routes.items()}
+        self._children = [self._main, *self._shards]
         self._transport = None
         self.endpoint_url = ""
 
     def start(self) -> "EmulatorProcess":
-        self._process.start()
+        for child in self._children:  # they import moto side by side
+            child.process.start()
         try:
-            if not self._control.poll(START_TIMEOUT):
-                raise OSError("the AWS emulator process did not start")
-            kind, value = self._control.recv()
-        except EOFError:
-            kind, value = "error", "the AWS emulator process exited while starting"
+            for child in self._children:
+                child.wait_ready()
         except OSError:
             self.stop()
             raise
-        if kind != "ready":
-            self.stop()
-            raise OSError(value)
-        self.endpoint_url = value
-        self._connections = _Connections(self._address, self._authkey)
-        self._transport = InProcessTransport(self._connections.call, self.endpoint_url)
+        self.endpoint_url = self._main.endpoint_url
+        self._transport = InProcessTransport(self._call, self.endpoint_url)
         self._transport.install()
         threading.Thread(target=self._pump_events, name="emulator-events", daemon=True).start()
         return self
 
+    def _call(self, method: str, url: str, headers: Headers, body: bytes) -> tuple[int, Headers, bytes]:
+        authorization = next((value for name, value in headers if name.lower() == "authorization"), None)
+        service = signing_service(authorization, url.partition("?")[2])
+        return self._by_service.get(service, self._main.connections).call(method, url, headers, body)
+
     @property
     def pid(self) -> int | None:
-        return self._process.pid
+        """The main child's (it serves the port)."""
+        return self._main.process.pid
+
+    @property
+    def pids(self) -> list[int | None]:
+        return [child.process.pid for child in self._children]
 
     def is_alive(self) -> bool:
-        return self._process.is_alive()
+        return any(child.process.is_alive() for child in self._children)
 
     def stop_in_process(self) -> None:
         """Sessions created from now on reach the emulator over its port."""
@@ -208,7 +335,7 @@ class EmulatorProcess:
     def _pump_events(self) -> None:
         while True:
             try:
-                kind, value = self._control.recv()
+                kind, value = self._main.control.recv()
             except (EOFError, OSError):
                 return
             if kind != "events":
@@ -219,18 +346,8 @@ class EmulatorProcess:
                 traceback.print_exc(file=sys.stderr)
 
     def stop(self) -> None:
-        """Idempotent: stops the child, closes connections, removes the socket's folder."""
+        """Idempotent: stops the children, closes connections, removes the sockets' folder."""
         self.stop_in_process()
-        try:
-            self._control.send(("stop",))
-        except (OSError, ValueError):
-            pass
-        if self._process.pid is not None:
-            self._process.join(10)
-            if self._process.is_alive():
-                self._process.terminate()
-                self._process.join(5)
-        if self._transport:
-            self._connections.close()
-        self._control.close()
+        for child in self._children:
+            child.stop()
         shutil.rmtree(self.socket_dir, ignore_errors=True)

@@ -31,8 +31,9 @@ def _dev_secret(scheme: str) -> str:
 
 
 class Stack:
-    def __init__(self, port: int, data_dir: Path, time_scale: float):
+    def __init__(self, port: int, data_dir: Path, time_scale: float, shards: tuple[tuple[str, ...], ...] = ()):
         self.port = port
+        self.shards = shards  # services whose moto runs in a process of its own (emulator_process.py)
         self.data_dir = data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.time_scale = time_scale
@@ -140,7 +141,7 @@ class Stack:
         self.wiring = parse_wiring(self.wiring_doc)
         self.credentials = self._dev_credentials()
         self.api_key = self.credentials["api_key"]
-        self.emulator = EmulatorProcess(self.bus_name, lambda events: self.router.put(events)).start()
+        self.emulator = EmulatorProcess(self.bus_name, lambda events: self.router.put(events), shards=self.shards).start()
         os.environ.update(self._environment(self.emulator.endpoint_url))
         import boto3
 
@@ -205,9 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("MANGAASSIST_DATA", ROOT / ".local")))
     parser.add_argument("--time-scale", type=float, default=float(os.environ.get("DELIVERY_TIME_SCALE", "0.001")),
                         help="multiplies EventBridge's retry delays and event age (0.001: hours become seconds)")
+    parser.add_argument("--emulator-shards", default=os.environ.get("EMULATOR_SHARDS", ""),
+                        help="services given a moto process of their own, e.g. s3,dynamodb (default: one process)")
     args = parser.parse_args(argv)
 
-    stack = Stack(args.port, args.data, args.time_scale)
+    from embedded.emulator_process import PER_SERVICE
+
+    shards = tuple((service,) for service in filter(None, (s.strip().lower() for s in args.emulator_shards.split(","))))
+    if not set(shards) <= set(PER_SERVICE):  # the rest must stay together (rules deliver to SQS inside moto)
+        parser.error(f"--emulator-shards takes {', '.join(s for (s,) in PER_SERVICE)}, not {args.emulator_shards!r}")
+    stack = Stack(args.port, args.data, args.time_scale, shards)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())

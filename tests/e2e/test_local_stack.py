@@ -254,3 +254,31 @@ def test_every_platform_event_lands_in_the_analytics_bucket(stack):
     key = next(k for k in keys if event_id in k)
     assert "source=mangaassist.codehost/detail_type=RepositoryEvent" in key
     assert json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["id"] == event_id
+
+
+def test_a_stack_with_s3_and_dynamodb_in_processes_of_their_own_works_the_same(tmp_path):
+    import subprocess
+    import sys
+
+    from e2e.conftest import ROOT, start_stack, stop_stack
+
+    sharded = start_stack(tmp_path / "sharded", {"EMULATOR_SHARDS": "s3,dynamodb"})
+    try:
+        body, delivery = (EVENTS / "github.push.json").read_bytes(), str(uuid.uuid4())
+        status, _, answer = post_webhook(sharded, "github", body, msg_id=delivery)
+        assert status == 202, answer
+        assert post_webhook(sharded, "github", body, msg_id=delivery)[:3:2] == (200, {**answer, "status": "duplicate"})
+        (event_id,) = answer["events"]
+        s3, bucket = aws_client(sharded, "s3"), f"{sharded.info['prefix']}-analytics"  # over the one port
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+                event_id in o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])):
+            time.sleep(0.2)
+        assert any(event_id in o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+        code, result = sharded.ops("status")
+        assert code == 0 and result["archive"]["events"] >= 1
+    finally:
+        assert stop_stack(sharded) == 0
+    refused = subprocess.run([sys.executable, str(ROOT / "scripts" / "local_stack.py"), "--emulator-shards", "events"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "takes s3, dynamodb" in refused.stderr

@@ -170,17 +170,22 @@ def test_the_emulator_process_exits_when_its_parent_is_gone(tmp_path):
     script.write_text(
         "import os, sys\n"
         f"sys.path[:0] = {[str(ROOT / 'scripts'), str(ROOT / 'layers' / 'shared' / 'python')]!r}\n"
-        "from embedded.emulator_process import EmulatorProcess\n"
+        "from embedded.emulator_process import PER_SERVICE, EmulatorProcess\n"
         "if __name__ == '__main__':\n"
-        "    emulator = EmulatorProcess('bus', lambda events: None).start()\n"
-        "    print(emulator.pid, emulator.socket_dir, flush=True)\n"
+        "    emulator = EmulatorProcess('bus', lambda events: None, shards=PER_SERVICE).start()\n"
+        "    print(emulator.socket_dir, *emulator.pids, flush=True)\n"
         "    os._exit(0)  # no stop(): as if the stack was killed\n")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
-    child, socket_dir = done.stdout.split()
+    socket_dir, *children = done.stdout.split()
+    assert len(children) == 3  # main, S3, DynamoDB
+
+    def leftovers() -> list:
+        return [pid for pid in children if _running(int(pid))] + [socket_dir] * os.path.exists(socket_dir)
+
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and (_running(int(child)) or os.path.exists(socket_dir)):
+    while time.monotonic() < deadline and leftovers():
         time.sleep(0.1)
-    assert not _running(int(child)) and not os.path.exists(socket_dir)  # gone, and tidied up after itself
+    assert not leftovers()  # all gone, and tidied up after themselves
 
 
 def _running(pid: int) -> bool:
@@ -261,3 +266,61 @@ def test_requests_to_the_emulator_carry_a_credential_scope_and_others_a_real_sig
     emulator.stop_in_process()  # with no transport left, botocore's signers are back
     assert botocore.auth.AUTH_TYPE_MAPS["v4"] is botocore.auth.SigV4Auth
     assert botocore.auth.AUTH_TYPE_MAPS["s3v4"] is botocore.auth.S3SigV4Auth
+
+
+@pytest.mark.parametrize("authorization, query, service", [
+    ("AWS4-HMAC-SHA256 Credential=AKID/20261201/ap-northeast-1/dynamodb/aws4_request, SignedHeaders=host, "
+     "Signature=ab", "", "dynamodb"),
+    ("AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1/s3/aws4_request,SignedHeaders=host,Signature=ab", "", "s3"),
+    (None, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20261201%2Fap-northeast-1%2Fs3%2Faws4_request"
+           "&X-Amz-Signature=ab", "s3"),  # a presigned URL
+    ("AWS AKID:signature", "", "s3"), (None, "AWSAccessKeyId=AKID&Signature=ab&Expires=1", "s3"),  # SigV2: S3 only
+    (None, "", None), ("", "list-type=2", None),  # unsigned
+    ("AWS4-HMAC-SHA256 Credential=broken", "X-Amz-Credential=%zz", None),
+])
+def test_the_signing_service_is_read_from_the_credential_scope(authorization, query, service):
+    from embedded.emulator_process import signing_service
+
+    assert signing_service(authorization, query) == service
+
+
+def test_s3_and_dynamodb_live_in_children_of_their_own_and_the_port_reaches_each(monkeypatch):
+    import requests
+    from botocore.config import Config
+
+    from embedded.emulator_process import PER_SERVICE, EmulatorProcess
+
+    emulator = EmulatorProcess(BUS, lambda events: None, shards=PER_SERVICE).start()
+    try:
+        assert len(set(emulator.pids)) == 3
+        for key, value in {"AWS_ENDPOINT_URL": emulator.endpoint_url, "AWS_ACCESS_KEY_ID": "test",
+                           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}.items():
+            monkeypatch.setenv(key, value)
+        inside = session()
+        inside.client("s3").create_bucket(Bucket="shards", CreateBucketConfiguration={"LocationConstraint": REGION})
+        inside.client("s3").put_object(Bucket="shards", Key="a/b c.json", Body=b"{}")
+        ddb = inside.client("dynamodb")
+        ddb.create_table(TableName="claims", BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        ddb.put_item(TableName="claims", Item={"id": {"S": "d1"}})
+        inside.client("sqs").create_queue(QueueName="main-child")
+
+        emulator.stop_in_process()  # from here on, as another process would: through the one port
+        outside = session()
+        assert outside.client("dynamodb").get_item(TableName="claims", Key={"id": {"S": "d1"}})["Item"]
+        with pytest.raises(ClientError) as taken:  # conditional writes still answer as DynamoDB does
+            outside.client("dynamodb").put_item(TableName="claims", Item={"id": {"S": "d1"}},
+                                                ConditionExpression="attribute_not_exists(id)")
+        assert taken.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+        assert [q.rsplit("/", 1)[1] for q in outside.client("sqs").list_queues()["QueueUrls"]] == ["main-child"]
+        for version in ("s3v4", None):  # presigned URLs: the scope (or SigV2's key) is in the query
+            s3 = outside.client("s3", config=Config(signature_version=version))
+            url = s3.generate_presigned_url("get_object", Params={"Bucket": "shards", "Key": "a/b c.json"})
+            assert requests.get(url, timeout=10).content == b"{}", url
+        # Each service's state is in its own child: the main child has no such bucket or table.
+        assert outside.client("s3").list_buckets()["Buckets"][0]["Name"] == "shards"
+        assert outside.client("dynamodb").list_tables()["TableNames"] == ["claims"]
+    finally:
+        emulator.stop()
+    assert not emulator.is_alive() and not os.path.exists(emulator.socket_dir)
