@@ -240,20 +240,31 @@ def test_a_new_release_becomes_searchable_over_the_rest_api(stack):
     assert stack.json("GET", "/v1/search?q=", headers=headers)[0] == 400
 
 
+def analytics_lines(stack, prefix: str = "events/") -> dict[str, list[dict]]:
+    """The analytics bucket's objects under prefix, as their JSON lines."""
+    s3, bucket = aws_client(stack, "s3"), f"{stack.info['prefix']}-analytics"
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])]
+    return {key: [json.loads(line) for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()]
+            for key in keys}
+
+
+def wait_for_analytics(stack, event_id: str, prefix: str = "events/", timeout: float = 30) -> str:
+    """The key of the analytics object that holds event_id, once the queue's consumer wrote it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [key for key, lines in analytics_lines(stack, prefix).items() if any(e["id"] == event_id for e in lines)]
+        if found or time.monotonic() > deadline:
+            assert len(found) == 1, f"{event_id} in {len(found)} analytics objects"
+            return found[0]
+        time.sleep(0.3)
+
+
 def test_every_platform_event_lands_in_the_analytics_bucket(stack):
-    s3 = aws_client(stack, "s3")
-    bucket = f"{stack.info['prefix']}-analytics"
     status, _, answer = post_webhook(stack, "github", (EVENTS / "github.push.json").read_bytes())
     (event_id,) = answer["events"]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
-        if any(event_id in k for k in keys):
-            break
-        time.sleep(0.2)
-    key = next(k for k in keys if event_id in k)
-    assert "source=mangaassist.codehost/detail_type=RepositoryEvent" in key
-    assert json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["id"] == event_id
+    key = wait_for_analytics(stack, event_id, "events/date=")
+    assert "source=mangaassist.codehost/detail_type=RepositoryEvent/" in key and key.endswith(".jsonl")
 
 
 def test_a_stack_with_s3_and_dynamodb_in_processes_of_their_own_works_the_same(tmp_path):
@@ -269,12 +280,7 @@ def test_a_stack_with_s3_and_dynamodb_in_processes_of_their_own_works_the_same(t
         assert status == 202, answer
         assert post_webhook(sharded, "github", body, msg_id=delivery)[:3:2] == (200, {**answer, "status": "duplicate"})
         (event_id,) = answer["events"]
-        s3, bucket = aws_client(sharded, "s3"), f"{sharded.info['prefix']}-analytics"  # over the one port
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any(
-                event_id in o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])):
-            time.sleep(0.2)
-        assert any(event_id in o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+        assert wait_for_analytics(sharded, event_id)  # read over the one port
         code, result = sharded.ops("status")
         assert code == 0 and result["archive"]["events"] >= 1
     finally:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from mangaassist.workers import analytics, usage
@@ -48,27 +49,64 @@ def aws(monkeypatch):
         yield
 
 
+def stored_lines(bucket: str = "analytics-bucket") -> dict[str, list[dict]]:
+    s3 = boto3.client("s3")
+    objects = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {o["Key"]: [json.loads(line) for line in s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+                       .decode().splitlines()] for o in objects}
+
+
 def test_every_sample_event_lands_partitioned_as_a_json_line(aws):
     events = [json.loads(p.read_text())["valid"][0] for p in SAMPLES]
     response = handler("analytics")(sqs_event([json.dumps(e) for e in events]), None)
     assert response == {"batchItemFailures": []}
-    s3 = boto3.client("s3")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="analytics-bucket")["Contents"]]
-    assert len(keys) == len(events)
-    for event in events:
-        key = analytics.object_key(event)
-        assert key in keys and f"source={event['source']}" in key and "date=2026-11-25" in key
-        line = s3.get_object(Bucket="analytics-bucket", Key=key)["Body"].read().decode()
-        assert line.endswith("\n") and json.loads(line) == event
+    stored = stored_lines()
+    assert sorted(e["id"] for lines in stored.values() for e in lines) == sorted(e["id"] for e in events)
+    for key, lines in stored.items():
+        assert key.endswith(".jsonl") and "date=2026-11-25" in key
+        assert {analytics.partition(e) for e in lines} == {key.rsplit("/", 1)[0] + "/"}  # one partition per object
+        assert all(f"source={e['source']}" in key for e in lines)
+
+
+def test_a_batch_is_one_object_per_partition_with_one_line_per_event(aws):
+    sample = json.loads(SAMPLES[0].read_text())["valid"][0]
+    events = [{**sample, "id": f"evt-{i}"} for i in range(10)] + [{**sample, "id": "next-day", "time": "2026-11-26T00:00:01Z"}]
+    assert handler("analytics")(sqs_event([json.dumps(e) for e in events]), None) == {"batchItemFailures": []}
+    stored = stored_lines()
+    assert sorted(len(lines) for lines in stored.values()) == [1, 10]
+    (key,) = [k for k, lines in stored.items() if len(lines) == 10]
+    assert key == analytics.object_key(events[:10]) and [e["id"] for e in stored[key]] == [f"evt-{i}" for i in range(10)]
+    body = boto3.client("s3").get_object(Bucket="analytics-bucket", Key=key)
+    assert body["ServerSideEncryption"] == "AES256" and body["ContentType"] == "application/x-ndjson"
 
 
 def test_bad_records_fail_alone(aws):
     good = json.loads(SAMPLES[0].read_text())["valid"][0]
     response = handler("analytics")(sqs_event([json.dumps(good), "not json", json.dumps({"id": "x"})]), None)
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+    assert [e["id"] for lines in stored_lines().values() for e in lines] == [good["id"]]
 
 
-def test_a_redelivered_event_rewrites_the_same_object(aws):
+def test_an_object_that_cannot_be_written_fails_only_its_records(aws, monkeypatch):
+    sample = json.loads(SAMPLES[0].read_text())["valid"][0]
+    events = [{**sample, "id": "today"}, {**sample, "id": "tomorrow", "time": "2026-11-26T00:00:01Z"}]
+    handler("analytics")  # the handler's module, loaded
+    s3 = boto3.client("s3")
+    real_put = s3.put_object
+
+    def put(**kwargs):
+        if "date=2026-11-26" in kwargs["Key"]:
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "reduce your request rate"}}, "PutObject")
+        return real_put(**kwargs)
+
+    monkeypatch.setattr(s3, "put_object", put)
+    monkeypatch.setitem(analytics._clients, "s3", s3)
+    response = handler("analytics")(sqs_event([json.dumps(e) for e in events]), None)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert [e["id"] for lines in stored_lines().values() for e in lines] == ["today"]
+
+
+def test_a_redelivered_batch_rewrites_the_same_object(aws):
     event = json.loads(SAMPLES[0].read_text())["valid"][0]
     for _ in range(2):
         handler("analytics")(sqs_event([json.dumps(event)]), None)

@@ -1,47 +1,70 @@
 """The analytics sink: every mangaassist.* event, from SQS batches into JSON lines on S3.
 
 Objects are partitioned for Athena/Glue: ``events/date=YYYY-MM-DD/source=<source>/
-detail_type=<detail-type>/<event id>.jsonl``. One object per event, named by its id, makes the
-sink idempotent (a redelivered message rewrites the same object) at the price of small objects;
-past a few hundred events a second, Firehose would be the cheaper sink. Each record succeeds or
-fails alone (Powertools batch processing): a bad record is reported in batchItemFailures, retried,
-and after the queue's maxReceiveCount dead-lettered, while the rest of the batch is done.
+detail_type=<detail-type>/<digest>.jsonl``, one object per partition per batch (as Firehose
+writes), not one per event: a batch of ten is one PUT, not ten, and queries read fewer, larger
+files. The name is a digest of the object's event ids, so a batch delivered again rewrites the
+same object. SQS and EventBridge deliver at least once, and a message can come back in another
+batch, so readers count distinct event ids (``SELECT DISTINCT id`` or a window over ``id``).
+
+Each record fails alone: one that is not a valid event envelope is reported in
+batchItemFailures (retried, and after the queue's maxReceiveCount dead-lettered), as is every
+record of an object that could not be written; the rest of the batch is done.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import re
-
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from mangaassist.contracts import validate_envelope
 
 SAFE = re.compile(r"[^A-Za-z0-9._-]")
 _clients: dict = {}
+logger = logging.getLogger(__name__)
 
 
-def object_key(event: dict) -> str:
+def partition(event: dict) -> str:
     return (f"events/date={event['time'][:10]}/source={SAFE.sub('_', event['source'])}/"
-            f"detail_type={SAFE.sub('_', event['detail-type'])}/{SAFE.sub('_', event['id'])}.jsonl")
+            f"detail_type={SAFE.sub('_', event['detail-type'])}/")
 
 
-def store_event(record) -> str:
-    """Powertools record handler: raise to fail this record only."""
-    if "s3" not in _clients:
-        import boto3
-
-        _clients["s3"] = boto3.client("s3")
-    event = json.loads(record.body)
-    validate_envelope(event)
-    key = object_key(event)
-    line = json.dumps(event, separators=(",", ":"), ensure_ascii=False) + "\n"
-    _clients["s3"].put_object(Bucket=os.environ["ANALYTICS_BUCKET"], Key=key, Body=line.encode(),
-                              ContentType="application/x-ndjson", ServerSideEncryption="AES256")
-    return key
+def object_key(events: list[dict]) -> str:
+    """Where these events (one partition's share of a batch) are written."""
+    digest = hashlib.sha256("\n".join(sorted(str(e["id"]) for e in events)).encode()).hexdigest()[:32]
+    return f"{partition(events[0])}{digest}.jsonl"
 
 
 def write_batch(sqs_event: dict, context=None) -> dict:
-    """An SQS event -> objects on S3; returns the partial batch response."""
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=sqs_event, record_handler=store_event, processor=processor, context=context)
+    """An SQS event -> objects on S3; returns the partial batch response.
+
+    Powertools' BatchProcessor handles records one at a time; writing one object per partition
+    needs the whole batch first, so the (small) partial-response bookkeeping is done here.
+    """
+    records = sqs_event.get("Records") or []
+    failed: set[str] = set()
+    groups: dict[str, list[tuple[str, dict]]] = {}
+    for record in records:
+        try:
+            event = json.loads(record["body"])
+            validate_envelope(event)
+            groups.setdefault(partition(event), []).append((record["messageId"], event))
+        except Exception as exc:  # this record only: the others go on
+            logger.warning("record %s is not an event envelope: %s", record.get("messageId"), exc)
+            failed.add(record.get("messageId"))
+    if groups and "s3" not in _clients:
+        import boto3
+
+        _clients["s3"] = boto3.client("s3")
+    for members in groups.values():
+        events = [event for _, event in members]
+        body = "".join(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in events)
+        try:
+            _clients["s3"].put_object(Bucket=os.environ["ANALYTICS_BUCKET"], Key=object_key(events), Body=body.encode(),
+                                      ContentType="application/x-ndjson", ServerSideEncryption="AES256")
+        except Exception as exc:  # these records come back; other partitions are kept
+            logger.warning("could not write %d events to the analytics bucket: %s", len(events), exc)
+            failed.update(message_id for message_id, _ in members)
+    return {"batchItemFailures": [{"itemIdentifier": r.get("messageId")} for r in records if r.get("messageId") in failed]}
