@@ -146,6 +146,11 @@ class Router:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+# While a batch fills, how long a poller waits between receives: messages arriving one by one
+# are picked up several at a time, within the same batching window.
+FILL_INTERVAL = 0.2
+
+
 class QueueConsumer(threading.Thread):
     """An SQS event source mapping: polls a queue and invokes its function with batches,
     deleting only what the function did not report in batchItemFailures. With a batching window
@@ -185,10 +190,8 @@ class QueueConsumer(threading.Thread):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            more = self._receive(self.batch_size - len(messages), 0)
-            messages += more
-            if not more:
-                self._stop.wait(min(left, 0.05))
+            self._stop.wait(min(left, FILL_INTERVAL))
+            messages += self._receive(self.batch_size - len(messages), 0)
         event = {"Records": [self._record(m) for m in messages]}
         try:
             response = self.functions.invoke(self.function, event) or {}
