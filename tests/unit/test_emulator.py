@@ -319,6 +319,7 @@ def test_s3_and_dynamodb_live_in_children_of_their_own_and_the_port_reaches_each
             url = s3.generate_presigned_url("get_object", Params={"Bucket": "shards", "Key": "a/b c.json"})
             assert requests.get(url, timeout=10).content == b"{}", url
         # Each service's state is in its own child: the main child has no such bucket or table.
+        assert outside.client("s3").head_object(Bucket="shards", Key="a/b c.json")["ContentLength"] == 2  # HEAD: no body
         assert outside.client("s3").list_buckets()["Buckets"][0]["Name"] == "shards"
         assert outside.client("dynamodb").list_tables()["TableNames"] == ["claims"]
     finally:
