@@ -178,6 +178,7 @@ class Stack:
             consumer.stop()
         self.router.shutdown()
         self.emulator.stop()
+        self.archive.close()
 
     def description(self) -> dict:
         base = f"http://127.0.0.1:{self.port}"

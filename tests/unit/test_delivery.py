@@ -202,8 +202,12 @@ def test_archive_keeps_matching_events_but_never_replays(tmp_path):
     assert archive.record(EVENT)
     assert not archive.record({**EVENT, "source": "other"})
     assert not archive.record(delivery.replayed(EVENT, "r1"))
-    reopened = Archive("a", {"source": [{"prefix": "mangaassist."}]}, path)
+    reopened = Archive("a", {"source": [{"prefix": "mangaassist."}]}, path)  # each event is on disk as it is kept
     assert reopened.event_count == 1 and reopened.size_bytes > 0
+    archive.close()
+    assert archive.record({**EVENT, "id": "after-close"})  # and closing is not the end of it
+    assert Archive("a", None, path).event_count == 2
+    archive.close()
 
 
 def test_archive_selects_by_event_time(tmp_path):

@@ -215,6 +215,7 @@ class Archive:
         self._matches = compile_pattern(managed)
         self._path = path
         self._lock = threading.Lock()
+        self._file = None  # opened on the first event and kept: one open() per event was a hot spot
         self._events: list[tuple[float, dict]] = []
         if path and path.exists():
             for line in path.read_text().splitlines():
@@ -228,9 +229,16 @@ class Archive:
         with self._lock:
             self._events.append((stamp, event))
             if self._path:
-                with self._path.open("a") as fh:
-                    fh.write(json.dumps({"archived_at": stamp, "event": event}) + "\n")
+                if self._file is None:
+                    self._file = self._path.open("a", buffering=1)  # line-buffered: each event is written out whole
+                self._file.write(json.dumps({"archived_at": stamp, "event": event}) + "\n")
         return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
     def between(self, start: float, end: float) -> list[dict]:
         """Archived events whose ``time`` lies in [start, end] (epoch seconds), oldest first."""
