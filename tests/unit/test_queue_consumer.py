@@ -65,3 +65,67 @@ def test_stopping_ends_the_fill_wait_early():
     threading.Timer(0.2, poller.stop).start()
     poller._poll_once()  # returns long before the 30 s window: the batch it has is still invoked
     assert invoked == [["m0"]]
+
+
+# --- the router's side: events to a queue target, ten to a call ------------------------------
+class FakeSqs:
+    def __init__(self, fail_ids=(), broken: bool = False):
+        self.calls: list[list[str]] = []
+        self.fail_ids, self.broken = set(fail_ids), broken
+        self.gate = threading.Event()
+
+    def send_message_batch(self, QueueUrl, Entries):
+        self.gate.wait(5)  # the first call is held until the test has queued more
+        self.calls.append([e["MessageBody"] for e in Entries])
+        if self.broken:
+            raise RuntimeError("the emulator went away")
+        return {"Successful": [{"Id": e["Id"]} for e in Entries if e["MessageBody"] not in self.fail_ids],
+                "Failed": [{"Id": e["Id"], "Code": "InternalError", "SenderFault": False}
+                           for e in Entries if e["MessageBody"] in self.fail_ids]}
+
+
+def run_sender(sqs: FakeSqs, items: list[str], body=lambda item: item) -> tuple[list, list]:
+    from embedded.router import QueueSender
+
+    sent, unsent, done = [], [], threading.Semaphore(0)
+    sender = QueueSender(sqs, "http://sqs/123/analytics", body,
+                         sent=lambda item: (sent.append(item), done.release()),
+                         unsent=lambda item: (unsent.append(item), done.release()))
+    for item in items:
+        sender.put(item)
+    sqs.gate.set()
+    for _ in items:
+        assert done.acquire(timeout=5)
+    sender.stop()
+    return sent, unsent
+
+
+def test_events_queued_while_a_batch_is_in_flight_go_ten_to_a_call_in_order():
+    sqs = FakeSqs()
+    sent, unsent = run_sender(sqs, [f"e{i}" for i in range(23)])
+    assert sent == [f"e{i}" for i in range(23)] and unsent == []
+    sizes = [len(call) for call in sqs.calls]  # the first holds what was queued when the sender woke
+    assert sum(sizes) == 23 and len(sizes) <= 4 and all(size == 10 for size in sizes[1:-1])
+
+
+def test_entries_a_batch_could_not_send_take_the_one_event_way():
+    sqs = FakeSqs(fail_ids={"e1"})
+    sent, unsent = run_sender(sqs, ["e0", "e1", "e2"])
+    assert sorted(sent) == ["e0", "e2"] and unsent == ["e1"]
+    broken = FakeSqs(broken=True)
+    sent, unsent = run_sender(broken, ["e0", "e1"])
+    assert sent == [] and sorted(unsent) == ["e0", "e1"]
+
+
+def test_a_batch_stays_under_sqs_size_limit_and_a_body_that_fails_is_not_batched():
+    sqs = FakeSqs()
+    big = ["a" * 100_000, "b" * 100_000, "c" * 100_000]  # 300 KB: more than one SendMessageBatch takes
+
+    def body(item):
+        if item == "bad":
+            raise ValueError("input transformer failed")
+        return item
+
+    sent, unsent = run_sender(sqs, [*big, "bad"], body)
+    assert unsent == ["bad"] and sent == big
+    assert all(sum(len(b) for b in call) <= 256 * 1024 for call in sqs.calls)
