@@ -44,8 +44,8 @@ from embedded.aws import Headers, InProcessTransport
 START_TIMEOUT = 60
 REPLY_TIMEOUT = 60  # longer than any call moto answers (SQS long polls wait at most 20 s)
 # Services that can have a child of their own (SigV4 signing names), the rest staying in the main
-# child: a webhook's raw-body put and its claim are then answered side by side. On two cores the
-# extra processes cost more throughput than they give (see README, Measured), so it is a setting.
+# child: a webhook's raw-body put and its claim are then answered side by side. On two cores that
+# buys latency, not throughput, for a little more CPU (see README, Measured), so it is a setting.
 PER_SERVICE: tuple[tuple[str, ...], ...] = (("s3",), ("dynamodb",))
 
 _SCOPE = re.compile(r"Credential=[^/,\s]*/\d{8}/[^/]*/([^/,\s]+)/aws4_request")
