@@ -38,6 +38,8 @@ from typing import Callable
 from urllib.parse import quote, unquote
 
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY
+from werkzeug.http import HTTP_STATUS_CODES
 
 from embedded.aws import Headers, InProcessTransport
 
@@ -75,9 +77,6 @@ class _Forward:
         self.routes = routes
 
     def __call__(self, environ, start_response):
-        from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY
-        from werkzeug.http import HTTP_STATUS_CODES
-
         connections = self.routes.get(signing_service(environ.get("HTTP_AUTHORIZATION"), environ.get("QUERY_STRING")))
         if connections is None:
             return self.app(environ, start_response)
