@@ -310,6 +310,8 @@ class EmulatorProcess:
         return self
 
     def _call(self, method: str, url: str, headers: Headers, body: bytes) -> tuple[int, Headers, bytes]:
+        if not self._by_service:  # one child (the default): no scope to read on every call
+            return self._main.connections.call(method, url, headers, body)
         authorization = next((value for name, value in headers if name.lower() == "authorization"), None)
         service = signing_service(authorization, url.partition("?")[2])
         return self._by_service.get(service, self._main.connections).call(method, url, headers, body)
