@@ -21,7 +21,7 @@ import json
 import os
 import re
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
@@ -159,10 +159,7 @@ class Ingress:
                     "received_at": received.timestamp(), "signed_timestamp": signed.timestamp,
                     "headers": {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-github-event")},
                     "payload": payload}
-        try:
-            return self._claim_and_publish(delivery, stored)
-        finally:
-            wait([stored])  # never leave a put running past the answer (Lambda freezes it)
+        return self._claim_and_publish(delivery, stored)  # which always waits for the put: Lambda would freeze it
 
     def _claim_and_publish(self, delivery: dict, stored: Future) -> dict:
         try:
@@ -199,8 +196,9 @@ class Ingress:
         """Runs once per (source, delivery id): schema, events, publish. Raising releases the claim."""
         source = self.sources[delivery["source"]]
         payload = delivery["payload"]
-        if stored.exception():  # waits for the raw body: nothing goes further unless it is kept
-            raise RawBodyNotStored() from stored.exception()
+        failure = stored.exception()  # waits for the raw body: nothing goes further unless it is kept
+        if failure is not None:
+            raise RawBodyNotStored() from failure
         validate_payload(source.payload_schema, payload)
         context = Delivery(source.name, delivery["delivery_id"], delivery["headers"],
                            datetime.fromtimestamp(delivery["received_at"], timezone.utc), delivery["signed_timestamp"])
@@ -237,4 +235,3 @@ class Ingress:
     @staticmethod
     def _unavailable(message: str) -> dict:
         return error_response(503, "unavailable", f"{message}; retry later", {"retry-after": RETRY_AFTER})
-
