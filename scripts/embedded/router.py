@@ -205,11 +205,12 @@ class QueueSender:
                 except Exception:  # e.g. an input transformer that fails: the one-event path reports it
                     self.unsent(self._pending.popleft())
                     continue
-                if batch and size + len(body.encode()) > self.MAX_BYTES:
+                length = len(body.encode())
+                if batch and size + length > self.MAX_BYTES:
                     break
                 self._pending.popleft()
                 batch.append((item, body))
-                size += len(body.encode())
+                size += length
             return batch
 
     def _run(self) -> None:
