@@ -1,11 +1,14 @@
 """POST /webhooks/{source} on the function URL: partners' signed webhooks onto the bus.
 
-Thin glue: the pipeline is mangaassist.webhooks.ingest.Ingress, built once per container.
+Thin glue: the pipeline is mangaassist.webhooks.ingest.Ingress, built once per container. The
+claim's completion record is written after the answer, by the internal extension that
+mangaassist.after_response registers here, at init.
 """
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
+from mangaassist import after_response
 from mangaassist.http import error_response
 from mangaassist.webhooks.ingest import Ingress
 
@@ -13,6 +16,7 @@ logger = Logger()
 _ingress: Ingress | None = None
 
 
+@after_response.handler
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event, context):
     global _ingress

@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from mangaassist import after_response
+
 PAGE = Path(__file__).with_name("page.html")
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
               "application/x-www-form-urlencoded", "+json", "+xml")
@@ -161,6 +163,17 @@ class Handler(BaseHTTPRequestHandler):
             headers[key] = ",".join(map(str, values))
         self._send(int(result["statusCode"]), data, headers)
 
+    def _invoke_and_answer(self, function: str, event: dict) -> None:
+        # As on Lambda, what the function deferred (mangaassist.after_response) runs once the
+        # answer is sent, and this connection takes its next request only after that.
+        later = after_response.Later()
+        try:
+            with later:
+                result = self.server.stack.functions.invoke(function, event)
+            self._send_lambda_result(result)
+        finally:
+            later.run()
+
     def _handle(self) -> None:
         try:
             self._dispatch()
@@ -180,7 +193,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path.startswith("/webhooks/"):
             event = function_url_event(self.command, self.path, headers, body, self.client_address[0])
-            self._send_lambda_result(stack.functions.invoke("webhook_ingress", event))
+            self._invoke_and_answer("webhook_ingress", event)
             return
         for method, resource, pattern, spec in self.server.routes:
             match = pattern.match(path)
@@ -191,7 +204,7 @@ class Handler(BaseHTTPRequestHandler):
                     return
                 event = rest_proxy_event(self.command, resource, self.path, headers, body, match.groupdict(),
                                          self.client_address[0], api_key)
-                self._send_lambda_result(stack.functions.invoke(spec["function"], event))
+                self._invoke_and_answer(spec["function"], event)
                 return
         known = any(pattern.match(path) for _, _, pattern, _ in self.server.routes)
         self._send(405 if known else 404, {"error": "method_not_allowed" if known else "not_found",

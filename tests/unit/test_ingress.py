@@ -377,6 +377,47 @@ def test_failing_dynamodb_is_503_and_the_retry_is_accepted_once(aws):
     assert len(aws.drain()) == 1
 
 
+# --- the claim's completion, written after the answer ----------------------------------------
+def test_the_answer_comes_before_the_completion_and_a_retry_in_between_is_409(aws):
+    from mangaassist import after_response
+
+    ingress, body = make_ingress(), fixture_body("stripe.checkout.session.completed.json")
+    handler = after_response.handler(lambda event, context: ingress.handle(event, context))
+    later = after_response.Later()  # what the Lambda runtime and the extension do, as the gateway does
+    with later:
+        first = answer(handler(url_event("stripe", body, signed_headers("stripe", body)), FakeContext()))
+    assert first[0] == 202 and len(later.tasks) == 1
+    (item,) = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    assert item["status"] == {"S": "INPROGRESS"}
+    status, payload, headers = send(ingress, "stripe", body)
+    assert (status, payload["error"]) == (409, "in_progress") and int(headers["retry-after"]) > 0
+    later.run()
+    status, again, _ = send(ingress, "stripe", body)
+    assert status == 200 and again["events"] == first[1]["events"]
+    assert len(aws.drain()) == 1
+
+
+def test_a_failed_completion_after_publishing_still_answers_202_and_never_publishes_twice(aws, caplog):
+    from mangaassist.webhooks.claims import DeliveryClaims
+
+    persistence = DeliveryClaims(table_name=TABLE)
+    put_item = persistence.client.put_item
+
+    def completion_fails(**kwargs):
+        if kwargs["Item"]["status"]["S"] == "COMPLETED":
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}}, "PutItem")
+        return put_item(**kwargs)
+
+    persistence.client.put_item = completion_fails
+    body = fixture_body("reviews.submitted.json")
+    status, payload, _ = send(make_ingress(persistence=persistence), "reviews", body)
+    # The events are on the bus: a 503 would make the partner retry into a second set of them.
+    assert status == 202 and len(payload["events"]) == 1
+    assert "its claim was not completed" in caplog.text
+    assert send(make_ingress(), "reviews", body)[0] == 409  # the claim holds until its invocation's deadline
+    assert len(aws.drain()) == 1
+
+
 def test_unreadable_secrets_are_503(aws):
     def broken(_source):
         raise ClientError({"Error": {"Code": "InternalServiceError", "Message": "boom"}}, "GetSecretValue")
