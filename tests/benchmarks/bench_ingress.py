@@ -9,8 +9,10 @@ answered side by side), reached both ways the stack's code reaches it: over its 
 SigV4 and urllib3, as any SDK client reaches AWS, and through the in-process transport the
 stack's functions use, where an AWS call costs half as much and fixed costs weigh more.
 
-Also shown: the same with the fourth call the handler makes, the claim's completion record (what
-a retry's 200 "duplicate" answer is read from), which isolates the handler's own overhead.
+"Latency" is the partner's: until the answer. The fourth call the function makes, the claim's
+completion record (what a retry's 200 "duplicate" answer is read from), is written after the
+answer (mangaassist.after_response); the whole invocation, answer plus completion, is also shown
+against all four calls made directly, which isolates the handler's own overhead.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ def measure(requests: int) -> dict:
     reach the emulator the way the process is set up to at this moment)."""
     import boto3
 
+    from mangaassist import after_response
     from mangaassist.events import publisher
     from mangaassist.webhooks.ingest import Ingress, Settings
     from mangaassist.webhooks.mapping import Delivery, map_stripe
@@ -72,13 +75,21 @@ def measure(requests: int) -> dict:
         event["body"] = body.decode()
         return body, event
 
-    def handler_once() -> float:
+    # As functions/webhook_ingress wraps it; the host here does what the Lambda runtime and the
+    # extension do (and the local stack's gateway): the answer first, then the deferred completion.
+    handler = after_response.handler(ingress.handle)
+
+    def handler_once() -> tuple[float, float]:
         _, event = webhook()
+        later = after_response.Later()
         start = time.perf_counter()
-        response = ingress.handle(event, Context())
-        elapsed = time.perf_counter() - start
-        assert response["statusCode"] == 202, response
-        return elapsed
+        with later:
+            response = handler(event, Context())
+        answered = time.perf_counter() - start
+        later.run()
+        ended = time.perf_counter() - start
+        assert response["statusCode"] == 202 and not later.tasks, response
+        return answered, ended
 
     def direct_once(complete: bool = False) -> float:
         body, _ = webhook()
@@ -101,15 +112,19 @@ def measure(requests: int) -> dict:
 
     for _ in range(20):  # warm both paths: clients, caches, imports
         handler_once(), direct_once()
-    handler, direct, direct4 = [], [], []
+    answers, invocations, direct, direct4 = [], [], [], []
     for _ in range(requests):
-        handler.append(handler_once())
+        answered, ended = handler_once()
+        answers.append(answered)
+        invocations.append(ended)
         direct.append(direct_once())
         direct4.append(direct_once(complete=True))
-    h, d, d4 = statistics.median(handler), statistics.median(direct), statistics.median(direct4)
-    return {"handler_p50_ms": round(h * 1000, 2), "handler_p99_ms": round(sorted(handler)[int(len(handler) * 0.99) - 1] * 1000, 2),
+    h, i = statistics.median(answers), statistics.median(invocations)
+    d, d4 = statistics.median(direct), statistics.median(direct4)
+    return {"handler_p50_ms": round(h * 1000, 2), "handler_p99_ms": round(sorted(answers)[int(len(answers) * 0.99) - 1] * 1000, 2),
             "direct_calls_p50_ms": round(d * 1000, 2), "ratio": round(h / d, 2), "goal_met": h / d <= GOAL,
-            "direct_with_completion_p50_ms": round(d4 * 1000, 2), "ratio_with_completion": round(h / d4, 2)}
+            "invocation_p50_ms": round(i * 1000, 2), "direct_with_completion_p50_ms": round(d4 * 1000, 2),
+            "invocation_ratio": round(i / d4, 2)}
 
 
 def main() -> int:
@@ -148,10 +163,11 @@ def main() -> int:
         print(label)
         for way, how in (("over_port", "over its HTTP port"), ("in_process", "in-process transport")):
             r = result[config][way]
-            print(f"  {how}: handler p50 {r['handler_p50_ms']} ms (p99 {r['handler_p99_ms']} ms); "
+            print(f"  {how}: answer p50 {r['handler_p50_ms']} ms (p99 {r['handler_p99_ms']} ms); "
                   f"S3 put + conditional put + PutEvents p50 {r['direct_calls_p50_ms']} ms; "
                   f"ratio {r['ratio']} (goal <= {GOAL}): {'met' if r['goal_met'] else 'MISSED'}; "
-                  f"against all four calls ({r['direct_with_completion_p50_ms']} ms): {r['ratio_with_completion']}")
+                  f"whole invocation with the completion after the answer {r['invocation_p50_ms']} ms "
+                  f"against all four calls {r['direct_with_completion_p50_ms']} ms: {r['invocation_ratio']}")
     return 0
 
 
