@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import pickle
 import queue
 import re
 import secrets
@@ -53,6 +54,15 @@ PER_SERVICE: tuple[tuple[str, ...], ...] = (("s3",), ("dynamodb",))
 _SCOPE = re.compile(r"Credential=[^/,\s]*/\d{8}/[^/]*/([^/,\s]+)/aws4_request")
 _PRESIGNED_SCOPE = re.compile(r"(?:^|&)X-Amz-Credential=([^&]*)")
 _SIGV2_QUERY = re.compile(r"(?:^|&)AWSAccessKeyId=")
+
+
+def _dumps(message) -> bytes:
+    # AWS calls and their answers are builtins only (str, int, bytes, lists, tuples): plain pickle,
+    # not Connection.send's ForkingPickler, which copies the copyreg dispatch table per message.
+    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+_loads = pickle.loads
 
 
 def signing_service(authorization: str | None, query: str = "") -> str | None:
@@ -139,8 +149,8 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control,
         with connection:
             while True:
                 try:
-                    method, url, headers, body = connection.recv()
-                    connection.send(call_app(emulator.app, method, url, headers, body))
+                    method, url, headers, body = _loads(connection.recv_bytes())
+                    connection.send_bytes(_dumps(call_app(emulator.app, method, url, headers, body)))
                 except (EOFError, OSError):
                     return
 
@@ -186,10 +196,10 @@ class _Channel:
 
     def ask(self, message, timeout: float):
         """The reply to `message`, or TimeoutError."""
-        self.connection.send(message)
+        self.connection.send_bytes(_dumps(message))
         if not self._poller.poll(timeout * 1000):
             raise TimeoutError
-        return self.connection.recv()
+        return _loads(self.connection.recv_bytes())
 
     def close(self) -> None:
         self.connection.close()
