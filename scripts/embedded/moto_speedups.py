@@ -57,6 +57,68 @@ _lex_condition_expression = ConditionExpressionParser._lex_condition_expression
 ConditionExpressionParser._lex_condition_expression = lambda self: deque(_lexed(self.condition_expression))
 
 
+class _Value:
+    """An expression attribute value's place in a cached tree: the tree depends on the
+    expression and its names, while values (timestamps, ids) change on every request."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+class _AnyValues(dict):
+    def __missing__(self, name: str) -> _Value:
+        return _Value(name)
+
+
+class _TreeBuilder(ConditionExpressionParser):
+    def _make_op_condition(self, node):  # parse() ends here: keep the tree, not its operators
+        return node
+
+
+@functools.lru_cache(maxsize=512)
+def _tree(expression: str, names: tuple | None) -> tuple:
+    builder = _TreeBuilder(expression, None if names is None else dict(names), _AnyValues())
+    tree = builder.parse()
+    return tree, tuple(builder.expr_attr_names_found), tuple(builder.expr_attr_values_found)
+
+
+_parse = ConditionExpressionParser.parse
+_make_operand = ConditionExpressionParser._make_operand
+
+
+def _parse_cached(self):
+    """Every conditional write parses its ConditionExpression through a dozen passes; the tree
+    is the same for the same text and names, so it is built once and only the values are looked
+    up per request. Anything unusual (no expression, a syntax error, a missing value) goes to
+    moto's own parse, so errors are moto's own."""
+    if not self.condition_expression:
+        return _parse(self)
+    try:
+        names = self.expression_attribute_names
+        tree, found_names, found_values = _tree(self.condition_expression,
+                                                None if names is None else tuple(sorted(names.items())))
+        values = self.expression_attribute_values
+        if any(name not in values for name in found_values):
+            raise KeyError(found_values)
+    except Exception:
+        return _parse(self)
+    self.expr_attr_names_found.extend(found_names)
+    self.expr_attr_values_found.extend(found_values)
+    return self._make_op_condition(tree)
+
+
+def _operand(self, node):
+    if type(node.value) is _Value:
+        node = node._replace(value=self.expression_attribute_values[node.value.name])
+    return _make_operand(self, node)
+
+
+ConditionExpressionParser.parse = _parse_cached
+ConditionExpressionParser._make_operand = _operand
+
+
 # Ids, request ids and receipt handles are drawn one character per call to random.choice;
 # choices(k=n) draws the same distribution in one call (and stays seedable).
 def _random_string(self, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:

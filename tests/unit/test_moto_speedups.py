@@ -56,6 +56,69 @@ def test_an_expression_that_cannot_be_lexed_fails_every_time_not_only_the_first(
             ConditionExpressionParser("attribute_not_exists(id) OR ~", {}, {}).parse()
 
 
+PARSE_CASES = [  # (expression, names, values): every kind of node moto's grammar has
+    (CLAIM, {"#id": "id", "#status": "status", "#expiry": "expiry"}, {":inprogress": {"S": "INPROGRESS"}, ":now": {"N": "5"}}),
+    ("#a BETWEEN :lo AND :hi AND NOT (#b IN (:x, :y))", {"#a": "n", "#b": "s"},
+     {":lo": {"N": "1"}, ":hi": {"N": "9"}, ":x": {"S": "p"}, ":y": {"S": "q"}}),
+    ("size(#l) > :two OR begins_with(#s, :pre) OR contains(#t, :t) OR attribute_type(#n, :type)",
+     {"#l": "list", "#s": "s", "#t": "tags", "#n": "n"}, {":two": {"N": "2"}, ":pre": {"S": "ab"}, ":t": {"S": "x"}, ":type": {"S": "N"}}),
+    ("#m.#i[1] = :v AND (#n <> :v)", {"#m": "m", "#i": "inner", "#n": "n"}, {":v": {"N": "3"}}),
+]
+ITEMS = [
+    {"id": {"S": "a"}, "status": {"S": "INPROGRESS"}, "expiry": {"N": "3"}, "n": {"N": "3"}, "s": {"S": "abc"},
+     "list": {"L": [{"N": "1"}, {"N": "2"}, {"N": "3"}]}, "tags": {"SS": ["x", "y"]},
+     "m": {"M": {"inner": {"L": [{"N": "0"}, {"N": "3"}]}}}},
+    {"id": {"S": "b"}, "status": {"S": "COMPLETED"}, "expiry": {"N": "9"}, "n": {"N": "12"}, "s": {"S": "zz"}},
+    {"id": {"S": "c"}},
+]
+
+
+def outcome(op, item):
+    try:
+        return op.expr(item)
+    except Exception as exc:  # moto raises for some (size() of a missing attribute): the same, then
+        return repr(exc)
+
+
+def _original_parse(expression, names, values):
+    return moto_speedups._parse(ConditionExpressionParser(expression, names, values))
+
+
+@pytest.mark.parametrize("expression, names, values", PARSE_CASES)
+def test_a_cached_parse_tree_evaluates_as_moto_parses_it_with_each_calls_values(expression, names, values):
+    from moto.dynamodb.models.dynamo_type import Item
+
+    items = [Item(hash_key=None, range_key=None, attrs=attrs) for attrs in ITEMS]
+    moto_speedups._tree.cache_clear()
+    for attempt in range(2):  # the first builds the tree, the second reads it from the cache
+        shifted = {k: ({"N": str(int(v["N"]) + attempt)} if "N" in v else v) for k, v in values.items()}
+        parser = ConditionExpressionParser(expression, names, shifted)
+        cached = parser.parse()
+        original = ConditionExpressionParser(expression, names, shifted)
+        expected = moto_speedups._parse(original)
+        assert type(cached) is type(expected)
+        assert [outcome(cached, item) for item in items] == [outcome(expected, item) for item in items]
+        assert parser.expr_attr_names_found == original.expr_attr_names_found
+        assert parser.expr_attr_values_found == original.expr_attr_values_found
+    assert moto_speedups._tree.cache_info().hits == 1
+
+
+@pytest.mark.parametrize("expression, names, values", [
+    (CLAIM, {"#id": "id", "#status": "status", "#expiry": "expiry"}, {":inprogress": {"S": "INPROGRESS"}}),  # :now missing
+    (CLAIM, {"#id": "id", "#status": "status", "#expiry": "expiry"}, None),
+    (CLAIM, {"#id": "id"}, {":inprogress": {"S": "INPROGRESS"}, ":now": {"N": "5"}}),  # names missing
+    ("#a = :v AND", {"#a": "a"}, {":v": {"S": "x"}}),  # a syntax error
+    ("status = :v", None, {":v": {"S": "x"}}),  # a reserved word
+])
+def test_a_broken_condition_fails_with_moto_s_own_error_every_time(expression, names, values):
+    with pytest.raises(Exception) as expected:
+        _original_parse(expression, names, values)
+    for _ in range(2):
+        with pytest.raises(type(expected.value)) as got:
+            ConditionExpressionParser(expression, names, values).parse()
+        assert str(got.value) == str(expected.value)
+
+
 def test_the_dispatcher_still_finds_each_services_backend():
     dispatcher = DomainDispatcherApplication(create_backend_app)
     for _ in range(2):  # the second answer comes from the cache
