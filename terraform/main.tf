@@ -156,9 +156,11 @@ module "functions" {
 module "webhooks" {
   source = "./modules/webhooks"
 
-  name_prefix   = var.name_prefix
-  sources       = { for name, s in local.wiring.sources : name => { scheme = s.scheme } }
-  function_name = module.functions.function_names["webhook_ingress"]
+  name_prefix    = var.name_prefix
+  sources        = { for name, s in local.wiring.sources : name => { scheme = s.scheme } }
+  function_name  = module.functions.function_names["webhook_ingress"]
+  log_group_name = module.functions.log_group_names["webhook_ingress"]
+  alarm_actions  = var.alarm_topic_arns
 }
 
 module "search" {

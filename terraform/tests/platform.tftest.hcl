@@ -271,8 +271,9 @@ run "webhooks_module_public_url_with_both_permissions" {
     source = "./modules/webhooks"
   }
   variables {
-    sources       = { stripe = { scheme = "stripe" }, reviews = { scheme = "standard-webhooks" } }
-    function_name = "mangaassist-test-webhook_ingress"
+    sources        = { stripe = { scheme = "stripe" }, reviews = { scheme = "standard-webhooks" } }
+    function_name  = "mangaassist-test-webhook_ingress"
+    log_group_name = "/aws/lambda/mangaassist-test-webhook_ingress"
   }
 
   assert {
@@ -287,6 +288,10 @@ run "webhooks_module_public_url_with_both_permissions" {
     condition     = length(aws_secretsmanager_secret.source) == 2 && aws_secretsmanager_secret.source["stripe"].name == "mangaassist-test/webhooks/stripe"
     error_message = "one secret per source"
   }
+  assert {
+    condition     = aws_cloudwatch_log_metric_filter.claim_not_completed.log_group_name == "/aws/lambda/mangaassist-test-webhook_ingress" && aws_cloudwatch_metric_alarm.claim_not_completed.metric_name == aws_cloudwatch_log_metric_filter.claim_not_completed.metric_transformation[0].name
+    error_message = "accepted deliveries whose claim was not completed are counted from the ingress logs and alarmed on"
+  }
 }
 
 run "webhooks_module_rejects_an_unknown_scheme" {
@@ -295,8 +300,9 @@ run "webhooks_module_rejects_an_unknown_scheme" {
     source = "./modules/webhooks"
   }
   variables {
-    sources       = { x = { scheme = "md5" } }
-    function_name = "f"
+    sources        = { x = { scheme = "md5" } }
+    function_name  = "f"
+    log_group_name = "/aws/lambda/f"
   }
   expect_failures = [var.sources]
 }

@@ -27,3 +27,8 @@ output "layer_arn" {
   description = "ARN of the shared layer version."
   value       = aws_lambda_layer_version.shared.arn
 }
+
+output "log_group_names" {
+  description = "CloudWatch log group name by logical name."
+  value       = { for k, g in aws_cloudwatch_log_group.function : k => g.name }
+}

@@ -39,3 +39,33 @@ resource "aws_lambda_permission" "url_invoke" {
   function_name = var.function_name
   principal     = "*"
 }
+
+# The claim's completion is written after the answer: when it fails, the delivery is accepted and
+# published, but a retry after the claim lapses would be processed again. The function logs each.
+resource "aws_cloudwatch_log_metric_filter" "claim_not_completed" {
+  name           = "${var.name_prefix}-webhook-claim-not-completed"
+  log_group_name = var.log_group_name
+  pattern        = "\"its claim was not completed\""
+
+  metric_transformation {
+    name          = "ClaimNotCompleted"
+    namespace     = "MangaAssist/Webhooks"
+    value         = "1"
+    default_value = "0"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "claim_not_completed" {
+  alarm_name          = "${var.name_prefix}-webhook-claim-not-completed"
+  alarm_description   = "Accepted webhooks whose idempotency claim was not completed: a partner's retry after the claim lapses publishes its events again. Check the idempotency table's throttling and the ingress logs."
+  namespace           = "MangaAssist/Webhooks"
+  metric_name         = "ClaimNotCompleted"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  tags                = var.tags
+}

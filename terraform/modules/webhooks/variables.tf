@@ -25,6 +25,21 @@ variable "function_name" {
   type        = string
 }
 
+variable "log_group_name" {
+  description = "The ingress function's log group, watched for accepted deliveries whose claim was not completed."
+  type        = string
+  validation {
+    condition     = startswith(var.log_group_name, "/aws/lambda/")
+    error_message = "log_group_name is a Lambda function's log group (/aws/lambda/...)."
+  }
+}
+
+variable "alarm_actions" {
+  description = "SNS topic ARNs notified when an accepted delivery's claim was not completed."
+  type        = list(string)
+  default     = []
+}
+
 variable "cors_allow_origins" {
   description = "Origins allowed by CORS on the function URL; partners call server to server, so none by default."
   type        = list(string)
