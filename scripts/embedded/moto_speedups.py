@@ -77,15 +77,15 @@ class _TreeBuilder(ConditionExpressionParser):
         return node
 
 
+_parse = ConditionExpressionParser.parse
+_make_operand = ConditionExpressionParser._make_operand
+
+
 @functools.lru_cache(maxsize=512)
 def _tree(expression: str, names: tuple | None) -> tuple:
     builder = _TreeBuilder(expression, None if names is None else dict(names), _AnyValues())
-    tree = builder.parse()
+    tree = _parse(builder)  # moto's own passes (builder.parse is the cached one below)
     return tree, tuple(builder.expr_attr_names_found), tuple(builder.expr_attr_values_found)
-
-
-_parse = ConditionExpressionParser.parse
-_make_operand = ConditionExpressionParser._make_operand
 
 
 def _parse_cached(self):

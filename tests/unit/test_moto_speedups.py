@@ -100,7 +100,7 @@ def test_a_cached_parse_tree_evaluates_as_moto_parses_it_with_each_calls_values(
         assert [outcome(cached, item) for item in items] == [outcome(expected, item) for item in items]
         assert parser.expr_attr_names_found == original.expr_attr_names_found
         assert parser.expr_attr_values_found == original.expr_attr_values_found
-    assert moto_speedups._tree.cache_info().hits == 1
+    assert moto_speedups._tree.cache_info()[:2] == (1, 1)  # built once (hits, misses), then read
 
 
 @pytest.mark.parametrize("expression, names, values", [
