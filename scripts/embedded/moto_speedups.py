@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import string
 import time
-from collections import deque
 
 import jsonpath_ng.ext
 import moto.backends
@@ -43,18 +42,6 @@ def _cached_backend_for_host(self, host):
 
 
 DomainDispatcherApplication.get_backend_for_host = _cached_backend_for_host
-
-
-@functools.lru_cache(maxsize=512)
-def _lexed(expression: str) -> tuple:
-    return tuple(_lex_condition_expression(ConditionExpressionParser(expression, None, None)))
-
-
-_lex_condition_expression = ConditionExpressionParser._lex_condition_expression
-# Every conditional write lexes its ConditionExpression with a handful of regexes per token; the
-# tokens depend only on the expression's text (names and values are resolved after), and the
-# later passes build new nodes rather than change these.
-ConditionExpressionParser._lex_condition_expression = lambda self: deque(_lexed(self.condition_expression))
 
 
 class _Value:
