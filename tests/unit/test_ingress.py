@@ -383,7 +383,7 @@ def test_the_answer_comes_before_the_completion_and_a_retry_in_between_is_409(aw
     from mangaassist import after_response
 
     ingress, body = make_ingress(), fixture_body("stripe.checkout.session.completed.json")
-    handler = after_response.handler(lambda event, context: ingress.handle(event, context))
+    handler = after_response.handler(ingress.handle)
     later = after_response.Later()  # what the Lambda runtime and the extension do, as the gateway does
     with later:
         first = answer(handler(url_event("stripe", body, signed_headers("stripe", body)), FakeContext()))

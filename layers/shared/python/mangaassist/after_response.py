@@ -74,6 +74,7 @@ class Extension(threading.Thread):
     def __init__(self, runtime_api: str, *, register_timeout: float = 2.0):
         import urllib.request  # on Lambda only; boto3 imports it too, later
 
+        self._urllib = urllib.request
         super().__init__(name=EXTENSION_NAME, daemon=True)
         self.base = f"http://{runtime_api}/2020-01-01/extension"
         self.batches: queue.SimpleQueue[list[Task]] = queue.SimpleQueue()
@@ -85,11 +86,9 @@ class Extension(threading.Thread):
         self.stopping = threading.Event()  # Lambda never stops it; tests do
 
     def _next(self) -> dict:
-        import urllib.request
-
-        request = urllib.request.Request(f"{self.base}/event/next",
-                                         headers={"Lambda-Extension-Identifier": self.identifier})
-        with urllib.request.urlopen(request) as response:  # blocks until the next invocation starts
+        request = self._urllib.Request(f"{self.base}/event/next",
+                                       headers={"Lambda-Extension-Identifier": self.identifier})
+        with self._urllib.urlopen(request) as response:  # blocks until the next invocation starts
             return json.loads(response.read() or b"{}")
 
     def run(self) -> None:
