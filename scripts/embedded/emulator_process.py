@@ -42,7 +42,7 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY
 from werkzeug.http import HTTP_STATUS_CODES
 
-from embedded.aws import Headers, InProcessTransport
+from embedded.aws import Headers, InProcessTransport, PutEventsTap
 
 START_TIMEOUT = 60
 REPLY_TIMEOUT = 60  # longer than any call moto answers (SQS long polls wait at most 20 s)
@@ -145,14 +145,7 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control,
         return
     threading.Thread(target=forward, name="emulator-events", daemon=True).start()
 
-    def answer(connection) -> None:
-        with connection:
-            while True:
-                try:
-                    method, url, headers, body = _loads(connection.recv_bytes())
-                    connection.send_bytes(_dumps(call_app(emulator.app, method, url, headers, body)))
-                except (EOFError, OSError):
-                    return
+    calls = _CallLoop(lambda message: call_app(emulator.app, *message))
 
     def accept() -> None:
         while True:
@@ -160,8 +153,9 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control,
                 connection = listener.accept()
             except OSError:
                 return
-            threading.Thread(target=answer, args=(connection,), name="emulator-call", daemon=True).start()
+            calls.join(connection)
 
+    threading.Thread(target=calls.run, name="emulator-calls", daemon=True).start()
     threading.Thread(target=accept, name="emulator-accept", daemon=True).start()
     gc.freeze()  # moto and its models live as long as the process
     send(("ready", emulator.endpoint_url))
@@ -183,6 +177,74 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control,
         os.rmdir(os.path.dirname(address))
     except OSError:
         pass  # another child's socket is still there
+
+
+def _unlocked(headers: Headers) -> bool:
+    return any(name.lower() == "x-amz-target" and value in PutEventsTap.UNLOCKED for name, value in headers)
+
+
+class _CallLoop:
+    """Answers every connection's calls from one thread, a call at a time.
+
+    moto answers one call at a time anyway (PutEventsTap's lock); a thread per connection only
+    made a score of threads wake, fight for the interpreter lock and then wait on moto's, several
+    context switches per call. Calls that must not hold the others up (SQS long polls, as
+    PutEventsTap leaves them unlocked) get a thread of their own, and their connection rejoins
+    the loop once answered.
+    """
+
+    def __init__(self, answer: Callable[[tuple], tuple]):
+        self.answer = answer
+        self._arrivals: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+
+    def join(self, connection) -> None:
+        """Thread-safe: the loop serves this connection from its next turn."""
+        self._arrivals.put(connection)
+        os.write(self._wake_w, b"\0")
+
+    def _answer_apart(self, connection, message: tuple) -> None:
+        try:
+            connection.send_bytes(_dumps(self.answer(message)))
+        except OSError:
+            connection.close()
+            return
+        self.join(connection)
+
+    def run(self) -> None:
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        served: dict[int, object] = {}
+
+        def drop(fd: int) -> None:
+            poller.unregister(fd)
+            served.pop(fd)
+
+        while True:
+            for fd, _ in poller.poll():
+                if fd == self._wake_r:
+                    os.read(self._wake_r, 4096)
+                    while not self._arrivals.empty():
+                        connection = self._arrivals.get()
+                        served[connection.fileno()] = connection
+                        poller.register(connection.fileno(), select.POLLIN)
+                    continue
+                connection = served[fd]
+                try:
+                    message = _loads(connection.recv_bytes())
+                    if _unlocked(message[2]):
+                        drop(fd)
+                        threading.Thread(target=self._answer_apart, args=(connection, message),
+                                         name="emulator-long-call", daemon=True).start()
+                        continue
+                    connection.send_bytes(_dumps(self.answer(message)))
+                except (EOFError, OSError):  # that client is gone
+                    drop(fd)
+                    connection.close()
+                except Exception:  # never the loop: that caller sees its connection close
+                    traceback.print_exc(file=sys.stderr)
+                    drop(fd)
+                    connection.close()
 
 
 class _Channel:

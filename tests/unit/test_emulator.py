@@ -325,3 +325,51 @@ def test_s3_and_dynamodb_live_in_children_of_their_own_and_the_port_reaches_each
     finally:
         emulator.stop()
     assert not emulator.is_alive() and not os.path.exists(emulator.socket_dir)
+
+
+def test_the_emulator_process_answers_each_caller_its_own_reply_while_a_long_poll_waits(monkeypatch):
+    """One loop answers every connection; an SQS long poll is answered apart, so it never holds
+    up the others, and gets the message sent while it waits."""
+    from embedded.emulator_process import EmulatorProcess
+
+    emulator = EmulatorProcess(BUS, lambda events: None).start()
+    try:
+        for key, value in {"AWS_ENDPOINT_URL": emulator.endpoint_url, "AWS_ACCESS_KEY_ID": "test",
+                           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}.items():
+            monkeypatch.setenv(key, value)
+        sqs = session().client("sqs")
+        url = sqs.create_queue(QueueName="long-poll")["QueueUrl"]
+        polled: list[dict] = []
+        poller = threading.Thread(target=lambda: polled.extend(session().client("sqs").receive_message(
+            QueueUrl=url, WaitTimeSeconds=10).get("Messages", [])))
+        started = time.monotonic()
+        poller.start()
+
+        s3 = session().client("s3")
+        s3.create_bucket(Bucket="callers", CreateBucketConfiguration={"LocationConstraint": REGION})
+        mixed: list[str] = []
+
+        def caller(n: int) -> None:
+            client = session().client("s3")
+            for i in range(15):
+                key = f"caller-{n}/{i}"
+                client.put_object(Bucket="callers", Key=key, Body=key.encode())
+                if client.get_object(Bucket="callers", Key=key)["Body"].read() != key.encode():
+                    mixed.append(key)
+
+        callers = [threading.Thread(target=caller, args=(n,)) for n in range(6)]
+        for thread in callers:
+            thread.start()
+        for thread in callers:
+            thread.join(30)
+        assert not mixed and s3.list_objects_v2(Bucket="callers")["KeyCount"] == 90
+        assert poller.is_alive()  # still waiting: the calls above went past it
+        sqs.send_message(QueueUrl=url, MessageBody="late")
+        poller.join(15)
+        assert [m["Body"] for m in polled] == ["late"] and time.monotonic() - started < 10
+
+        # A client that goes away leaves the loop serving the rest.
+        emulator._main.connections.close()
+        assert session().client("sqs").get_queue_url(QueueName="long-poll")["QueueUrl"] == url
+    finally:
+        emulator.stop()
