@@ -12,6 +12,7 @@ import time
 import jsonpath_ng.ext
 import moto.backends
 import moto.core.responses
+import moto.events.models
 import moto.sqs.models
 from moto.core.utils import unix_time
 from moto.dynamodb.comparisons import ConditionExpressionParser
@@ -141,6 +142,20 @@ def _unix_time(dt=None) -> float:
 # datetimes to answer; a queue with a few hundred messages in flight spent most of its time there.
 moto.sqs.models.unix_time = _unix_time
 moto.sqs.models.unix_time_millis = lambda dt=None: _unix_time(dt) * 1000.0
+moto.events.models.unix_time = _unix_time  # PutEvents: twice per rule per event
+
+
+_send_to_targets = moto.events.models.Rule.send_to_targets
+
+
+def _send_if_targeted(self, original_event, transform_input: bool = True) -> None:
+    """PutEvents matches the event against every rule on the bus, targets or not; the stack's
+    rules have none in moto (the router delivers), only the archive's rule has."""
+    if self.targets:
+        _send_to_targets(self, original_event, transform_input)
+
+
+moto.events.models.Rule.send_to_targets = _send_if_targeted
 
 # Every SendMessage reads the queue's attributes (for ContentBasedDeduplication), which counts
 # visible, delayed and in-flight messages by asking each message the time. Same counts, one

@@ -140,3 +140,29 @@ def test_ids_keep_their_alphabet_and_length_and_stay_seedable():
     first = mock_random.get_random_string(), mock_random.get_random_hex()
     mock_random.seed(7)
     assert (mock_random.get_random_string(), mock_random.get_random_hex()) == first
+
+
+def test_put_events_still_reaches_moto_s_archive_and_queue_targets_with_the_time_it_was_put():
+    import calendar
+    import json
+    import time
+
+    with mock_aws():
+        events, sqs = boto3.client("events", region_name=REGION), boto3.client("sqs", region_name=REGION)
+        bus_arn = events.create_event_bus(Name="b")["EventBusArn"]
+        events.create_archive(ArchiveName="a", EventSourceArn=bus_arn, EventPattern=json.dumps({"source": ["s"]}))
+        events.put_rule(Name="no-targets", EventBusName="b", EventPattern=json.dumps({"source": ["s"]}))
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        events.put_rule(Name="to-queue", EventBusName="b", EventPattern=json.dumps({"detail-type": ["Ping"]}))
+        events.put_targets(Rule="to-queue", EventBusName="b", Targets=[
+            {"Id": "q", "Arn": sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]}])
+        before = time.time()
+        for detail_type in ("Ping", "Pong"):
+            events.put_events(Entries=[{"EventBusName": "b", "Source": "s", "DetailType": detail_type, "Detail": "{}"}])
+        assert events.describe_archive(ArchiveName="a")["EventCount"] == 2
+        [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        delivered = json.loads(message["Body"])
+        assert delivered["detail-type"] == "Ping" and delivered["source"] == "s"
+        assert delivered["time"].endswith("Z")  # moto renders the float the patched clock gave it
+        when = calendar.timegm(time.strptime(delivered["time"], "%Y-%m-%dT%H:%M:%SZ"))
+        assert before - 2 <= when <= time.time() + 1
