@@ -373,3 +373,16 @@ def test_the_emulator_process_answers_each_caller_its_own_reply_while_a_long_pol
         assert session().client("sqs").get_queue_url(QueueName="long-poll")["QueueUrl"] == url
     finally:
         emulator.stop()
+
+
+def test_the_transport_hands_botocore_headers_as_urllib3_would():
+    from botocore.awsrequest import AWSRequest
+
+    from embedded.aws import InProcessTransport
+
+    answer = (200, [("x-amz-meta-a", "1"), ("X-Amz-Meta-A", "2"), ("Content-Type", "text/plain")], b"hi")
+    transport = InProcessTransport(lambda method, url, headers, body: answer, "http://127.0.0.1:1")
+    response = transport(AWSRequest(method="GET", url="http://127.0.0.1:1/x").prepare())
+    assert response.status_code == 200 and response.content == b"hi"
+    assert response.headers["X-AMZ-META-A"] == "1, 2" and response.headers["content-type"] == "text/plain"
+    assert transport(AWSRequest(method="GET", url="http://127.0.0.1:2/x").prepare()) is None  # not the emulator's
