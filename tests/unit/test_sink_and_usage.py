@@ -37,6 +37,7 @@ def aws(monkeypatch):
     monkeypatch.setenv("USAGE_TABLE", "usage")
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
     monkeypatch.setattr(analytics, "_clients", {})
+    monkeypatch.setattr(usage, "_clients", {})
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket="analytics-bucket", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
         ddb = boto3.client("dynamodb")
@@ -138,3 +139,13 @@ def test_usage_rejects_an_event_that_breaks_the_contract(aws):
     with pytest.raises(ContractError):
         handler("usage_aggregator")(bad, None)
     assert usage.daily_usage(["2026-11-25"]) == {}
+
+
+def test_usage_builds_its_client_once_per_container(aws, monkeypatch):
+    made = []
+    real = boto3.client
+    monkeypatch.setattr(boto3, "client", lambda *a, **k: made.append(a) or real(*a, **k))
+    for i in range(3):
+        usage.record_usage(inference(f"c{i}", "haiku", 0.001))
+    assert made == [("dynamodb",)]
+    assert usage.daily_usage(["2026-11-25"])["2026-11-25"]["total"]["calls"] == 3

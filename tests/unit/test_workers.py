@@ -342,3 +342,13 @@ def test_search_handler_answers_and_refuses_bad_input(aws, monkeypatch):
                    {"q": "x", "k": "21"}, {"q": "x", "k": "-1"}, {"q": "x", "k": ""}):
         status, body = call(params)
         assert status == 400 and body["error"] == "invalid_request" and body["message"], params
+
+
+def test_deps_keep_one_table_object_per_name(monkeypatch):
+    monkeypatch.setenv("ORDERS_TABLE", "orders-t")
+    monkeypatch.setenv("PRODUCTS_TABLE", "products-t")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-1")
+    deps = Deps()
+    orders = deps.table("orders")
+    assert deps.table("orders") is orders and orders.name == "orders-t"
+    assert deps.table("products").name == "products-t"

@@ -19,8 +19,12 @@ class Deps:
         return boto3.resource("dynamodb")
 
     def table(self, name: str):
-        """A table by logical name: ORDERS_TABLE, PRODUCTS_TABLE, ... from the environment."""
-        return self.dynamodb.Table(os.environ[f"{name.upper()}_TABLE"])
+        """A table by logical name: ORDERS_TABLE, PRODUCTS_TABLE, ... from the environment.
+        Kept per name: boto3 builds a resource's class every time one is made."""
+        tables = self.__dict__.setdefault("_tables", {})
+        if name not in tables:
+            tables[name] = self.dynamodb.Table(os.environ[f"{name.upper()}_TABLE"])
+        return tables[name]
 
     @cached_property
     def provider(self):

@@ -10,6 +10,15 @@ import os
 from decimal import Decimal
 
 COUNTERS = ("calls", "input_tokens", "output_tokens", "cost_usd")
+_clients: dict = {}  # one DynamoDB client per container: building one costs more than the call
+
+
+def _dynamodb():
+    if "dynamodb" not in _clients:
+        import boto3
+
+        _clients["dynamodb"] = boto3.client("dynamodb")
+    return _clients["dynamodb"]
 
 
 def _update(table: str, pk: str, sk: str, values: dict) -> dict:
@@ -22,8 +31,6 @@ def _update(table: str, pk: str, sk: str, values: dict) -> dict:
 
 
 def record_usage(event: dict, *, client=None, table: str | None = None) -> dict:
-    import boto3
-
     detail = event["detail"]
     day = event["time"][:10]
     values = {
@@ -34,7 +41,7 @@ def record_usage(event: dict, *, client=None, table: str | None = None) -> dict:
         "cost_usd": Decimal(str(detail["estimated_cost_usd"])),
     }
     table = table or os.environ["USAGE_TABLE"]
-    client = client or boto3.client("dynamodb")
+    client = client or _dynamodb()
     client.transact_write_items(TransactItems=[
         _update(table, f"day#{day}", f"model#{detail['model_id']}", values),
         _update(table, f"day#{day}", "total", values),
