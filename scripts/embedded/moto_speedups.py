@@ -16,6 +16,8 @@ import moto.events.models
 import moto.sqs.models
 from moto.core.utils import unix_time
 from moto.dynamodb.comparisons import ConditionExpressionParser
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 from moto.moto_api._internal import mock_random
 from moto.moto_api._internal.moto_random import HEX_CHARS, MotoRandom
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -105,6 +107,44 @@ def _operand(self, node):
 
 ConditionExpressionParser.parse = _parse_cached
 ConditionExpressionParser._make_operand = _operand
+
+# An UpdateItem parses its UpdateExpression twice (the response class, then the backend) and
+# only ever reads the tree or validates a deep copy of it, so one tree per text can be shared.
+# Syntax errors are raised, never cached, so they come from moto's parse every time.
+_make_update_tree = functools.lru_cache(maxsize=512)(UpdateExpressionParser.make)
+UpdateExpressionParser.make = classmethod(lambda cls, expression: _make_update_tree(expression))
+
+
+def _processing(self) -> dict:
+    try:
+        return self.__dict__["_processing"]
+    except KeyError:
+        self.__dict__["_processing"] = processing = self._processing_map()
+        self.__dict__["_processed_types"] = tuple(processing)
+        return processing
+
+
+def _processed_types(self) -> tuple:
+    try:
+        return self.__dict__["_processed_types"]
+    except KeyError:
+        _processing(self)
+        return self.__dict__["_processed_types"]
+
+
+# Each of the ten passes that validate an update expression rebuilds its node-type map twice per
+# node it visits; every map is a constant of the pass.
+DepthFirstTraverser.nodes_to_be_processed = _processed_types
+
+
+def _process(self, node):
+    for class_key, processor in _processing(self).items():
+        if isinstance(node, class_key):
+            return processor(node)
+    return None
+
+
+DepthFirstTraverser.process = _process
 
 
 # Ids, request ids and receipt handles are drawn one character per call to random.choice;

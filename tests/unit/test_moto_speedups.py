@@ -166,3 +166,39 @@ def test_put_events_still_reaches_moto_s_archive_and_queue_targets_with_the_time
         assert delivered["time"].endswith("Z")  # moto renders the float the patched clock gave it
         when = calendar.timegm(time.strptime(delivered["time"], "%Y-%m-%dT%H:%M:%SZ"))
         assert before - 2 <= when <= time.time() + 1
+
+
+def update(ddb, expression: str, values: dict | None = None, names: dict | None = None) -> dict:
+    kwargs = {"ExpressionAttributeValues": values} if values else {}
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
+    return ddb.update_item(TableName="t", Key={"id": {"S": "u"}}, UpdateExpression=expression, ReturnValues="ALL_NEW",
+                           **kwargs)["Attributes"]
+
+
+def test_a_shared_update_tree_is_applied_with_each_calls_own_values(table):
+    counters = "SET #s = :s, tags = list_append(if_not_exists(tags, :empty), :tag) ADD hits :one"
+    first = update(table, counters, {":s": {"S": "a"}, ":empty": {"L": []}, ":tag": {"L": [{"S": "x"}]}, ":one": {"N": "1"}},
+                   {"#s": "status"})
+    second = update(table, counters, {":s": {"S": "b"}, ":empty": {"L": []}, ":tag": {"L": [{"S": "y"}]}, ":one": {"N": "2"}},
+                    {"#s": "status"})
+    assert first["status"] == {"S": "a"} and first["hits"] == {"N": "1"}
+    assert second == {"id": {"S": "u"}, "status": {"S": "b"}, "tags": {"L": [{"S": "x"}, {"S": "y"}]}, "hits": {"N": "3"}}
+    assert update(table, "SET nested = :m", {":m": {"M": {"a": {"N": "1"}}}})["nested"] == {"M": {"a": {"N": "1"}}}
+    assert update(table, "SET nested.a = nested.a + :one", {":one": {"N": "4"}})["nested"] == {"M": {"a": {"N": "5"}}}
+    assert "hits" not in update(table, "REMOVE hits")
+
+
+@pytest.mark.parametrize("expression, values, message", [
+    ("SET a = :v SET b = :v", {":v": {"S": "x"}}, "The \"SET\" section can only be used once"),
+    ("SET id = :v", {":v": {"S": "x"}}, "This attribute is part of the key"),
+    ("SET a = :v, b = :missing", {":v": {"S": "x"}}, ":missing"),
+    ("SET a = = :v", {":v": {"S": "x"}}, "Invalid UpdateExpression: Syntax error"),
+])
+def test_a_broken_update_fails_with_moto_s_own_error_every_time(table, expression, values, message):
+    for _ in range(2):  # the first parse, then whatever the cache holds
+        with pytest.raises(ClientError) as failed:
+            update(table, expression, values)
+        assert failed.value.response["Error"]["Code"] == "ValidationException"
+        assert message in failed.value.response["Error"]["Message"]
+    assert update(table, "SET a = :v", {":v": {"S": "fine"}})["a"] == {"S": "fine"}
