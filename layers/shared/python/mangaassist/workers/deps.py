@@ -18,13 +18,16 @@ class Deps:
 
         return boto3.resource("dynamodb")
 
+    @cached_property
+    def _tables(self) -> dict:
+        return {}
+
     def table(self, name: str):
         """A table by logical name: ORDERS_TABLE, PRODUCTS_TABLE, ... from the environment.
         Kept per name: boto3 builds a resource's class every time one is made."""
-        tables = self.__dict__.setdefault("_tables", {})
-        if name not in tables:
-            tables[name] = self.dynamodb.Table(os.environ[f"{name.upper()}_TABLE"])
-        return tables[name]
+        if name not in self._tables:
+            self._tables[name] = self.dynamodb.Table(os.environ[f"{name.upper()}_TABLE"])
+        return self._tables[name]
 
     @cached_property
     def provider(self):
