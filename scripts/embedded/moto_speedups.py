@@ -12,6 +12,7 @@ import time
 import jsonpath_ng.ext
 import moto.backends
 import moto.core.responses
+import moto.core.serialize
 import moto.events.models
 import moto.sqs.models
 from moto.core.utils import unix_time
@@ -146,6 +147,40 @@ def _process(self, node):
 
 DepthFirstTraverser.process = _process
 
+
+
+def _keys_once(original):
+    """Every response member asks six alias providers for the names it may have on the model
+    object (and their snake_case forms), per response. The answer depends on the picker, the
+    object's class, the member and its shape, all fixed; an object carrying its own `Meta`
+    (explicit aliases) or anything unusual is asked afresh."""
+    known: dict = {}
+
+    def get_possible_keys(self, context):
+        obj = context.obj
+        if "Meta" in getattr(obj, "__dict__", ()):
+            return original(self, context)
+        try:
+            signature = (type(self), tuple(self.alias_providers), type(obj), context.key, context.shape)
+            return known[signature]
+        except KeyError:
+            pass
+        except TypeError:  # something unhashable
+            return original(self, context)
+        try:
+            keys = tuple(original(self, context))
+        except Exception:  # let moto's own lazy walk decide, as before
+            return original(self, context)
+        if len(known) > 8192:  # shapes are per operation model; bound it anyway
+            known.clear()
+        known[signature] = keys
+        return keys
+
+    return get_possible_keys
+
+
+_get_possible_keys = moto.core.serialize.XFormedAttributePicker.get_possible_keys
+moto.core.serialize.XFormedAttributePicker.get_possible_keys = _keys_once(_get_possible_keys)
 
 # Ids, request ids and receipt handles are drawn one character per call to random.choice;
 # choices(k=n) draws the same distribution in one call (and stays seedable).

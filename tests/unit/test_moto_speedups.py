@@ -202,3 +202,95 @@ def test_a_broken_update_fails_with_moto_s_own_error_every_time(table, expressio
         assert failed.value.response["Error"]["Code"] == "ValidationException"
         assert message in failed.value.response["Error"]["Message"]
     assert update(table, "SET a = :v", {":v": {"S": "fine"}})["a"] == {"S": "fine"}
+
+
+def test_responses_carry_the_same_members_as_moto_s_own_lookup_finds(monkeypatch):
+    import json
+    from datetime import datetime
+
+    import moto.core.serialize
+
+    def answers() -> list:
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name=REGION)
+            ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+            item = {"id": {"S": "a"}, "n": {"N": "1"}, "m": {"M": {"l": {"L": [{"S": "x"}, {"BOOL": True}]}}}}
+            ddb.put_item(TableName="t", Item=item)
+            sqs = boto3.client("sqs", region_name=REGION)
+            url = sqs.create_queue(QueueName="q", Attributes={"DelaySeconds": "0"})["QueueUrl"]
+            s3 = boto3.client("s3", region_name=REGION)
+            s3.create_bucket(Bucket="bkt", CreateBucketConfiguration={"LocationConstraint": REGION})
+            s3.put_object(Bucket="bkt", Key="k/1.json", Body=b"{}", Metadata={"m": "v"})
+            events = boto3.client("events", region_name=REGION)
+            bus = events.create_event_bus(Name="bus")["EventBusArn"]
+            events.put_rule(Name="r", EventBusName="bus", EventPattern=json.dumps({"source": ["s"]}))
+            events.create_archive(ArchiveName="a", EventSourceArn=bus)
+            sm = boto3.client("secretsmanager", region_name=REGION)
+            sm.create_secret(Name="s", SecretString="v")
+            calls = [
+                lambda: ddb.get_item(TableName="t", Key={"id": {"S": "a"}}),
+                lambda: ddb.query(TableName="t", KeyConditionExpression="id = :a",
+                                  ExpressionAttributeValues={":a": {"S": "a"}}),
+                lambda: ddb.scan(TableName="t"),
+                lambda: ddb.describe_table(TableName="t"),
+                lambda: ddb.update_item(TableName="t", Key={"id": {"S": "a"}}, UpdateExpression="SET n = :n",
+                                        ExpressionAttributeValues={":n": {"N": "1"}}, ReturnValues="ALL_NEW"),
+                lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]),
+                lambda: sqs.list_queues(),
+                lambda: s3.list_objects_v2(Bucket="bkt"),
+                lambda: s3.head_object(Bucket="bkt", Key="k/1.json"),
+                lambda: s3.list_buckets(),
+                lambda: events.describe_event_bus(Name="bus"),
+                lambda: events.list_rules(EventBusName="bus"),
+                lambda: events.describe_archive(ArchiveName="a"),
+                lambda: sm.describe_secret(SecretId="s"),
+            ]
+            out = []
+            for call in calls:
+                answer = call()
+                answer.pop("ResponseMetadata", None)
+                out.append(answer)
+            return out
+
+    from embedded import moto_speedups as speedups
+
+    ours = answers()
+    monkeypatch.setattr(moto.core.serialize.XFormedAttributePicker, "get_possible_keys", speedups._get_possible_keys)
+    moto_s = answers()
+
+    volatile = {"TableId", "ARN", "VersionIdsToStages", "CreatedTimestamp", "LastModifiedTimestamp"}
+
+    def stable(value):  # what differs between two fresh accounts: random ids and times
+        if isinstance(value, dict):
+            return {k: "-" if k in volatile else stable(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [stable(v) for v in value]
+        return "-" if isinstance(value, datetime) else value
+
+    assert stable(ours) == stable(moto_s)
+    assert all(ours)  # and each call answered something
+
+
+def test_a_members_names_are_kept_per_object_class_and_shape():
+    from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
+
+    class DBInstance:
+        identifier = "from the class prefix"
+
+    class Other:
+        identifier = "must not be picked: Other has no such prefix"
+
+    class Explicit:
+        def __init__(self):
+            self.Meta = type("Meta", (), {"serialization_aliases": {"DBInstanceIdentifier": "own"}})
+            self.own = "from the object's own aliases"
+
+    picker = XFormedAttributePicker()
+    for _ in range(2):  # the first answer is worked out, the second remembered
+        for obj, expected in ((DBInstance(), "from the class prefix"), (Other(), None),
+                              (Explicit(), "from the object's own aliases"), ({"db_instance_identifier": "d"}, "d")):
+            context = AttributePickerContext(obj=obj, key="DBInstanceIdentifier", shape=None)
+            assert picker(context) == expected
+            assert list(picker.get_possible_keys(context)) == list(moto_speedups._get_possible_keys(picker, context))
