@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from mangaassist.workers import analytics, usage
+from mangaassist.workers.deps import Deps
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "schemas" / "events").glob("*/*.samples.json"))
@@ -37,7 +38,7 @@ def aws(monkeypatch):
     monkeypatch.setenv("USAGE_TABLE", "usage")
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
     monkeypatch.setattr(analytics, "_clients", {})
-    monkeypatch.setattr(usage, "_clients", {})
+    monkeypatch.setattr(usage, "_default", Deps())
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket="analytics-bucket", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
         ddb = boto3.client("dynamodb")

@@ -19,6 +19,14 @@ class Deps:
         return boto3.resource("dynamodb")
 
     @cached_property
+    def dynamodb_client(self):
+        """The low-level client, for calls in DynamoDB's own attribute format (the resource's
+        client rewrites parameters as Python values)."""
+        import boto3
+
+        return boto3.client("dynamodb")
+
+    @cached_property
     def _tables(self) -> dict:
         return {}
 

@@ -9,16 +9,10 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 
+from mangaassist.workers.deps import Deps
+
 COUNTERS = ("calls", "input_tokens", "output_tokens", "cost_usd")
-_clients: dict = {}  # one DynamoDB client per container: building one costs more than the call
-
-
-def _dynamodb():
-    if "dynamodb" not in _clients:
-        import boto3
-
-        _clients["dynamodb"] = boto3.client("dynamodb")
-    return _clients["dynamodb"]
+_default = Deps()  # one DynamoDB client per container, as every worker's: building one costs more than the call
 
 
 def _update(table: str, pk: str, sk: str, values: dict) -> dict:
@@ -41,7 +35,7 @@ def record_usage(event: dict, *, client=None, table: str | None = None) -> dict:
         "cost_usd": Decimal(str(detail["estimated_cost_usd"])),
     }
     table = table or os.environ["USAGE_TABLE"]
-    client = client or _dynamodb()
+    client = client or _default.dynamodb_client
     client.transact_write_items(TransactItems=[
         _update(table, f"day#{day}", f"model#{detail['model_id']}", values),
         _update(table, f"day#{day}", "total", values),
