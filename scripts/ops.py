@@ -13,13 +13,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "shared" / "python"))
 
-from mangaassist.events.delivery import parse_dead_letter, replayed  # noqa: E402
+from mangaassist.events.delivery import parse_dead_letter  # noqa: E402
 from mangaassist.events.patterns import InvalidEventPattern, compile_pattern  # noqa: E402
 from mangaassist.events.routing import load_wiring  # noqa: E402
 
@@ -130,8 +130,8 @@ class Cloud:
                                          for r in rules]
         archive_arn = events.describe_archive(ArchiveName=archive)["ArchiveArn"]
         events.start_replay(ReplayName=name, EventSourceArn=archive_arn, Destination=destination,
-                            EventStartTime=datetime.fromtimestamp(start, timezone.utc),
-                            EventEndTime=datetime.fromtimestamp(end, timezone.utc))
+                            EventStartTime=datetime.fromtimestamp(start, UTC),
+                            EventEndTime=datetime.fromtimestamp(end, UTC))
         while True:  # progress until the replay settles
             state = events.describe_replay(ReplayName=name)
             last = state.get("EventLastReplayedTime")
@@ -293,7 +293,7 @@ def cmd_cost(args) -> int:
     from mangaassist.workers.usage import daily_usage, projected_cost_per_million
 
     where = platform(args)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     days = [(today - timedelta(days=n)).isoformat() for n in range(args.days)]
     usage = daily_usage(days, client=where.client("dynamodb"), table=f"{where.info['prefix']}-usage")
     projected = projected_cost_per_million(usage)

@@ -13,9 +13,9 @@ import json
 import re
 import sys
 import threading
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
-from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 import botocore.auth
@@ -23,8 +23,11 @@ import botocore.handlers
 from botocore.awsrequest import AWSResponse, HeadersDict
 from botocore.exceptions import ClientError, NoCredentialsError
 from moto.core.botocore_stubber import MockRawResponse
-from moto.core.request import (PRESERVED_HEADER_NAMES_ENVIRON_KEY, environ_key_for_header,
-                               should_preserve_original_header_name)
+from moto.core.request import (
+    PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+    environ_key_for_header,
+    should_preserve_original_header_name,
+)
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -40,18 +43,18 @@ def envelope(entry: dict, event_id: str, region: str) -> dict:
     """The event as EventBridge delivers it to targets, from a PutEvents entry."""
     when = entry.get("Time")
     if isinstance(when, (int, float)):
-        when = datetime.fromtimestamp(when, timezone.utc)
+        when = datetime.fromtimestamp(when, UTC)
     elif isinstance(when, str):
         when = datetime.fromisoformat(when.replace("Z", "+00:00"))
     else:
-        when = datetime.now(timezone.utc)
+        when = datetime.now(UTC)
     return {
         "version": "0",
         "id": event_id,
         "detail-type": entry["DetailType"],
         "source": entry["Source"],
         "account": ACCOUNT_ID,
-        "time": when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": entry.get("Resources") or [],
         "detail": json.loads(entry.get("Detail") or "{}"),
@@ -228,7 +231,7 @@ class _LocalSigning:
             return super().add_auth(request)
         if self.credentials is None:
             raise NoCredentialsError()
-        stamp = datetime.now(timezone.utc).strftime(botocore.auth.SIGV4_TIMESTAMP)
+        stamp = datetime.now(UTC).strftime(botocore.auth.SIGV4_TIMESTAMP)
         request.context["timestamp"] = stamp
         headers = request.headers
         for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
@@ -333,7 +336,7 @@ class Emulator:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         self._thread.start()
         if self._transport:
             self._transport.install()

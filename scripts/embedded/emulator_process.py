@@ -34,8 +34,8 @@ import sys
 import tempfile
 import threading
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Client, Listener
-from typing import Callable
 from urllib.parse import quote, unquote
 
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
@@ -82,7 +82,7 @@ class _Forward:
     """WSGI in front of the main child's port: requests for a service another child owns go there
     over its socket, as they arrived; the rest go to this child's own app."""
 
-    def __init__(self, app, routes: dict[str, "_Connections"]):
+    def __init__(self, app, routes: dict[str, _Connections]):
         self.app = app
         self.routes = routes
 
@@ -366,7 +366,7 @@ class EmulatorProcess:
         self._transport = None
         self.endpoint_url = ""
 
-    def start(self) -> "EmulatorProcess":
+    def start(self) -> EmulatorProcess:
         for child in self._children:  # they import moto side by side
             child.process.start()
         try:

@@ -12,7 +12,7 @@ import json
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -37,7 +37,7 @@ def is_text(content_type: str, body: bytes) -> bool:
 def function_url_event(method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict:
     """Payload format 2.0, as a function URL sends it: lowercased headers, base64 for binary."""
     split = urlsplit(target)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     text = is_text(headers.get("content-type", ""), body)
     event = {
         "version": "2.0",

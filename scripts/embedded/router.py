@@ -12,9 +12,9 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from mangaassist.events.delivery import Archive, deliver, dead_letter_message, replay_rules, replayed
+from mangaassist.events.delivery import Archive, dead_letter_message, deliver, replay_rules, replayed
 from mangaassist.events.routing import Rule, Target, Wiring
 from mangaassist.events.transform import transform
 
@@ -124,7 +124,7 @@ class Router:
             else:
                 self._sender(target.queue).put((event, rule, target, record))
 
-    def _sender(self, queue: str) -> "QueueSender":
+    def _sender(self, queue: str) -> QueueSender:
         with self._senders_lock:
             if queue not in self._senders:
                 self._senders[queue] = QueueSender(
@@ -150,7 +150,7 @@ class Router:
         if not target.input_transformer:
             return event
         return json.loads(transform(event, target.input_transformer, rule_arn=self.rule_arn(rule), rule_name=rule.name,
-                                    ingestion_time=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")))
+                                    ingestion_time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
 
     def _message_body(self, item: tuple) -> str:
         event, rule, target, _ = item

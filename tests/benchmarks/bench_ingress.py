@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +94,7 @@ def measure(requests: int) -> dict:
     def direct_once(complete: bool = False) -> float:
         body, _ = webhook()
         payload = json.loads(body)
-        entry = map_stripe(payload, Delivery("stripe", payload["id"], {}, datetime.now(timezone.utc)))[0].entry(BUS)
+        entry = map_stripe(payload, Delivery("stripe", payload["id"], {}, datetime.now(UTC)))[0].entry(BUS)
         start = time.perf_counter()
         s3.put_object(Bucket=BUCKET, Key=f"direct/{payload['id']}.json", Body=body, ServerSideEncryption="AES256")
         now = time.time()

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from mangaassist.events import delivery
-from mangaassist.events.delivery import Archive, TargetError, deliver, dead_letter_message, parse_dead_letter
+from mangaassist.events.delivery import Archive, TargetError, dead_letter_message, deliver, parse_dead_letter
 from mangaassist.events.routing import RetryPolicy, parse_wiring
 from mangaassist.events.transform import transform
 
@@ -214,7 +214,7 @@ def test_archive_selects_by_event_time(tmp_path):
     archive = Archive("a", None)
     for hour in ("01", "02", "03"):
         archive.record({**EVENT, "time": f"2026-11-20T{hour}:00:00Z"})
-    start = datetime(2026, 11, 20, 2, tzinfo=timezone.utc).timestamp()
+    start = datetime(2026, 11, 20, 2, tzinfo=UTC).timestamp()
     picked = archive.between(start, start + 3600)
     assert [e["time"] for e in picked] == ["2026-11-20T02:00:00Z", "2026-11-20T03:00:00Z"]
 

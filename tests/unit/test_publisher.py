@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -215,7 +215,7 @@ def test_backoff_is_exponential_with_full_jitter_and_capped(bus, monkeypatch):
 def test_entries_are_compact_utf8_with_time_and_resources(bus):
     client, delivered = bus
     flaky = Flaky(client)
-    when = datetime(2026, 11, 25, 3, 4, 5, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 25, 3, 4, 5, tzinfo=UTC)
     arn = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/reviews"
     publish([Event("mangaassist.reviews", "ReviewSubmitted", {**review(1).detail, "text": "最高の巻でした！"},
                    resources=(arn,), time=when)], client=flaky)

@@ -23,7 +23,7 @@ import os
 import queue
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 Task = Callable[[], None]
 EXTENSION_NAME = "mangaassist-after-response"
@@ -55,7 +55,7 @@ class Later:
     def __init__(self):
         self.tasks: list[Task] = []
 
-    def __enter__(self) -> "Later":
+    def __enter__(self) -> Later:
         _scope.hosted = self
         return self
 

@@ -17,10 +17,10 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable
 
 from mangaassist.events.patterns import compile_pattern
 from mangaassist.events.routing import RetryPolicy, Rule

@@ -33,9 +33,9 @@ import ipaddress
 import json
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
-from typing import Callable
 
 PREFIX = "Event pattern is not valid. Reason: "
 MAX_OR_COMBINATIONS = 1000

@@ -17,9 +17,9 @@ import json
 import os
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 

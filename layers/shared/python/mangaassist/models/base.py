@@ -6,8 +6,9 @@ CompletionStream`` (text chunks, then ``.completion``). Messages use the Convers
 """
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Generator, Protocol
+from typing import Protocol
 
 DEFAULT_MAX_TOKENS = 512
 DEFAULT_TEMPERATURE = 0.2

@@ -6,8 +6,8 @@ Retries and fallback belong to the router, so the client makes exactly one attem
 from __future__ import annotations
 
 import time
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Generator, Iterable, Iterator
 
 from mangaassist.models.base import (
     DEFAULT_FEATURE,

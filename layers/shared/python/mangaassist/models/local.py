@@ -31,8 +31,8 @@ import math
 import re
 import time
 import unicodedata
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Callable, Generator
 
 from mangaassist.models.base import (
     DEFAULT_FEATURE,

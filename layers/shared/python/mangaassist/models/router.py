@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Generator, Sequence, TypeVar
+from typing import TypeVar
 
 from mangaassist.models.base import (
     CIRCUIT_OPEN,

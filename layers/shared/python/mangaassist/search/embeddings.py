@@ -13,7 +13,8 @@ import math
 import os
 import re
 import unicodedata
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 DEFAULT_DIMENSION = 256
 TITAN_MODEL_ID = "amazon.titan-embed-text-v2:0"

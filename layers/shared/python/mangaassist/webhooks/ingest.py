@@ -21,10 +21,10 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from mangaassist.contracts import ContractError, validate_payload
 from mangaassist.events.publisher import PublishError, publish
@@ -66,7 +66,7 @@ class Settings:
     max_body: int = DEFAULT_MAX_BODY
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         return cls(bucket=os.environ["RAW_PAYLOADS_BUCKET"], table=os.environ["IDEMPOTENCY_TABLE"],
                    max_body=int(os.environ.get("WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY)))
 
@@ -103,7 +103,7 @@ class Ingress:
                                            config=self.idempotency)(self._accept_delivery)
 
     @classmethod
-    def from_env(cls) -> "Ingress":
+    def from_env(cls) -> Ingress:
         return cls(load_sources(), Settings.from_env())
 
     # --- the pipeline ------------------------------------------------------------------------
@@ -149,7 +149,7 @@ class Ingress:
         if delivery_id is None:
             return error_response(400, "missing_delivery_id", f"no delivery id where this source keeps it ({source.delivery_id})")
 
-        received = datetime.fromtimestamp(self.clock(), timezone.utc)
+        received = datetime.fromtimestamp(self.clock(), UTC)
         digest = hashlib.sha256(body).hexdigest()
         raw_key = self._raw_key(source, delivery_id, digest, received)
         # The raw body's put and the claim are independent calls to two services: they run side by
@@ -177,7 +177,9 @@ class Ingress:
 
     def _refusal(self, exc: Exception, delivery: dict) -> dict:
         from aws_lambda_powertools.utilities.idempotency.exceptions import (  # loaded by __init__ already
-            IdempotencyAlreadyInProgressError, IdempotencyValidationError)
+            IdempotencyAlreadyInProgressError,
+            IdempotencyValidationError,
+        )
 
         if isinstance(exc, ContractError):
             return error_response(422, "invalid_payload", exc.message, path=exc.path)
@@ -201,7 +203,7 @@ class Ingress:
             raise RawBodyNotStored() from failure
         validate_payload(source.payload_schema, payload)
         context = Delivery(source.name, delivery["delivery_id"], delivery["headers"],
-                           datetime.fromtimestamp(delivery["received_at"], timezone.utc), delivery["signed_timestamp"])
+                           datetime.fromtimestamp(delivery["received_at"], UTC), delivery["signed_timestamp"])
         try:
             events = MAPPERS[source.mapper](payload, context)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

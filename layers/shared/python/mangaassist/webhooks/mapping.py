@@ -3,10 +3,10 @@ configuration (wiring.json "sources"). A mapper returns every event a delivery i
 batch of 500 items is 500 events, all published."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Callable, Mapping
 
 from mangaassist.events.publisher import Event
 
@@ -40,7 +40,7 @@ class Delivery:
 
 
 def _iso(epoch: int | float | None, fallback: datetime) -> str:
-    when = datetime.fromtimestamp(epoch, timezone.utc) if isinstance(epoch, (int, float)) else fallback
+    when = datetime.fromtimestamp(epoch, UTC) if isinstance(epoch, (int, float)) else fallback
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

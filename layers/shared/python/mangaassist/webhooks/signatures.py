@@ -32,8 +32,8 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 MAX_HEADER = 8192  # far above any real signature header; bounds the work a hostile request causes
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")  # bytes.fromhex alone would also take spaces

@@ -15,8 +15,8 @@ import hashlib
 import hmac
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 
 def _listed(secrets: str | Sequence[str]) -> list[str]:
@@ -62,7 +62,7 @@ def sign_standard(secrets: str | Sequence[str], body: bytes, msg_id: str | None 
 
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     ts = _unix(timestamp)
-    when = datetime.fromtimestamp(ts, timezone.utc)  # tz-aware: the package reads a naive one as UTC
+    when = datetime.fromtimestamp(ts, UTC)  # tz-aware: the package reads a naive one as UTC
     text = body.decode()  # the package wants text: bytes would be signed as "b'...'", without an error
     signatures = [_sign_v1a(key, f"{msg_id}.{ts}.".encode() + body) if key.startswith("whsk_")
                   else Webhook(key).sign(msg_id, when, text) for key in _listed(secrets)]

@@ -9,7 +9,7 @@ and the retry rewrites the same order and publishes again (consumers are idempot
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mangaassist.events.publisher import Event
 from mangaassist.models import inference_event
@@ -54,7 +54,7 @@ def confirm_order(event: dict, deps: Deps | None = None) -> dict:
                                         system=system, max_tokens=300, feature=FEATURE)
     request_id = str(uuid.uuid4())
     confirmation = {"text": completion.text, "model_id": completion.model_id, "request_id": request_id,
-                    "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                    "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     deps.table("orders").update_item(
         Key={"order_id": detail["order_id"]},
         # Names, not bare words: "status" and "items" are DynamoDB reserved words.

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from mangaassist.contracts import validate_detail, validate_envelope
 
@@ -24,7 +24,10 @@ def event_worker(handle: Callable[[dict], dict], *, table_env: str = "IDEMPOTENC
     def claimed(event: dict, context=None) -> dict:
         if "run" not in state:  # built on first use: one persistence layer per worker, env read at run time
             from aws_lambda_powertools.utilities.idempotency import (
-                DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function)
+                DynamoDBPersistenceLayer,
+                IdempotencyConfig,
+                idempotent_function,
+            )
 
             config = IdempotencyConfig(event_key_jmespath='[id, "replay-name"]', raise_on_no_idempotency_key=True,
                                        expires_after_seconds=IDEMPOTENCY_TTL)
