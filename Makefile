@@ -1,6 +1,7 @@
 # MangaAssist integration platform. Every target bootstraps what it needs on a fresh machine:
-# a virtual environment in .venv installed from the hashed locks, with the shared layer's
-# package (layers/shared/python) importable by tests and scripts.
+# a virtual environment in .venv installed from the hashed locks. A .pth file puts the shared
+# layer's package (layers/shared/python: mangaassist) and the development-only code (scripts/:
+# mangaassist_dev, embedded) on its path, as /opt/python is on Lambda's.
 SHELL := /bin/bash
 # A TF_CLI_CONFIG_FILE naming a missing file only makes terraform warn on every call.
 export TF_CLI_CONFIG_FILE := $(wildcard $(TF_CLI_CONFIG_FILE))
@@ -20,7 +21,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
 	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
-		| xargs -I{} sh -c 'echo "$(CURDIR)/layers/shared/python" > {}/mangaassist-dev.pth'
+		| xargs -I{} sh -c 'printf "%s\n" "$(CURDIR)/layers/shared/python" "$(CURDIR)/scripts" > {}/mangaassist-dev.pth'
 	touch $@
 
 setup: $(STAMP) ## create .venv from the hashed locks

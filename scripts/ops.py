@@ -16,12 +16,11 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "layers" / "shared" / "python"))
+from mangaassist_dev.delivery import parse_dead_letter
+from mangaassist_dev.patterns import InvalidEventPattern, compile_pattern
+from mangaassist_dev.routing import load_wiring
 
-from mangaassist.events.delivery import parse_dead_letter  # noqa: E402
-from mangaassist.events.patterns import InvalidEventPattern, compile_pattern  # noqa: E402
-from mangaassist.events.routing import load_wiring  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class OpsError(Exception):
@@ -153,7 +152,7 @@ def emit(args, result: dict, human: str) -> None:
 
 # --- commands ----------------------------------------------------------------------------------
 def cmd_send(args) -> int:
-    from mangaassist.webhooks.signing import sign
+    from mangaassist_dev.signing import sign
 
     where = platform(args)
     url, secrets = where.source(args.source)

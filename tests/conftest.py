@@ -22,8 +22,3 @@ def conformance_dir() -> Path:
     if not CONFORMANCE.is_dir():
         pytest.fail(f"conformance data not found at {CONFORMANCE}: check out shared/ beside the repo")
     return CONFORMANCE
-
-# The local stack's modules (scripts/embedded) are importable by tests, as scripts see them.
-import sys  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "scripts"))

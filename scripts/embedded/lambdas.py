@@ -9,7 +9,7 @@ import time
 import uuid
 from pathlib import Path
 
-from mangaassist.events.delivery import NO_RESOURCE, TargetError
+from mangaassist_dev.delivery import NO_RESOURCE, TargetError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,7 +1,7 @@
 """The local EventBridge: delivers bus events to targets by the routing table, asynchronously.
 
 Matching, retries, dead-lettering, the archive and replay are the shared layer's
-(mangaassist.events.delivery); this module only runs them on threads and records what happened
+(mangaassist_dev.delivery); this module only runs them on threads and records what happened
 for GET /_local/deliveries.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from mangaassist.events.delivery import Archive, dead_letter_message, deliver, replay_rules, replayed
-from mangaassist.events.routing import Rule, Target, Wiring
-from mangaassist.events.transform import transform
+from mangaassist_dev.delivery import Archive, dead_letter_message, deliver, replay_rules, replayed
+from mangaassist_dev.routing import Rule, Target, Wiring
+from mangaassist_dev.transform import transform
 
 
 class DeliveryLog:

@@ -130,12 +130,13 @@ class Stack:
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
+        from mangaassist_dev.delivery import Archive
+        from mangaassist_dev.routing import parse_wiring
+
         from embedded.emulator_process import EmulatorProcess
         from embedded.gateway import Gateway
         from embedded.lambdas import Functions
         from embedded.router import QueueConsumer, Router
-        from mangaassist.events.delivery import Archive
-        from mangaassist.events.routing import parse_wiring
 
         self.wiring = parse_wiring(self.wiring_doc)
         self.credentials = self._dev_credentials()

@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "layers" / "shared" / "python"), str(ROOT / "tests")]
 
 from e2e.conftest import start_stack, stop_stack  # noqa: E402
-
-from mangaassist.webhooks.signing import sign  # noqa: E402
+from mangaassist_dev.signing import sign  # noqa: E402
 
 BODIES = {
     "github": ROOT / "tests" / "events" / "github.push.json",

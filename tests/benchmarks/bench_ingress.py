@@ -51,12 +51,12 @@ def measure(requests: int) -> dict:
     """Handler and direct calls, interleaved so noise hits all alike, with clients made now (they
     reach the emulator the way the process is set up to at this moment)."""
     import boto3
+    from mangaassist_dev.signing import sign_stripe
 
     from mangaassist import after_response
     from mangaassist.events import publisher
     from mangaassist.webhooks.ingest import Ingress, Settings
     from mangaassist.webhooks.mapping import Delivery, map_stripe
-    from mangaassist.webhooks.signing import sign_stripe
     from mangaassist.webhooks.sources import Keys, load_sources
 
     # boto3's default session keeps the handlers it was made with (the in-process transport among

@@ -7,8 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from mangaassist.webhooks import signing
+from mangaassist_dev import signing
 
 pytestmark = pytest.mark.e2e
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -151,7 +150,7 @@ def test_failing_target_reaches_its_dlq_with_aws_attributes_and_redrive_recovers
 
 
 def stack_target_id(stack, rule: str, target: str) -> str:
-    from mangaassist.events.routing import load_wiring
+    from mangaassist_dev.routing import load_wiring
 
     return next(t.id for t in load_wiring().rule(rule).targets if t.resource == target)
 

@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
-from mangaassist.events import delivery
-from mangaassist.events.delivery import Archive, TargetError, dead_letter_message, deliver, parse_dead_letter
-from mangaassist.events.routing import RetryPolicy, parse_wiring
-from mangaassist.events.transform import transform
+from mangaassist_dev import delivery
+from mangaassist_dev.delivery import Archive, TargetError, dead_letter_message, deliver, parse_dead_letter
+from mangaassist_dev.routing import RetryPolicy, parse_wiring
+from mangaassist_dev.transform import transform
 
 EVENT = json.loads((Path(__file__).parents[1] / "events" / "eventBridgeEvent.json").read_text())
 

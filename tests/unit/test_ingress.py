@@ -13,10 +13,10 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from mangaassist_dev import signing
 from moto import mock_aws
 
 from mangaassist.events import publisher as publisher_module
-from mangaassist.webhooks import signing
 from mangaassist.webhooks.ingest import IDEMPOTENCY_TTL, Ingress, Settings
 from mangaassist.webhooks.sources import Keys, load_sources
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from mangaassist.events.patterns import (
+from mangaassist_dev.patterns import (
     InvalidEventPattern,
     _wildcard_complexity,
     compile_pattern,

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mangaassist_dev import signing
 
-from mangaassist.webhooks import signing
 from mangaassist.webhooks.signatures import SignatureError, Verified, verify
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"  # beside the repo, never copied into it

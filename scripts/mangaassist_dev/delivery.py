@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from mangaassist.events.patterns import compile_pattern
-from mangaassist.events.routing import RetryPolicy, Rule
+from mangaassist_dev.patterns import compile_pattern
+from mangaassist_dev.routing import RetryPolicy, Rule
 
 # EventBridge does not publish its backoff schedule; these bound the exponential growth so
 # 185 attempts fit in its 24 hour default (185 x 180 s = 9.25 h of waiting at most).

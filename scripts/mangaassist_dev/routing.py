@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from mangaassist.events.patterns import compile_pattern
+from mangaassist_dev.patterns import compile_pattern
 
 # EventBridge's defaults when a target sets no retry policy (eb-rule-dlq).
 DEFAULT_MAX_RETRY_ATTEMPTS = 185
@@ -21,7 +21,7 @@ DEFAULT_MAX_EVENT_AGE = 86400
 
 def wiring_path() -> Path:
     env = os.environ.get("MANGAASSIST_WIRING")
-    return Path(env) if env else Path(__file__).resolve().parents[5] / "terraform" / "wiring.json"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "terraform" / "wiring.json"
 
 
 @dataclass(frozen=True)
