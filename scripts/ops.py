@@ -294,7 +294,7 @@ def cmd_cost(args) -> int:
     where = platform(args)
     today = datetime.now(UTC).date()
     days = [(today - timedelta(days=n)).isoformat() for n in range(args.days)]
-    usage = daily_usage(days, client=where.client("dynamodb"), table=f"{where.info['prefix']}-usage")
+    usage = daily_usage(days, client=where.client("dynamodb"), table=where.info["names"]["tables"]["usage"])
     projected = projected_cost_per_million(usage)
     rows = [{"day": day, "model_id": model, **{k: str(v) for k, v in counters.items()}}
             for day, models in sorted(usage.items()) for model, counters in sorted(models.items())]

@@ -36,9 +36,9 @@ class InjectedFault(Exception):
 
 
 class Functions:
-    def __init__(self, specs: dict, *, prefix: str, region: str, account: str):
+    def __init__(self, specs: dict, *, names: dict[str, str], region: str, account: str):
         self.specs = specs
-        self.prefix = prefix
+        self.names = names  # function -> its deployed name (mangaassist_dev.naming)
         self.region = region
         self.account = account
         self._handlers: dict = {}
@@ -47,7 +47,7 @@ class Functions:
         self._cold = {name: threading.Lock() for name in specs}  # held through a function's first run
 
     def name(self, function: str) -> str:
-        return f"{self.prefix}-{function}"
+        return self.names[function]
 
     def arn(self, function: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name(function)}"

@@ -66,14 +66,14 @@ class DeliveryLog:
 
 
 class Router:
-    def __init__(self, wiring: Wiring, functions, aws, *, bus_name: str, prefix: str, region: str, account: str,
+    def __init__(self, wiring: Wiring, functions, aws, *, bus_name: str, names: dict, region: str, account: str,
                  archive: Archive, dlq_urls: dict[str, str], queue_urls: dict[str, str], time_scale: float,
                  workers: int = 32):
         self.wiring = wiring
         self.functions = functions
         self.sqs = aws.client("sqs")
         self.bus_name = bus_name
-        self.prefix = prefix
+        self.names = names  # mangaassist_dev.naming.derive
         self.region = region
         self.account = account
         self.archive = archive
@@ -87,12 +87,12 @@ class Router:
 
     # --- names as AWS spells them ---------------------------------------------------------
     def rule_arn(self, rule: Rule) -> str:
-        return f"arn:aws:events:{self.region}:{self.account}:rule/{self.bus_name}/{self.prefix}-{rule.name}"
+        return f"arn:aws:events:{self.region}:{self.account}:rule/{self.bus_name}/{self.names['rules'][rule.name]}"
 
     def target_arn(self, target: Target) -> str:
         if target.kind == "lambda":
             return self.functions.arn(target.function)
-        return f"arn:aws:sqs:{self.region}:{self.account}:{self.prefix}-{target.queue}"
+        return f"arn:aws:sqs:{self.region}:{self.account}:{self.names['queues'][target.queue]}"
 
     # --- the bus ------------------------------------------------------------------------
     def put(self, events: list[dict]) -> None:

@@ -16,6 +16,8 @@ import sys
 import threading
 from pathlib import Path
 
+from mangaassist_dev.naming import derive
+
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
@@ -38,8 +40,9 @@ class Stack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.time_scale = time_scale
         self.wiring_doc = json.loads((ROOT / "terraform" / "wiring.json").read_text())
-        self.bus_name = f"{PREFIX}-bus"
-        self.archive_name = f"{PREFIX}-archive"
+        self.names = derive(PREFIX, self.wiring_doc, ACCOUNT)  # the names Terraform gives them
+        self.bus_name = self.names["bus"]
+        self.archive_name = self.names["archive"]
         self._stopped = threading.Event()
 
     # --- settings the functions read, as Terraform sets them on AWS --------------------------
@@ -67,7 +70,7 @@ class Stack:
             "AWS_REGION": REGION,
             "EVENT_BUS_NAME": self.bus_name,
             "WEBHOOK_SOURCES": json.dumps(self.wiring_doc.get("sources", {})),
-            "WEBHOOK_SECRET_PREFIX": f"{PREFIX}/webhooks/",
+            "WEBHOOK_SECRET_PREFIX": self.names["webhook_secret_prefix"],
             "MODEL_PROVIDER": "local",
             "EMBEDDINGS_PROVIDER": "local",
             "VECTOR_STORE": "local",
@@ -77,8 +80,8 @@ class Stack:
             "POWERTOOLS_METRICS_NAMESPACE": "MangaAssist",
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
-        env.update({f"{t.upper()}_TABLE": f"{PREFIX}-{t}" for t in self.wiring_doc.get("tables", {})})
-        env.update({f"{b.upper()}_BUCKET": f"{PREFIX}-{b.replace('_', '-')}" for b in self.wiring_doc.get("buckets", {})})
+        env.update({f"{t.upper()}_TABLE": name for t, name in self.names["tables"].items()})
+        env.update({f"{b.upper()}_BUCKET": name for b, name in self.names["buckets"].items()})
         return env
 
     # --- resources -------------------------------------------------------------------------
@@ -88,37 +91,37 @@ class Stack:
         for name, spec in doc.get("tables", {}).items():
             keys = [(spec["hash_key"], "HASH")] + ([(spec["range_key"], "RANGE")] if spec.get("range_key") else [])
             ddb.create_table(
-                TableName=f"{PREFIX}-{name}", BillingMode="PAY_PER_REQUEST",
+                TableName=self.names["tables"][name], BillingMode="PAY_PER_REQUEST",
                 KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
                 AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
             )
             if spec.get("ttl_attribute"):
-                ddb.update_time_to_live(TableName=f"{PREFIX}-{name}", TimeToLiveSpecification={
+                ddb.update_time_to_live(TableName=self.names["tables"][name], TimeToLiveSpecification={
                     "Enabled": True, "AttributeName": spec["ttl_attribute"]})
         s3 = aws.client("s3")
         for name in doc.get("buckets", {}):
-            s3.create_bucket(Bucket=f"{PREFIX}-{name.replace('_', '-')}",
+            s3.create_bucket(Bucket=self.names["buckets"][name],
                              CreateBucketConfiguration={"LocationConstraint": REGION})
         sqs = aws.client("sqs")
         self.queue_urls, self.queue_arns = {}, {}
         for name, spec in doc.get("queues", {}).items():
-            dlq = sqs.create_queue(QueueName=f"{PREFIX}-{name}-dlq")["QueueUrl"]
+            dlq = sqs.create_queue(QueueName=self.names["queue_dlqs"][name])["QueueUrl"]
             dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            self.queue_urls[name] = sqs.create_queue(QueueName=f"{PREFIX}-{name}", Attributes={
+            self.queue_urls[name] = sqs.create_queue(QueueName=self.names["queues"][name], Attributes={
                 "VisibilityTimeout": str(spec.get("visibility_timeout_seconds", 60)),
                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
                                              "maxReceiveCount": spec.get("max_receive_count", 5)}),
             })["QueueUrl"]
-            self.queue_arns[name] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{PREFIX}-{name}"
+            self.queue_arns[name] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.names['queues'][name]}"
         self.dlqs = {}
         for rule in self.wiring.rules:
             for target in rule.targets:
-                name = f"{PREFIX}-dlq-{rule.name}-{target.id}"[:80]
+                name = self.names["target_dlqs"][f"{rule.name}/{target.id}"]
                 self.dlqs[f"{rule.name}/{target.id}"] = {"name": name, "url": sqs.create_queue(QueueName=name)["QueueUrl"]}
         events = aws.client("events")
         bus_arn = events.create_event_bus(Name=self.bus_name)["EventBusArn"]
         for rule in self.wiring.rules:  # described for `aws events` users; the router delivers
-            events.put_rule(Name=f"{PREFIX}-{rule.name}", EventBusName=self.bus_name,
+            events.put_rule(Name=self.names["rules"][rule.name], EventBusName=self.bus_name,
                             EventPattern=json.dumps(rule.event_pattern), Description=rule.description)
         archive = doc.get("archive") or {}
         events.create_archive(ArchiveName=self.archive_name, EventSourceArn=bus_arn,
@@ -126,7 +129,7 @@ class Stack:
                               RetentionDays=archive.get("retention_days", 0))
         sm = aws.client("secretsmanager")
         for name, source in self.credentials["sources"].items():
-            sm.create_secret(Name=f"{PREFIX}/webhooks/{name}", SecretString=json.dumps({"secrets": source["secrets"]}))
+            sm.create_secret(Name=self.names["webhook_secrets"][name], SecretString=json.dumps({"secrets": source["secrets"]}))
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -150,8 +153,8 @@ class Stack:
         archive_cfg = self.wiring.archive
         self.archive = Archive(self.archive_name, archive_cfg.event_pattern if archive_cfg else None,
                                self.data_dir / "archive.jsonl")
-        self.functions = Functions(self.wiring.functions, prefix=PREFIX, region=REGION, account=ACCOUNT)
-        self.router = Router(self.wiring, self.functions, aws, bus_name=self.bus_name, prefix=PREFIX, region=REGION,
+        self.functions = Functions(self.wiring.functions, names=self.names["functions"], region=REGION, account=ACCOUNT)
+        self.router = Router(self.wiring, self.functions, aws, bus_name=self.bus_name, names=self.names, region=REGION,
                              account=ACCOUNT, archive=self.archive, dlq_urls={k: v["url"] for k, v in self.dlqs.items()},
                              queue_urls=self.queue_urls, time_scale=self.time_scale)
         # Lambda polls a queue with several concurrent batches (five to start with, at most the
@@ -187,6 +190,7 @@ class Stack:
             "aws_endpoint_url": self.emulator.endpoint_url,
             "region": REGION,
             "prefix": PREFIX,
+            "names": self.names,
             "api_key": self.api_key,
             "bus": self.bus_name,
             "archive": self.archive_name,

@@ -176,7 +176,7 @@ def analytics_objects(stack, events: set[str], timeout: float = 120) -> tuple[in
 
     s3 = boto3.client("s3", endpoint_url=stack.info["aws_endpoint_url"], region_name=stack.info["region"],
                       aws_access_key_id="local", aws_secret_access_key="local")
-    bucket, started = f"{stack.info['prefix']}-analytics", time.monotonic()
+    bucket, started = stack.info["names"]["buckets"]["analytics"], time.monotonic()
     seen: set[str] = set()
     read: set[str] = set()
     while True:

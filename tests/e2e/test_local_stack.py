@@ -216,7 +216,7 @@ def test_paid_checkout_gets_a_confirmation_and_its_model_call_is_counted(stack):
     stack.wait_for(lambda rs: {"OrderConfirmationGenerated", "InferenceCompleted"} <= delivered_types(rs)
                    and any(r["target"] == "usage_aggregator" and r["status"] == "delivered" for r in rs),
                    what="the confirmation and its InferenceCompleted")
-    table = f"{stack.info['prefix']}-orders"
+    table = stack.info["names"]["tables"]["orders"]
     order = aws_client(stack, "dynamodb").get_item(TableName=table, Key={"order_id": {"S": order_id}})["Item"]
     assert order["status"]["S"] == "paid" and "¥1,500" in order["confirmation"]["M"]["text"]["S"]
     code, cost = stack.ops("cost", "--days", "2")
@@ -231,7 +231,7 @@ def test_a_toxic_review_is_flagged_and_reaches_the_analytics_sink(stack):
     flagged = stack.wait_for(lambda rs: [r for r in rs if r["detail_type"] == "ModerationFlagged" and r["status"] == "delivered"],
                              what="ModerationFlagged")
     assert {r["target"] for r in flagged} == {"analytics"}
-    review = aws_client(stack, "dynamodb").get_item(TableName=f"{stack.info['prefix']}-reviews",
+    review = aws_client(stack, "dynamodb").get_item(TableName=stack.info["names"]["tables"]["reviews"],
                                                     Key={"review_id": {"S": payload["review_id"]}})["Item"]
     assert review["status"]["S"] == "quarantined"
 
@@ -252,7 +252,7 @@ def test_a_new_release_becomes_searchable_over_the_rest_api(stack):
 
 def analytics_lines(stack, prefix: str = "events/") -> dict[str, list[dict]]:
     """The analytics bucket's objects under prefix, as their JSON lines."""
-    s3, bucket = aws_client(stack, "s3"), f"{stack.info['prefix']}-analytics"
+    s3, bucket = aws_client(stack, "s3"), stack.info["names"]["buckets"]["analytics"]
     keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for o in page.get("Contents", [])]
     return {key: [json.loads(line) for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()]
