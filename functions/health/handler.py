@@ -1,16 +1,14 @@
 """GET /health: liveness for load balancers and `ops status`; says which build is running."""
 from __future__ import annotations
 
-import json
-import os
+from mangaassist import settings
+from mangaassist.http import json_response
+
+BUILD_VERSION = settings.build_version()  # read at init: a deployment without it fails to start, loudly
+RUNTIME = settings.runtime()
 
 
 def lambda_handler(event, context):
-    body = {
-        "status": "ok",
-        "service": "mangaassist",
-        "function": getattr(context, "function_name", os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "health")),
-        "version": os.environ.get("BUILD_VERSION", "dev"),
-        "region": os.environ.get("AWS_REGION", "local"),
-    }
-    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}
+    return json_response(200, {"status": "ok", "service": "mangaassist", "version": BUILD_VERSION,
+                               "function": getattr(context, "function_name", None) or RUNTIME.function_name,
+                               "region": RUNTIME.region})

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
 PREFIX = "mangaassist-local"
+# The offline provider stands in for both models; their ids say which one answered.
+LOCAL_FAST_MODEL, LOCAL_FALLBACK_MODEL = "local.grounded-v1", "local.grounded-v1"
 
 
 def _dev_secret(scheme: str) -> str:
@@ -68,12 +70,20 @@ class Stack:
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
+            "BUILD_VERSION": "local",
             "EVENT_BUS_NAME": self.bus_name,
             "WEBHOOK_SOURCES": json.dumps(self.wiring_doc.get("sources", {})),
+            "WEBHOOK_MAX_BODY_BYTES": str(1024 * 1024),
             "WEBHOOK_SECRET_PREFIX": self.names["webhook_secret_prefix"],
             "MODEL_PROVIDER": "local",
+            "MODEL_FAST_ID": LOCAL_FAST_MODEL,
+            "MODEL_FALLBACK_ID": LOCAL_FALLBACK_MODEL,
+            "BREAKER_TABLE": self.names["tables"]["breaker"],
             "EMBEDDINGS_PROVIDER": "local",
+            "EMBEDDINGS_MODEL_ID": "local.hashed-ngrams-v1",
+            "EMBEDDINGS_DIMENSION": "256",
             "VECTOR_STORE": "local",
+            "VECTOR_INDEX": "products",
             "LOCAL_DATA_DIR": str(self.data_dir),
             "POWERTOOLS_SERVICE_NAME": "mangaassist",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),

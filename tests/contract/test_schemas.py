@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft4Validator
 
-from mangaassist import contracts
+from mangaassist import contracts, settings
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 SCHEMA_FILES = sorted(SCHEMAS.rglob("*.schema.json"))
@@ -217,6 +217,7 @@ def test_schemas_dir_setting_that_points_nowhere_is_an_error(monkeypatch, tmp_pa
     monkeypatch.setenv("MANGAASSIST_SCHEMAS_DIR", str(tmp_path))
     assert contracts.schemas_dir() == tmp_path
     monkeypatch.setenv("MANGAASSIST_SCHEMAS_DIR", str(tmp_path / "missing"))
+    settings.reload()
     with pytest.raises(RuntimeError, match="MANGAASSIST_SCHEMAS_DIR"):
         contracts.schemas_dir()
 

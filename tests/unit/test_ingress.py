@@ -17,7 +17,8 @@ from mangaassist_dev import signing
 from moto import mock_aws
 
 from mangaassist.events import publisher as publisher_module
-from mangaassist.webhooks.ingest import IDEMPOTENCY_TTL, Ingress, Settings
+from mangaassist.settings import Webhooks
+from mangaassist.webhooks.ingest import IDEMPOTENCY_TTL, Ingress
 from mangaassist.webhooks.sources import Keys, load_sources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +93,6 @@ def create_resources() -> None:
 @pytest.fixture
 def aws(monkeypatch):
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
-    monkeypatch.setattr(publisher_module, "_client", None, raising=False)
     with mock_aws():
         create_resources()
         yield BusTap()
@@ -101,8 +101,13 @@ def aws(monkeypatch):
 def make_ingress(**overrides) -> Ingress:
     kwargs = dict(keys=lambda source: Keys((SECRETS[source], OLD_SECRETS[source])), clock=lambda: NOW)
     kwargs.update(overrides)
-    settings = kwargs.pop("settings", Settings(bucket=BUCKET, table=TABLE))
-    return Ingress(SOURCES, settings, **kwargs)
+    config = kwargs.pop("config", webhook_settings())
+    return Ingress(SOURCES, config, **kwargs)
+
+
+def webhook_settings(max_body: int = 1024 * 1024) -> Webhooks:
+    return Webhooks(sources_json="{}", secret_prefix="test/webhooks/", max_body_bytes=max_body,
+                    raw_payloads_bucket=BUCKET, idempotency_table=TABLE)
 
 
 def answer(response: dict) -> tuple[int, dict]:
@@ -255,7 +260,6 @@ def test_fifty_concurrent_deliveries_of_one_id_publish_exactly_once(tmp_path, mo
     try:
         monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
         monkeypatch.setenv("EVENT_BUS_NAME", BUS)
-        monkeypatch.setattr(publisher_module, "_client", None, raising=False)
         create_resources()
         ingress = make_ingress()
         body = fixture_body("stripe.checkout.session.completed.json")
@@ -483,7 +487,7 @@ def test_bodies_over_the_limit_are_413(aws):
     payload = json.loads(fixture_body("reviews.submitted.json"))
     payload["text"] = "あ" * 4000
     body = json.dumps(payload, ensure_ascii=False).encode()
-    ingress = make_ingress(settings=Settings(bucket=BUCKET, table=TABLE, max_body=4096))
+    ingress = make_ingress(config=webhook_settings(max_body=4096))
     assert send(ingress, "reviews", body)[0] == 413
 
 

@@ -17,6 +17,7 @@ from jsonschema import Draft4Validator
 from moto import mock_aws
 
 from mangaassist import models
+from mangaassist import settings as platform_settings
 from mangaassist.models import (
     BedrockModel,
     CircuitBreaker,
@@ -25,7 +26,7 @@ from mangaassist.models import (
     ModelError,
     ModelRouter,
     ModelUnavailable,
-    RetryPolicy,
+    ModelRetry,
     Route,
     estimate_cost,
     inference_event,
@@ -115,7 +116,7 @@ def router(client, *, fast_breaker=None, fallback_breaker=None, attempts=2, slee
         routes[0] = Route(routes[0].model, fast_breaker)
     if fallback_breaker:
         routes[1] = Route(routes[1].model, fallback_breaker)
-    return ModelRouter(routes, retry=RetryPolicy(attempts=attempts, base_seconds=0.1, cap_seconds=1.0),
+    return ModelRouter(routes, retry=ModelRetry(attempts=attempts, base_seconds=0.1, cap_seconds=1.0),
                        sleep=(sleeps if sleeps is not None else []).append, rng=lambda: 0.5)
 
 
@@ -465,20 +466,35 @@ def test_inference_event_detail_matches_its_schema():
 
 # --- configuration ---------------------------------------------------------------------------
 
-def test_get_provider_follows_the_environment(monkeypatch):
-    monkeypatch.setenv("MODEL_PROVIDER", "local")
+def test_get_provider_follows_the_settings(monkeypatch):
+    for name, value in {"MODEL_PROVIDER": "local", "MODEL_FAST_ID": FAST, "MODEL_FALLBACK_ID": FALLBACK}.items():
+        monkeypatch.setenv(name, value)
     assert isinstance(models.get_provider(), LocalProvider)
     monkeypatch.setenv("MODEL_PROVIDER", "bedrock")
     monkeypatch.setenv("MODEL_FAST_ID", f"apac.{FAST}")
-    monkeypatch.delenv("MODEL_FALLBACK_ID", raising=False)
     monkeypatch.setenv("BREAKER_TABLE", "breakers")
+    platform_settings.reload()
     provider = models.get_provider()
     assert [r.model.model_id for r in provider.routes] == [f"apac.{FAST}", FALLBACK]
     assert all(isinstance(r.breaker, CircuitBreaker) for r in provider.routes)
     assert models.get_provider() is provider  # clients and breaker caches outlive an invocation
-    monkeypatch.setenv("MODEL_PROVIDER", "openai")
-    with pytest.raises(ValueError):
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"MODEL_PROVIDER": "openai"}, "MODEL_PROVIDER='openai' must be one of bedrock, local"),
+    ({"MODEL_FALLBACK_ID": None}, "MODEL_FALLBACK_ID is not set"),
+    ({"MODEL_PROVIDER": None}, "MODEL_PROVIDER is not set"),
+])
+def test_a_missing_or_unknown_model_setting_fails_with_its_name(monkeypatch, change, message):
+    for name, value in {"MODEL_PROVIDER": "bedrock", "MODEL_FAST_ID": FAST, "MODEL_FALLBACK_ID": FALLBACK,
+                        **change}.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    with pytest.raises(platform_settings.MissingSetting) as caught:
         models.get_provider()
+    assert str(caught.value) == message
 
 
 # --- the local provider ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from mangaassist.contracts import ContractError
+from mangaassist import backoff, clients, settings
 from mangaassist.events import publisher
 from mangaassist.events.publisher import Event, EventTooLarge, PublishError, publish
 
@@ -61,7 +62,6 @@ def bus(monkeypatch):
     """A moto bus whose every event lands in an SQS queue; yields (client, delivered)."""
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     monkeypatch.delenv("MANGAASSIST_MAX_EVENT_BYTES", raising=False)
-    monkeypatch.setattr(publisher, "_client", None)
     monkeypatch.setattr(publisher, "sleep", lambda _seconds: None)
     with mock_aws():
         events, sqs = boto3.client("events"), boto3.client("sqs")
@@ -104,15 +104,16 @@ def test_calls_stay_within_the_size_limit(bus, monkeypatch):
 
 @pytest.mark.parametrize("setting, limit", [(None, 262144), ("1048576", 1048576), ("1048577", ValueError)])
 def test_size_limit_setting_defaults_to_256_kb_and_stops_at_1_mb(monkeypatch, setting, limit):
+    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     if setting:
         monkeypatch.setenv("MANGAASSIST_MAX_EVENT_BYTES", setting)
     else:
         monkeypatch.delenv("MANGAASSIST_MAX_EVENT_BYTES", raising=False)
     if limit is ValueError:
-        with pytest.raises(ValueError, match="at most 1048576"):
-            publisher.max_event_bytes()
+        with pytest.raises(settings.MissingSetting, match="MANGAASSIST_MAX_EVENT_BYTES.*1 to 1048576"):
+            settings.events()
     else:
-        assert publisher.max_event_bytes() == limit
+        assert settings.events().max_event_bytes == limit
 
 
 def test_size_is_counted_the_aws_way():
@@ -144,7 +145,8 @@ def test_no_bus_is_an_error_and_no_events_is_no_call(bus, monkeypatch):
     flaky = Flaky(client)
     assert publish([], client=flaky) == [] and flaky.calls == []
     monkeypatch.delenv("EVENT_BUS_NAME")
-    with pytest.raises(ValueError, match="EVENT_BUS_NAME"):
+    settings.reload()
+    with pytest.raises(settings.MissingSetting, match="EVENT_BUS_NAME"):
         publish([review(1)], client=flaky)
 
 
@@ -204,7 +206,7 @@ def test_backoff_is_exponential_with_full_jitter_and_capped(bus, monkeypatch):
     client, _ = bus
     slept = []
     monkeypatch.setattr(publisher, "sleep", slept.append)
-    monkeypatch.setattr(publisher.random, "uniform", lambda low, high: high)  # the top of each jitter range
+    monkeypatch.setattr(backoff.random, "random", lambda: 1.0)  # the top of each jitter range
     flaky = Flaky(client, fail_entry=lambda call, rid: "ThrottlingException")
     with pytest.raises(PublishError):
         publish(reviews(1), client=flaky, max_attempts=5, base_delay=0.05, max_delay=0.15)
@@ -227,6 +229,6 @@ def test_entries_are_compact_utf8_with_time_and_resources(bus):
 def test_the_default_client_is_made_once(bus):
     _, delivered = bus
     publish([review(1)])
-    first = publisher._client
+    first = clients.client("events", "publish")
     publish([review(2)])
-    assert first is not None and publisher._client is first and len(delivered()) == 2
+    assert clients.client("events", "publish") is first and len(delivered()) == 2

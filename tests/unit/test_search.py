@@ -20,7 +20,7 @@ from botocore.credentials import Credentials
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from mangaassist import search
+from mangaassist import search, settings
 from mangaassist.search import Doc, EmbeddingError, Hit, LocalEmbedder, TitanEmbedder, VectorStoreError
 from mangaassist.search.local_store import LocalVectorStore
 from mangaassist.search.opensearch import OpenSearchVectorStore
@@ -113,17 +113,28 @@ def test_titan_accepts_only_its_dimensions():
         TitanEmbedder(dimension=300)
 
 
-def test_get_embedder_follows_the_environment(monkeypatch):
-    monkeypatch.delenv("EMBEDDINGS_PROVIDER", raising=False)
-    monkeypatch.setenv("EMBEDDINGS_DIMENSION", "512")
+def search_settings(monkeypatch, **values):
+    defaults = {"EMBEDDINGS_PROVIDER": "local", "EMBEDDINGS_MODEL_ID": "amazon.titan-embed-text-v2:0",
+                "EMBEDDINGS_DIMENSION": "256", "VECTOR_STORE": "local", "VECTOR_INDEX": "products",
+                "LOCAL_DATA_DIR": "/nowhere"}
+    for name, value in {**defaults, **values}.items():
+        monkeypatch.setenv(name, value)
+    settings.reload()
+
+
+def test_get_embedder_follows_the_settings(monkeypatch):
+    search_settings(monkeypatch, EMBEDDINGS_DIMENSION="512")
     local = search.get_embedder()
     assert isinstance(local, LocalEmbedder) and local.dimension == 512
-    monkeypatch.setenv("EMBEDDINGS_PROVIDER", "bedrock")
+    search_settings(monkeypatch, EMBEDDINGS_DIMENSION="512", EMBEDDINGS_PROVIDER="bedrock")
     titan = search.get_embedder()
     assert isinstance(titan, TitanEmbedder) and (titan.model_id, titan.dimension) == ("amazon.titan-embed-text-v2:0",
                                                                                        512)
-    monkeypatch.setenv("EMBEDDINGS_PROVIDER", "openai")
-    with pytest.raises(ValueError):
+    search_settings(monkeypatch, EMBEDDINGS_PROVIDER="openai")
+    with pytest.raises(settings.MissingSetting, match="EMBEDDINGS_PROVIDER"):
+        search.get_embedder()
+    search_settings(monkeypatch, EMBEDDINGS_DIMENSION="wide")
+    with pytest.raises(settings.MissingSetting, match="EMBEDDINGS_DIMENSION='wide' is not valid"):
         search.get_embedder()
 
 
@@ -384,15 +395,15 @@ def test_http_errors_raise_with_status_and_body(monkeypatch):
     assert caught.value.status == 403 and "does not have permissions" in caught.value.message
 
 
-def test_get_vector_store_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.delenv("VECTOR_STORE", raising=False)
-    monkeypatch.setenv("LOCAL_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("VECTOR_INDEX", "catalog")
+def test_get_vector_store_follows_the_settings(monkeypatch, tmp_path):
+    search_settings(monkeypatch, LOCAL_DATA_DIR=str(tmp_path), VECTOR_INDEX="catalog")
     local = search.get_vector_store()
     assert isinstance(local, LocalVectorStore) and local.path == tmp_path.resolve() / "vectors" / "catalog.json"
-    monkeypatch.setenv("VECTOR_STORE", "opensearch")
-    monkeypatch.setenv("OPENSEARCH_ENDPOINT", "abc123xyz.us-west-2.aoss.amazonaws.com")
-    monkeypatch.setenv("EMBEDDINGS_DIMENSION", "1024")
+    search_settings(monkeypatch, VECTOR_STORE="opensearch", VECTOR_INDEX="catalog")
+    with pytest.raises(settings.MissingSetting, match="OPENSEARCH_ENDPOINT is not set"):
+        search.get_vector_store()
+    search_settings(monkeypatch, VECTOR_STORE="opensearch", VECTOR_INDEX="catalog", EMBEDDINGS_DIMENSION="1024",
+                    OPENSEARCH_ENDPOINT="abc123xyz.us-west-2.aoss.amazonaws.com")
     remote = search.get_vector_store()
     assert (remote.endpoint, remote.region, remote.index, remote.dimension) == (
         "https://abc123xyz.us-west-2.aoss.amazonaws.com", "us-west-2", "catalog", 1024)

@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from mangaassist import clients
 from mangaassist.workers import analytics, usage
 from mangaassist.workers.deps import Deps
 
@@ -37,7 +38,6 @@ def aws(monkeypatch):
     monkeypatch.setenv("ANALYTICS_BUCKET", "analytics-bucket")
     monkeypatch.setenv("USAGE_TABLE", "usage")
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
-    monkeypatch.setattr(analytics, "_clients", {})
     monkeypatch.setattr(usage, "_default", Deps())
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket="analytics-bucket", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
@@ -102,7 +102,7 @@ def test_an_object_that_cannot_be_written_fails_only_its_records(aws, monkeypatc
         return real_put(**kwargs)
 
     monkeypatch.setattr(s3, "put_object", put)
-    monkeypatch.setitem(analytics._clients, "s3", s3)
+    monkeypatch.setitem(clients._built, ("s3", "default"), s3)
     response = handler("analytics")(sqs_event([json.dumps(e) for e in events]), None)
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     assert [e["id"] for lines in stored_lines().values() for e in lines] == ["today"]
@@ -126,10 +126,10 @@ def test_usage_counts_per_model_and_total_once_per_event(aws):
     run(inference("e1", "haiku", 0.0005), None)
     run(inference("e1", "haiku", 0.0005), None)  # EventBridge delivered it twice
     run(inference("e2", "sonnet", 0.003, (200, 50)), None)
-    counters = usage.daily_usage(["2026-11-25"])["2026-11-25"]
+    counters = usage.daily_usage(["2026-11-25"], client=boto3.client("dynamodb"), table="usage")["2026-11-25"]
     assert counters["haiku"]["calls"] == 1 and counters["haiku"]["input_tokens"] == 100
     assert counters["total"] == {"calls": 2, "input_tokens": 300, "output_tokens": 70, "cost_usd": Decimal("0.0035")}
-    assert usage.projected_cost_per_million(usage.daily_usage(["2026-11-25"])) == Decimal("1750.00")
+    assert usage.projected_cost_per_million(usage.daily_usage(["2026-11-25"], client=boto3.client("dynamodb"), table="usage")) == Decimal("1750.00")
 
 
 def test_usage_rejects_an_event_that_breaks_the_contract(aws):
@@ -139,7 +139,7 @@ def test_usage_rejects_an_event_that_breaks_the_contract(aws):
     bad["detail"]["input_tokens"] = -5
     with pytest.raises(ContractError):
         handler("usage_aggregator")(bad, None)
-    assert usage.daily_usage(["2026-11-25"]) == {}
+    assert usage.daily_usage(["2026-11-25"], client=boto3.client("dynamodb"), table="usage") == {}
 
 
 def test_usage_builds_its_client_once_per_container(aws, monkeypatch):
@@ -149,4 +149,4 @@ def test_usage_builds_its_client_once_per_container(aws, monkeypatch):
     for i in range(3):
         usage.record_usage(inference(f"c{i}", "haiku", 0.001))
     assert made == [("dynamodb",)]
-    assert usage.daily_usage(["2026-11-25"])["2026-11-25"]["total"]["calls"] == 3
+    assert usage.daily_usage(["2026-11-25"], client=boto3.client("dynamodb"), table="usage")["2026-11-25"]["total"]["calls"] == 3

@@ -84,12 +84,7 @@ class FakeDeps(Deps):
 
 
 @pytest.fixture
-def aws(monkeypatch, tmp_path):
-    for name in TABLES:
-        monkeypatch.setenv(f"{name.upper()}_TABLE", f"test-{name}")
-    for name, value in {"MODEL_PROVIDER": "local", "EMBEDDINGS_PROVIDER": "local", "VECTOR_STORE": "local",
-                        "LOCAL_DATA_DIR": str(tmp_path)}.items():
-        monkeypatch.setenv(name, value)
+def aws(platform_env):
     with mock_aws():
         ddb = boto3.client("dynamodb")
         for name, key in TABLES.items():

@@ -19,11 +19,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable
+
+from mangaassist import settings
 
 Task = Callable[[], None]
 EXTENSION_NAME = "mangaassist-after-response"
@@ -122,7 +123,7 @@ def extension() -> Extension | None:
     """The registered extension on Lambda (registering it on first call, which must come during
     init: at import of the handler's module); None elsewhere, or if Lambda refused it."""
     global _extension
-    api = os.environ.get("AWS_LAMBDA_RUNTIME_API")
+    api = settings.lambda_runtime_api()
     if not api:
         return None
     with _extension_lock:

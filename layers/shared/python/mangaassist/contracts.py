@@ -5,7 +5,7 @@ Schemas are draft-04 (what the EventBridge schema registry takes as JSONSchemaDr
 - ``webhooks/<partner>.schema.json``: each partner's payload;
 - ``envelope.schema.json``: the EventBridge envelope around every detail.
 
-They are found at MANGAASSIST_SCHEMAS_DIR, else inside the layer (``mangaassist/_schemas``,
+They are found at ``settings.schemas_dir()`` (MANGAASSIST_SCHEMAS_DIR), else inside the layer (``mangaassist/_schemas``,
 where the build copies them), else in the repository's ``schemas/``.
 
 Paths in errors are dotted with list indexes, relative to the validated document:
@@ -15,7 +15,6 @@ for the document itself. A missing required field is named by its own path (``de
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import date
 from pathlib import Path
@@ -23,12 +22,14 @@ from pathlib import Path
 from jsonschema import Draft4Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
 
+from mangaassist import settings
+
 _PACKAGE = Path(__file__).resolve().parent
 _MAX_MESSAGE = 300  # jsonschema quotes the offending value, which may be megabytes
 
 
 def schemas_dir() -> Path:
-    configured = os.environ.get("MANGAASSIST_SCHEMAS_DIR")
+    configured = settings.schemas_dir()
     if configured:  # an explicit setting that points nowhere is a deployment error, not a fallback
         if not Path(configured).is_dir():
             raise RuntimeError(f"MANGAASSIST_SCHEMAS_DIR={configured} is not a directory")

@@ -3,9 +3,8 @@
 - Every detail is checked against its contract, and every entry against the size limit, before
   anything is sent: one bad event stops the whole publish, so a caller never has to work out
   which half went out.
-- Calls carry at most 10 entries and at most MANGAASSIST_MAX_EVENT_BYTES, counted AWS's way
-  (Time 14 bytes + Source + DetailType + Detail + each Resource, UTF-8). The documented limit is
-  256 KB; AWS raised the bus limit to 1 MB in 2026, so it is a setting (at most 1 MB).
+- Calls carry at most 10 entries and at most ``settings.events().max_event_bytes``, counted AWS's
+  way (Time 14 bytes + Source + DetailType + Detail + each Resource, UTF-8).
 - Entries that PutEvents reports with a retryable ErrorCode are retried, and only they; so are
   whole calls refused with throttling or a 5xx. Retries use full-jitter exponential backoff,
   bounded by ``max_attempts``. Whatever is left raises PublishError, which lists the failed
@@ -14,8 +13,6 @@
 from __future__ import annotations
 
 import json
-import os
-import random
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,11 +20,11 @@ from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mangaassist import clients, settings
+from mangaassist.backoff import full_jitter
 from mangaassist.contracts import validate_detail
 
 MAX_ENTRIES = 10
-DEFAULT_MAX_BYTES = 256 * 1024
-MAX_BYTES_CEILING = 1024 * 1024
 MAX_ATTEMPTS, BASE_DELAY, MAX_DELAY = 5, 0.05, 2.0
 # https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsResultEntry.html: the
 # other entry codes (MalformedDetail, AccessDeniedException...) fail the same way every time.
@@ -35,7 +32,6 @@ RETRYABLE_ENTRY_ERRORS = frozenset({"InternalFailure", "ThrottlingException"})
 RETRYABLE_CALL_ERRORS = frozenset({"ThrottlingException", "InternalException", "InternalFailure", "ServiceUnavailable"})
 
 sleep = time.sleep  # tests replace it
-_client = None
 
 
 class EventTooLarge(ValueError):
@@ -81,13 +77,6 @@ def entry_size(entry: dict) -> int:
     return size + sum(len(r.encode()) for r in entry.get("Resources", []))
 
 
-def max_event_bytes() -> int:
-    limit = int(os.environ.get("MANGAASSIST_MAX_EVENT_BYTES", DEFAULT_MAX_BYTES))
-    if not 0 < limit <= MAX_BYTES_CEILING:
-        raise ValueError(f"MANGAASSIST_MAX_EVENT_BYTES={limit}: EventBridge takes at most {MAX_BYTES_CEILING}")
-    return limit
-
-
 def chunks(indexes: list[int], sizes: list[int], max_bytes: int) -> list[list[int]]:
     """``indexes`` grouped into PutEvents calls of at most 10 entries and ``max_bytes``."""
     calls, current, current_bytes = [], [], 0
@@ -100,18 +89,6 @@ def chunks(indexes: list[int], sizes: list[int], max_bytes: int) -> list[list[in
     return calls + [current] if current else calls
 
 
-def default_client():
-    global _client
-    if _client is None:
-        import boto3
-        from botocore.config import Config
-
-        # One quick SDK retry for connection hiccups; the publish loop owns the retry budget.
-        _client = boto3.client("events", config=Config(connect_timeout=2, read_timeout=5,
-                                                        retries={"mode": "standard", "max_attempts": 2}))
-    return _client
-
-
 def publish(events: Iterable[Event], *, bus_name: str | None = None, client=None, max_attempts: int = MAX_ATTEMPTS,
             base_delay: float = BASE_DELAY, max_delay: float = MAX_DELAY) -> list[str]:
     """Send ``events``; returns their event ids in input order.
@@ -121,25 +98,23 @@ def publish(events: Iterable[Event], *, bus_name: str | None = None, client=None
     events = list(events)
     for event in events:
         validate_detail(event.source, event.detail_type, event.detail)
-    bus_name = bus_name or os.environ.get("EVENT_BUS_NAME")
-    if not bus_name:
-        raise ValueError("no event bus: pass bus_name or set EVENT_BUS_NAME")
+    bus_name = bus_name or settings.events().bus_name
     entries = [event.entry(bus_name) for event in events]
     sizes = [entry_size(entry) for entry in entries]
-    max_bytes = max_event_bytes()
+    max_bytes = settings.events().max_event_bytes
     for entry, size in zip(entries, sizes):
         if size > max_bytes:
             raise EventTooLarge(f"{entry['DetailType']} is {size} bytes; the limit is {max_bytes}")
     if not entries:
         return []
-    client = client or default_client()
+    client = client or clients.client("events", "publish")
 
     ids: list[str | None] = [None] * len(entries)
     errors: dict[int, dict] = {}  # index -> the last ErrorCode/ErrorMessage it got
     pending = list(range(len(entries)))
     for attempt in range(max_attempts):
-        if attempt:  # full jitter: https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/
-            sleep(random.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1))))
+        if attempt:
+            sleep(full_jitter(attempt - 1, base_delay, max_delay))
         pending = _send(client, entries, sizes, pending, max_bytes, ids, errors)
         if not pending:
             break

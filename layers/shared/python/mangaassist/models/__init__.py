@@ -1,19 +1,17 @@
 """Model adapters: Bedrock (Converse) behind a router with fallback and shared circuit breakers,
 or an offline grounded provider; both honour the same contract (see base.py).
 
-Configuration (environment):
-- ``MODEL_PROVIDER``: ``bedrock`` (default) or ``local``.
-- ``MODEL_FAST_ID`` / ``MODEL_FALLBACK_ID``: model or inference profile ids (or ARNs).
-- ``BREAKER_TABLE``: DynamoDB table (key ``pk``, string) holding the circuit breakers; unset,
-  no breaker is used.
+Configuration: ``settings.models()`` (MODEL_PROVIDER ``bedrock`` or ``local``, MODEL_FAST_ID and
+MODEL_FALLBACK_ID: model or inference profile ids or ARNs, BREAKER_TABLE: the DynamoDB table
+holding the circuit breakers, none when unset).
 
 Importing this package does not import boto3: clients are created when a provider is built.
 """
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 
+from mangaassist import clients, settings
 from mangaassist.models.base import (
     Completion,
     CompletionStream,
@@ -22,17 +20,14 @@ from mangaassist.models.base import (
     Provider,
     inference_event,
 )
-from mangaassist.models.bedrock import BedrockModel, bedrock_runtime_client
-from mangaassist.models.breaker import CircuitBreaker, NoBreaker, dynamodb_client
+from mangaassist.models.bedrock import BedrockModel
+from mangaassist.models.breaker import CircuitBreaker, NoBreaker
 from mangaassist.models.pricing import PRICES_AS_OF, estimate_cost
-from mangaassist.models.router import ModelRouter, RetryPolicy, Route
-
-DEFAULT_FAST_ID = "anthropic.claude-3-haiku-20240307-v1:0"
-DEFAULT_FALLBACK_ID = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+from mangaassist.models.router import ModelRetry, ModelRouter, Route
 
 __all__ = [
     "BedrockModel", "CircuitBreaker", "Completion", "CompletionStream", "LocalProvider", "ModelError",
-    "ModelRouter", "ModelUnavailable", "NoBreaker", "PRICES_AS_OF", "Provider", "RetryPolicy", "Route",
+    "ModelRetry", "ModelRouter", "ModelUnavailable", "NoBreaker", "PRICES_AS_OF", "Provider", "Route",
     "estimate_cost", "get_provider", "inference_event", "local_moderation",
 ]
 
@@ -49,22 +44,18 @@ def __getattr__(name: str):
 def get_provider() -> Provider:
     """The configured provider, one per configuration per container, so clients and the
     breakers' caches live across invocations."""
-    kind = os.environ.get("MODEL_PROVIDER", "bedrock")
-    if kind == "local":
+    config = settings.models()
+    if config.provider == "local":
         from mangaassist.models.local import LocalProvider
 
         return LocalProvider()
-    if kind != "bedrock":
-        raise ValueError(f"MODEL_PROVIDER must be bedrock or local, not {kind!r}")
-    return _bedrock_router(os.environ.get("MODEL_FAST_ID", DEFAULT_FAST_ID),
-                           os.environ.get("MODEL_FALLBACK_ID", DEFAULT_FALLBACK_ID),
-                           os.environ.get("BREAKER_TABLE"))
+    return _bedrock_router(config.fast_id, config.fallback_id, config.breaker_table)
 
 
 @lru_cache(maxsize=4)
 def _bedrock_router(fast_id: str, fallback_id: str, breaker_table: str | None) -> Provider:
-    client = bedrock_runtime_client()
-    table_client = dynamodb_client() if breaker_table else None
+    client = clients.client("bedrock-runtime", "model")
+    table_client = clients.client("dynamodb", "breaker") if breaker_table else None
 
     def route(model_id: str) -> Route:
         breaker = CircuitBreaker(model_id, breaker_table, client=table_client) if breaker_table else NoBreaker()

@@ -1,7 +1,7 @@
 """One Bedrock model behind the provider contract, through the Converse and ConverseStream APIs.
 
 Retries and fallback belong to the router, so the client makes exactly one attempt per call
-(botocore's own retries would hide throttling from the router and stretch the latency).
+(the ``model`` profile in mangaassist.clients).
 """
 from __future__ import annotations
 
@@ -21,17 +21,6 @@ from mangaassist.models.base import (
 from mangaassist.models.pricing import estimate_cost
 
 PROVIDER = "bedrock"
-CONNECT_TIMEOUT_SECONDS = 2
-READ_TIMEOUT_SECONDS = 20
-
-
-def bedrock_runtime_client():
-    import boto3
-    from botocore.config import Config
-
-    config = Config(connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
-                    retries={"total_max_attempts": 1})
-    return boto3.client("bedrock-runtime", config=config)
 
 
 class BedrockModel:
@@ -44,7 +33,9 @@ class BedrockModel:
     @property
     def client(self):
         if self._client is None:
-            self._client = bedrock_runtime_client()
+            from mangaassist import clients
+
+            self._client = clients.client("bedrock-runtime", "model")
         return self._client
 
     def converse(self, messages: list[dict], *, system: str | None = None, max_tokens: int = DEFAULT_MAX_TOKENS,

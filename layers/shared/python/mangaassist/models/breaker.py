@@ -37,15 +37,6 @@ DEFAULT_COOLDOWN_SECONDS = 30.0
 DEFAULT_CACHE_SECONDS = 2.0
 
 
-def dynamodb_client():
-    import boto3
-    from botocore.config import Config
-
-    # The breaker sits in front of every model call: a slow table must not slow it down.
-    config = Config(connect_timeout=1, read_timeout=1, retries={"total_max_attempts": 2})
-    return boto3.client("dynamodb", config=config)
-
-
 @dataclass(frozen=True)
 class BreakerState:
     state: str = CLOSED
@@ -109,7 +100,9 @@ class CircuitBreaker:
     @property
     def client(self):
         if self._client is None:
-            self._client = dynamodb_client()
+            from mangaassist import clients
+
+            self._client = clients.client("dynamodb", "breaker")  # a slow table must not slow the model call
         return self._client
 
     def acquire(self) -> Permit | None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from mangaassist.backoff import full_jitter
 from mangaassist.models.base import (
     CIRCUIT_OPEN,
     DEFAULT_FEATURE,
@@ -36,8 +37,8 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """Attempts per model, with "full jitter" backoff: sleep uniform(0, min(cap, base * 2**n))."""
+class ModelRetry:
+    """Attempts per model, with full-jitter backoff (mangaassist.backoff) between them."""
 
     attempts: int = 2
     base_seconds: float = 0.1
@@ -48,7 +49,7 @@ class RetryPolicy:
             raise ValueError("attempts must be >= 1")
 
     def delay(self, attempt: int, rng: Callable[[], float]) -> float:
-        return rng() * min(self.cap_seconds, self.base_seconds * 2 ** attempt)
+        return full_jitter(attempt, self.base_seconds, self.cap_seconds, rng)
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,10 @@ class Route:
 
 
 class ModelRouter:
-    def __init__(self, routes: Sequence[Route], *, retry: RetryPolicy = RetryPolicy(),
+    def __init__(self, routes: Sequence[Route], *, retry: ModelRetry | None = None,
                  sleep: Callable[[float], None] = time.sleep, rng: Callable[[], float] = random.random):
         self.routes = tuple(routes)
-        self.retry = retry
+        self.retry = retry or ModelRetry()
         self._sleep = sleep
         self._rng = rng
 

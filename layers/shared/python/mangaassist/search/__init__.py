@@ -1,21 +1,19 @@
 """Embeddings and the vector store behind product search and recommendations.
 
-Configuration (environment):
-- ``VECTOR_STORE``: ``local`` (default: a JSON file under ``LOCAL_DATA_DIR``) or ``opensearch``
-  (an OpenSearch Serverless collection at ``OPENSEARCH_ENDPOINT``).
-- ``VECTOR_INDEX``: the index name (default ``products``).
-- ``EMBEDDINGS_PROVIDER``, ``EMBEDDINGS_DIMENSION``, ``EMBEDDINGS_MODEL_ID``: see embeddings.py;
-  the OpenSearch index is created with ``EMBEDDINGS_DIMENSION``.
+Configuration: ``settings.search()``: VECTOR_STORE ``opensearch`` (an OpenSearch Serverless
+collection at OPENSEARCH_ENDPOINT) or ``local`` (a file under LOCAL_DATA_DIR), VECTOR_INDEX, and
+the embeddings' EMBEDDINGS_PROVIDER, EMBEDDINGS_MODEL_ID and EMBEDDINGS_DIMENSION (the OpenSearch
+index is created with that dimension).
 
 Filters are ``{field: value}`` (the field equals the value, or a list field contains it) or
 ``{field: [values]}`` (any of them), combined with AND.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from mangaassist import settings
 from mangaassist.search.embeddings import (
     DEFAULT_DIMENSION,
     Embedder,
@@ -68,15 +66,13 @@ class VectorStore(Protocol):
 
 
 def get_vector_store() -> VectorStore:
-    kind = os.environ.get("VECTOR_STORE", "local")
-    index = os.environ.get("VECTOR_INDEX", DEFAULT_INDEX)
-    if kind == "local":
+    config = settings.search()
+    if config.vector_store == "local":
         from mangaassist.search.local_store import LocalVectorStore
 
-        return LocalVectorStore(index=index)
-    if kind == "opensearch":
-        from mangaassist.search.opensearch import OpenSearchVectorStore
+        return LocalVectorStore(config.local_data_dir, index=config.vector_index)
+    from mangaassist.search.opensearch import OpenSearchVectorStore
 
-        return OpenSearchVectorStore(os.environ["OPENSEARCH_ENDPOINT"], index=index,
-                                     dimension=int(os.environ.get("EMBEDDINGS_DIMENSION", DEFAULT_DIMENSION)))
-    raise ValueError(f"VECTOR_STORE must be local or opensearch, not {kind!r}")
+    assert config.opensearch_endpoint is not None  # settings.search() requires it with this store
+    return OpenSearchVectorStore(config.opensearch_endpoint, index=config.vector_index,
+                                 dimension=config.embeddings_dimension)

@@ -1,16 +1,14 @@
 """Text embeddings: Bedrock Titan Text Embeddings v2, or an offline hashed n-gram embedder.
 
-Configuration (environment): ``EMBEDDINGS_PROVIDER`` ``local`` (default) or ``bedrock``;
-``EMBEDDINGS_DIMENSION`` (default 256; Titan accepts 256, 512 or 1024), which must equal the
-vector index's dimension; ``EMBEDDINGS_MODEL_ID`` (default ``amazon.titan-embed-text-v2:0``).
-Both embedders return unit vectors, so inner product is cosine similarity.
+Configuration: ``settings.search()``: EMBEDDINGS_PROVIDER ``bedrock`` or ``local``,
+EMBEDDINGS_DIMENSION (Titan accepts 256, 512 or 1024; it must equal the vector index's) and
+EMBEDDINGS_MODEL_ID. Both embedders return unit vectors, so inner product is cosine similarity.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import math
-import os
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -88,11 +86,10 @@ class TitanEmbedder:
     @property
     def client(self):
         if self._client is None:
-            import boto3
-            from botocore.config import Config
+            from mangaassist import clients
 
             # No fallback model here: let botocore retry throttling with its standard backoff.
-            self._client = boto3.client("bedrock-runtime", config=Config(retries={"mode": "standard"}))
+            self._client = clients.client("bedrock-runtime")
         return self._client
 
     def embed(self, texts: list[str]) -> list[list[float]]:
@@ -114,10 +111,9 @@ class TitanEmbedder:
 
 
 def get_embedder() -> Embedder:
-    kind = os.environ.get("EMBEDDINGS_PROVIDER", "local")
-    dimension = int(os.environ.get("EMBEDDINGS_DIMENSION", DEFAULT_DIMENSION))
-    if kind == "local":
-        return LocalEmbedder(dimension)
-    if kind == "bedrock":
-        return TitanEmbedder(dimension, os.environ.get("EMBEDDINGS_MODEL_ID", TITAN_MODEL_ID))
-    raise ValueError(f"EMBEDDINGS_PROVIDER must be local or bedrock, not {kind!r}")
+    from mangaassist import settings
+
+    config = settings.search()
+    if config.embeddings_provider == "local":
+        return LocalEmbedder(config.embeddings_dimension)
+    return TitanEmbedder(config.embeddings_dimension, config.embeddings_model_id)

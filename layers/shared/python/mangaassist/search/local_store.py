@@ -22,8 +22,8 @@ _locks_guard = threading.Lock()
 
 
 class LocalVectorStore:
-    def __init__(self, data_dir: str | os.PathLike | None = None, index: str = DEFAULT_INDEX):
-        root = Path(data_dir or os.environ.get("LOCAL_DATA_DIR", ".local"))
+    def __init__(self, data_dir: str | os.PathLike, index: str = DEFAULT_INDEX):
+        root = Path(data_dir)
         self.path = (root / "vectors" / f"{index}.json").resolve()
         with _locks_guard:
             self._lock = _locks.setdefault(self.path, threading.Lock())

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 
 import requests
@@ -138,4 +137,8 @@ class OpenSearchVectorStore:
 def _region_of(endpoint: str) -> str | None:
     """The region in an AOSS endpoint (``<id>.<region>.aoss.amazonaws.com``), else the Lambda's."""
     found = REGION_IN_HOST.search(endpoint.split("://", 1)[1].split("/", 1)[0])
-    return found.group(1) if found else os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if found:
+        return found.group(1)
+    from mangaassist import settings
+
+    return settings.runtime().region

@@ -18,14 +18,13 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from mangaassist import clients, settings
 from mangaassist.contracts import ContractError, validate_payload
 from mangaassist.events.publisher import PublishError, publish
 from mangaassist.http import error_response, json_response
@@ -34,7 +33,6 @@ from mangaassist.webhooks.signatures import SignatureError, verify
 from mangaassist.webhooks.sources import Keys, Source, fetch_keys, load_sources
 
 PATH = re.compile(r"^/webhooks/(?P<source>[A-Za-z0-9_-]{1,64})/?$")
-DEFAULT_MAX_BODY = 1024 * 1024
 RETRY_AFTER = "5"
 IDEMPOTENCY_TTL = 7 * 24 * 3600  # longer than any partner retries (Stripe: 3 days)
 
@@ -59,20 +57,8 @@ def _safe(delivery_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", delivery_id)
 
 
-@dataclass
-class Settings:
-    bucket: str
-    table: str
-    max_body: int = DEFAULT_MAX_BODY
-
-    @classmethod
-    def from_env(cls) -> Settings:
-        return cls(bucket=os.environ["RAW_PAYLOADS_BUCKET"], table=os.environ["IDEMPOTENCY_TABLE"],
-                   max_body=int(os.environ.get("WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY)))
-
-
 class Ingress:
-    def __init__(self, sources: dict[str, Source], settings: Settings, *, s3=None, persistence=None,
+    def __init__(self, sources: dict[str, Source], config: settings.Webhooks, *, s3=None, persistence=None,
                  keys: Callable[[str], Keys] = fetch_keys, publisher: Callable = publish,
                  clock: Callable[[], float] = time.time):
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
@@ -80,16 +66,11 @@ class Ingress:
         from mangaassist.webhooks.claims import DeliveryClaims
 
         self.sources = sources
-        self.settings = settings
+        self.config = config
         self.keys = keys
         self.publisher = publisher
         self.clock = clock
-        if s3 is None:
-            import boto3
-            from botocore.config import Config
-
-            s3 = boto3.client("s3", config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard"}))
-        self.s3 = s3
+        self.s3 = s3 or clients.client("s3")
         self.idempotency = IdempotencyConfig(
             event_key_jmespath="[source, delivery_id]",
             # The same id with another body is not a retry: refuse it rather than hide it.
@@ -98,13 +79,15 @@ class Ingress:
             expires_after_seconds=IDEMPOTENCY_TTL,
             response_hook=lambda response, _record: {**response, "status": "duplicate"},
         )
-        persistence = persistence or DeliveryClaims(table_name=settings.table)
+        persistence = persistence or DeliveryClaims(table_name=config.idempotency_table,
+                                                    boto3_client=clients.client("dynamodb"))
         self._accept = idempotent_function(data_keyword_argument="delivery", persistence_store=persistence,
                                            config=self.idempotency)(self._accept_delivery)
 
     @classmethod
     def from_env(cls) -> Ingress:
-        return cls(load_sources(), Settings.from_env())
+        config = settings.webhooks()
+        return cls(load_sources(config.sources_json), config)
 
     # --- the pipeline ------------------------------------------------------------------------
     def handle(self, event: dict, context=None) -> dict:
@@ -137,8 +120,9 @@ class Ingress:
         except SignatureError as exc:
             return error_response(401, exc.code, exc.message)
 
-        if len(body) > self.settings.max_body:
-            return error_response(413, "payload_too_large", f"the body is {len(body)} bytes; the limit is {self.settings.max_body}")
+        if len(body) > self.config.max_body_bytes:
+            return error_response(413, "payload_too_large",
+                                  f"the body is {len(body)} bytes; the limit is {self.config.max_body_bytes}")
         try:
             payload = json.loads(body)
         except (UnicodeDecodeError, ValueError):
@@ -231,7 +215,7 @@ class Ingress:
         return f"{source.name}/{received:%Y/%m/%d}/{_safe(delivery_id)}/{digest[:16]}.json"
 
     def _store_raw(self, source: Source, key: str, delivery_id: str, body: bytes) -> None:
-        self.s3.put_object(Bucket=self.settings.bucket, Key=key, Body=body, ContentType="application/json",
+        self.s3.put_object(Bucket=self.config.raw_payloads_bucket, Key=key, Body=body, ContentType="application/json",
                            ServerSideEncryption="AES256", Metadata={"delivery-id": _safe(delivery_id), "source": source.name})
 
     @staticmethod

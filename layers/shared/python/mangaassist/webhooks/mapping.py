@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from mangaassist.events.publisher import Event
+from mangaassist.http import header
 
 DETAIL_VERSION = "1"
 
@@ -36,7 +37,7 @@ class Delivery:
     signed_timestamp: int | None = None
 
     def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers.items() if k.lower() == name), None)
+        return header(self.headers, name)
 
 
 def _iso(epoch: int | float | None, fallback: datetime) -> str:
@@ -122,7 +123,7 @@ def map_review(payload: dict, delivery: Delivery) -> list[Event]:
     return [Event("mangaassist.reviews", "ReviewSubmitted", detail)]
 
 
-CATALOG_FIELDS = ("title", "author", "synopsis", "genres", "price", "currency", "previous_price",
+CATALOG_ITEM_FIELDS = ("title", "author", "synopsis", "genres", "price", "currency", "previous_price",
                   "release_date", "volume", "publisher", "reason")
 
 
@@ -135,7 +136,7 @@ def map_catalog(payload: dict, delivery: Delivery) -> list[Event]:
     for item in payload["items"]:
         detail = {"version": DETAIL_VERSION, "batch_id": payload["batch_id"], "product_id": item["id"],
                   "revision": item.get("revision", default_revision)}
-        detail.update({k: item[k] for k in CATALOG_FIELDS if k in item})
+        detail.update({k: item[k] for k in CATALOG_ITEM_FIELDS if k in item})
         events.append(Event("mangaassist.catalog", detail_type, detail))
     return events
 

@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from mangaassist.http import header_values
+
 MAX_HEADER = 8192  # far above any real signature header; bounds the work a hostile request causes
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")  # bytes.fromhex alone would also take spaces
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII digits only; 12 digits reach year 33658
@@ -59,9 +61,7 @@ class SignatureError(Exception):
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive: function URLs lowercase header names, partners and the vectors do not."""
-    wanted = name.lower()
-    values = [value for key, value in headers.items() if isinstance(key, str) and key.lower() == wanted]
+    values = header_values(headers, name)
     if not values:
         return None
     if len(values) > 1:  # two spellings of one header: which one a proxy would see is anyone's guess

@@ -3,15 +3,17 @@ schema applies, which mapper turns the payload into events, and the secrets.
 
 The configuration is wiring.json's "sources", passed to the function as WEBHOOK_SOURCES by
 Terraform and by the local stack. Secrets live in Secrets Manager, one secret per source named
-``<WEBHOOK_SECRET_PREFIX><source>`` holding ``{"secrets": [...], "public_keys": [...]}``: every
-listed secret is active, which is how a rotation overlaps old and new.
+``<WEBHOOK_SECRET_PREFIX><source>`` (see mangaassist.settings) holding ``{"secrets": [...],
+"public_keys": [...]}``: every listed secret is active, which is how a rotation overlaps old and new.
 """
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from mangaassist import settings
+from mangaassist.http import header
 
 # Our scheme names -> the verifier's.
 SCHEMES = {
@@ -51,7 +53,7 @@ class Source:
         if kind == "signed":
             value = signed_id
         elif kind == "header":
-            value = next((v for k, v in headers.items() if k.lower() == where.lower()), None)
+            value = header(headers, where)
         else:
             value = payload
             for part in where.split("."):
@@ -61,8 +63,9 @@ class Source:
         return value.strip()
 
 
-def load_sources(text: str | None = None) -> dict[str, Source]:
-    raw = json.loads(text if text is not None else os.environ.get("WEBHOOK_SOURCES", "{}"))
+def load_sources(text: str) -> dict[str, Source]:
+    """Sources from wiring.json's "sources" as JSON text (WEBHOOK_SOURCES)."""
+    raw = json.loads(text)
     return {name: Source(name=name, **spec) for name, spec in raw.items()}
 
 
@@ -76,7 +79,7 @@ def fetch_keys(source: str) -> Keys:
     """The source's active secrets, cached by Powertools parameters for SECRETS_MAX_AGE."""
     from aws_lambda_powertools.utilities import parameters
 
-    name = os.environ.get("WEBHOOK_SECRET_PREFIX", "mangaassist/webhooks/") + source
+    name = settings.webhooks().secret_prefix + source
     value = parameters.get_secret(name, transform="json", max_age=SECRETS_MAX_AGE)
     if not isinstance(value, dict) or not isinstance(value.get("secrets", []), list):
         raise SourceConfigError(f"secret {name} must be JSON {{\"secrets\": [...], \"public_keys\": [...]}}")

@@ -16,13 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 
+from mangaassist import clients, settings
 from mangaassist.contracts import validate_envelope
 
 SAFE = re.compile(r"[^A-Za-z0-9._-]")
-_clients: dict = {}
 logger = logging.getLogger(__name__)
 
 
@@ -54,17 +53,15 @@ def write_batch(sqs_event: dict, context=None) -> dict:
         except Exception as exc:  # this record only: the others go on
             logger.warning("record %s is not an event envelope: %s", record.get("messageId"), exc)
             failed.add(record.get("messageId"))
-    if groups and "s3" not in _clients:
-        import boto3
-
-        _clients["s3"] = boto3.client("s3")
     for members in groups.values():
         events = [event for _, event in members]
         body = "".join(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in events)
         try:
-            _clients["s3"].put_object(Bucket=os.environ["ANALYTICS_BUCKET"], Key=object_key(events), Body=body.encode(),
-                                      ContentType="application/x-ndjson", ServerSideEncryption="AES256")
+            clients.client("s3").put_object(Bucket=settings.bucket("analytics"), Key=object_key(events),
+                                            Body=body.encode(), ContentType="application/x-ndjson",
+                                            ServerSideEncryption="AES256")
         except Exception as exc:  # these records come back; other partitions are kept
             logger.warning("could not write %d events to the analytics bucket: %s", len(events), exc)
             failed.update(message_id for message_id, _ in members)
-    return {"batchItemFailures": [{"itemIdentifier": r.get("messageId")} for r in records if r.get("messageId") in failed]}
+    return {"batchItemFailures": [{"itemIdentifier": r.get("messageId")} for r in records
+                                  if r.get("messageId") in failed]}

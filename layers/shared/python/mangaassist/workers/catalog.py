@@ -1,54 +1,26 @@
 """CatalogUpdate.* -> the products table and the vector index, in revision order.
 
-Each update carries a revision. The products item is changed with one conditional UpdateItem
-that merges the update's fields and returns the whole product (no read-modify-write, so two
-updates racing cannot undo each other's fields). An older revision than the stored one is skipped
-and never touches the index; the same revision again (a redelivery, or a retry after the index
-write failed) redoes the index write, which is idempotent (upsert or delete by product id).
+Each update carries a revision and is written with Products.write_revision (mangaassist.dal):
+an older revision than the stored one is skipped and never touches the index; the same revision
+again (a redelivery, or a retry after the index write failed) redoes the index write, which is
+idempotent (upsert or delete by product id).
 """
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from mangaassist.search import Doc
-from mangaassist.workers.deps import Deps, from_dynamo, to_dynamo
+from mangaassist.workers.deps import Deps
 
-CATALOG_FIELDS = ("title", "author", "synopsis", "genres", "price", "currency", "release_date", "volume", "publisher")
+# What a CatalogUpdate detail may set on a product.
+PRODUCT_FIELDS = ("title", "author", "synopsis", "genres", "price", "currency", "release_date", "volume", "publisher")
 INDEX_FIELDS = ("title", "author", "genres", "price", "currency", "release_date")
 RESULT_FIELDS = ("title", "author", "price", "currency")
-NEWER_OR_SAME = "attribute_not_exists(product_id) OR revision <= :rev"
-# An update without a title (a price change) can only complete a product that has one to index.
-TITLED_NEWER_OR_SAME = "attribute_exists(title) AND revision <= :rev"
 _default = Deps()
 
 
 def document_text(product: dict) -> str:
-    parts = [product.get("title"), product.get("author"), product.get("synopsis"), " ".join(product.get("genres") or [])]
+    genres = " ".join(product.get("genres") or [])
+    parts = [product.get("title"), product.get("author"), product.get("synopsis"), genres]
     return " / ".join(str(p) for p in parts if p)
-
-
-def write_revision(table, product_id: str, revision: int, changes: dict, *, condition: str,
-                   remove: tuple[str, ...] = ()) -> dict | None:
-    """Apply ``changes`` at ``revision``; the product as stored now, or None for a stale revision."""
-    names = {f"#f{i}": name for i, name in enumerate(changes)}  # names: status, title... are reserved words
-    values = {f":f{i}": value for i, value in enumerate(changes.values())}
-    expression = "SET revision = :rev, " + ", ".join(f"{n} = {v}" for n, v in zip(names, values))
-    if remove:
-        expression += " REMOVE " + ", ".join(remove)
-    try:
-        return from_dynamo(table.update_item(
-            Key={"product_id": product_id}, UpdateExpression=expression, ConditionExpression=condition,
-            ExpressionAttributeNames=names, ExpressionAttributeValues=to_dynamo({**values, ":rev": revision}),
-            ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")["Attributes"])
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        stored = exc.response.get("Item", {}).get("revision")
-        if stored and int(stored["N"]) > revision:
-            return None
-        # Not stale, so the product has no title yet: its release has not arrived (EventBridge
-        # does not keep order). Raising lets the retry policy deliver this again after it.
-        raise LookupError(f"{product_id}: revision {revision} changes a product with no title yet") from exc
 
 
 def index_product(event: dict, deps: Deps | None = None) -> dict:
@@ -56,17 +28,18 @@ def index_product(event: dict, deps: Deps | None = None) -> dict:
     detail, kind = event["detail"], event["detail-type"].removeprefix("CatalogUpdate.")
     product_id, revision = detail["product_id"], detail["revision"]
     summary = {"product_id": product_id, "revision": revision}
-    table = deps.table("products")
     if kind == "discontinued":
         # Written even for an unknown product: the tombstone keeps an older release from reviving it.
-        changes = {"status": "discontinued", **({"discontinued_reason": detail["reason"]} if "reason" in detail else {})}
-        if write_revision(table, product_id, revision, changes, condition=NEWER_OR_SAME) is None:
+        changes = {"status": "discontinued"}
+        if "reason" in detail:
+            changes["discontinued_reason"] = detail["reason"]
+        if deps.products.write_revision(product_id, revision, changes, requires_title=False) is None:
             return {**summary, "skipped": "stale revision"}
         deps.store.delete([product_id])
         return {**summary, "indexed": False}
-    changes = {**{k: detail[k] for k in CATALOG_FIELDS if k in detail}, "status": "active"}
-    product = write_revision(table, product_id, revision, changes, remove=("discontinued_reason",),
-                             condition=NEWER_OR_SAME if "title" in detail else TITLED_NEWER_OR_SAME)
+    changes = {**{k: detail[k] for k in PRODUCT_FIELDS if k in detail}, "status": "active"}
+    product = deps.products.write_revision(product_id, revision, changes, remove=("discontinued_reason",),
+                                           requires_title="title" not in detail)
     if product is None:
         return {**summary, "skipped": "stale revision"}
     vector = deps.embedder.embed([document_text(product)])[0]

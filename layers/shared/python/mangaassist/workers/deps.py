@@ -1,41 +1,60 @@
 """What workers talk to, created once per container and replaceable in tests.
 
-Lambda reuses a container for many invocations, so clients, the model provider and the vector
-store are built on first use and kept; tests pass their own.
+Lambda reuses a container for many invocations, so the data access objects, the model
+provider, the embedder and the vector store are built on first use and kept; tests pass their
+own (a subclass that sets the attributes).
 """
 from __future__ import annotations
 
-import json
-import os
-from decimal import Decimal
 from functools import cached_property
+
+from mangaassist import clients, settings
+from mangaassist.dal import from_dynamo, to_dynamo  # noqa: F401  (re-exported for the workers' callers)
 
 
 class Deps:
     @cached_property
     def dynamodb(self):
-        import boto3
-
-        return boto3.resource("dynamodb")
+        return clients.resource("dynamodb")
 
     @cached_property
     def dynamodb_client(self):
-        """The low-level client, for calls in DynamoDB's own attribute format (the resource's
-        client rewrites parameters as Python values)."""
-        import boto3
-
-        return boto3.client("dynamodb")
+        """The low-level client, for calls in DynamoDB's own attribute format."""
+        return clients.client("dynamodb")
 
     @cached_property
     def _tables(self) -> dict:
         return {}
 
     def table(self, name: str):
-        """A table by logical name: ORDERS_TABLE, PRODUCTS_TABLE, ... from the environment.
-        Kept per name: boto3 builds a resource's class every time one is made."""
+        """A table by its wiring.json key, kept per name: boto3 builds a resource's class every time."""
         if name not in self._tables:
-            self._tables[name] = self.dynamodb.Table(os.environ[f"{name.upper()}_TABLE"])
+            self._tables[name] = self.dynamodb.Table(settings.table(name))
         return self._tables[name]
+
+    @cached_property
+    def orders(self):
+        from mangaassist.dal.orders import Orders
+
+        return Orders(self.table("orders"))
+
+    @cached_property
+    def products(self):
+        from mangaassist.dal.products import Products
+
+        return Products(self.table("products"), self.dynamodb)
+
+    @cached_property
+    def reviews(self):
+        from mangaassist.dal.reviews import Reviews
+
+        return Reviews(self.table("reviews"))
+
+    @cached_property
+    def usage(self):
+        from mangaassist.dal.usage import UsageCounters
+
+        return UsageCounters(settings.table("usage"), self.dynamodb_client)
 
     @cached_property
     def provider(self):
@@ -61,12 +80,3 @@ class Deps:
         from mangaassist.events.publisher import publish
 
         return publish(events)
-
-
-def to_dynamo(value):
-    """JSON-shaped data as the DynamoDB resource API wants it (floats become Decimals)."""
-    return json.loads(json.dumps(value), parse_float=Decimal)
-
-
-def from_dynamo(value):
-    return json.loads(json.dumps(value, default=lambda d: int(d) if d == d.to_integral_value() else float(d)))

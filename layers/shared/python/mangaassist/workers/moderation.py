@@ -16,7 +16,7 @@ from jsonschema.exceptions import best_match
 
 from mangaassist.events.publisher import Event
 from mangaassist.models import inference_event
-from mangaassist.workers.deps import Deps, to_dynamo
+from mangaassist.workers.deps import Deps
 
 FEATURE = "moderation"
 SEVERITIES = ["low", "medium", "high", "critical"]
@@ -74,11 +74,8 @@ def moderate_review(event: dict, deps: Deps | None = None) -> dict:
         categories, sentiment = result["categories"], result["sentiment"]
         worst = max((c["severity"] for c in categories), key=SEVERITIES.index, default="low")
         decision = "quarantined" if worst in ("high", "critical") else "approved"
-    deps.table("reviews").put_item(Item=to_dynamo({
-        **{k: detail[k] for k in ("review_id", "product_id", "customer_id", "rating", "text")},
-        "status": decision,
-        "moderation": {"categories": categories, "sentiment": sentiment, "max_severity": worst, "model_id": model_id},
-    }))
+    deps.reviews.save_moderation(detail, status=decision, moderation={
+        "categories": categories, "sentiment": sentiment, "max_severity": worst, "model_id": model_id})
     events = [Event("mangaassist.ai", "ReviewModerated", {
         "version": "1", "review_id": detail["review_id"], "product_id": detail["product_id"], "decision": decision,
         "max_severity": worst, "categories": categories, "sentiment": sentiment, "model_id": model_id})]

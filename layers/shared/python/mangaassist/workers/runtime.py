@@ -9,15 +9,15 @@
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
+from mangaassist import clients, settings
 from mangaassist.contracts import validate_detail, validate_envelope
 
 IDEMPOTENCY_TTL = 3 * 24 * 3600  # beyond EventBridge's 24 h maximum event age
 
 
-def event_worker(handle: Callable[[dict], dict], *, table_env: str = "IDEMPOTENCY_TABLE", persistence=None):
+def event_worker(handle: Callable[[dict], dict], *, persistence=None):
     """Wrap ``handle(event) -> result`` into ``(event, context) -> result`` with the above."""
     state: dict = {}
 
@@ -31,7 +31,8 @@ def event_worker(handle: Callable[[dict], dict], *, table_env: str = "IDEMPOTENC
 
             config = IdempotencyConfig(event_key_jmespath='[id, "replay-name"]', raise_on_no_idempotency_key=True,
                                        expires_after_seconds=IDEMPOTENCY_TTL)
-            store = persistence or DynamoDBPersistenceLayer(table_name=os.environ[table_env])
+            store = persistence or DynamoDBPersistenceLayer(table_name=settings.table("idempotency"),
+                                                            boto3_client=clients.client("dynamodb"))
             state["config"] = config
             state["run"] = idempotent_function(data_keyword_argument="event", persistence_store=store,
                                                config=config)(_validated(handle))

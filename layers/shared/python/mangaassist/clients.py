@@ -1,0 +1,63 @@
+"""Every boto3 client the functions use, built once per container, in one place.
+
+Lambda reuses a container for many invocations and building a client costs more than most
+calls it makes, so each (service, profile) is built on first use and kept. A profile is a
+botocore Config chosen for how its caller copes with failure:
+
+- ``default``: short timeouts and the SDK's standard retries;
+- ``publish``: one quick SDK retry for connection hiccups, the publisher owns the retry budget;
+- ``model``: one attempt with a long read timeout, because the model router retries and falls
+  back itself (the SDK's retries would hide throttling from it and stretch the latency);
+- ``breaker``: one-second timeouts, because the circuit breaker sits in front of every model call.
+
+boto3 is imported on the first call, not at import: a function that never calls AWS never pays
+for it. Tests call :func:`reset` so each test's mock sees clients created inside it.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "default": {"connect_timeout": 2, "read_timeout": 5, "retries": {"mode": "standard"}},
+    "publish": {"connect_timeout": 2, "read_timeout": 5, "retries": {"mode": "standard", "max_attempts": 2}},
+    "model": {"connect_timeout": 2, "read_timeout": 20, "retries": {"total_max_attempts": 1}},
+    "breaker": {"connect_timeout": 1, "read_timeout": 1, "retries": {"total_max_attempts": 2}},
+}
+_built: dict[tuple[str, str], Any] = {}
+_lock = threading.Lock()  # boto3's default session is not safe to build clients from concurrently
+
+
+def client(service: str, profile: str = "default") -> Any:
+    key = (service, profile)
+    found = _built.get(key)
+    if found is not None:
+        return found
+    with _lock:
+        if key not in _built:
+            import boto3
+            from botocore.config import Config
+
+            _built[key] = boto3.client(service, config=Config(**PROFILES[profile]))
+        return _built[key]
+
+
+def resource(service: str) -> Any:
+    """A boto3 resource (DynamoDB tables as Python values), on the default profile's client config."""
+    key = (service, "resource")
+    found = _built.get(key)
+    if found is not None:
+        return found
+    with _lock:
+        if key not in _built:
+            import boto3
+            from botocore.config import Config
+
+            _built[key] = boto3.resource(service, config=Config(**PROFILES["default"]))
+        return _built[key]
+
+
+def reset() -> None:
+    """Forget every client (tests: a mock started later must see new clients)."""
+    with _lock:
+        _built.clear()

@@ -1,0 +1,173 @@
+"""Every environment variable the functions read, in one place, read once per container.
+
+Terraform sets these on each function (terraform/main.tf); the local stack sets the very same
+names (scripts/embedded/stack.py). There are no local defaults here: a value that differs
+between AWS and a laptop is set by whoever deploys, so a function never silently runs with a
+laptop's setting. Defaults exist only where AWS itself has one (the 256 KB event size).
+
+Each concern is a frozen dataclass returned by a cached function. A handler asks for the
+concerns it needs at import, during Lambda's init, so a missing or malformed value fails the
+init with the variable's name (``MissingSetting: EVENT_BUS_NAME is not set``) instead of the
+first request. Tests change the environment and call :func:`reload`.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import TypeVar
+
+T = TypeVar("T")
+_REQUIRED = object()
+
+
+class MissingSetting(RuntimeError):
+    """A required environment variable is not set, or is set to something unusable."""
+
+
+def _read(name: str, parse: Callable[[str], T] = str, default=_REQUIRED, choices: tuple | None = None) -> T:  # type: ignore[assignment]
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        if default is _REQUIRED:
+            raise MissingSetting(f"{name} is not set")
+        return default
+    try:
+        value = parse(raw)
+    except ValueError as exc:
+        raise MissingSetting(f"{name}={raw!r} is not valid: {exc}") from exc
+    if choices is not None and value not in choices:
+        raise MissingSetting(f"{name}={raw!r} must be one of {', '.join(map(str, choices))}")
+    return value
+
+
+def _optional(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What Lambda itself sets on every function."""
+
+    region: str  # AWS_REGION
+    function_name: str | None  # AWS_LAMBDA_FUNCTION_NAME
+
+
+@cache
+def runtime() -> Runtime:
+    return Runtime(region=_read("AWS_REGION"), function_name=_optional("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+@cache
+def lambda_runtime_api() -> str | None:
+    """AWS_LAMBDA_RUNTIME_API: where extensions register; unset off Lambda (tests, scripts, the stack)."""
+    return _optional("AWS_LAMBDA_RUNTIME_API")
+
+
+@cache
+def build_version() -> str:
+    """BUILD_VERSION: the build's id, from build/manifest.json."""
+    return _read("BUILD_VERSION")
+
+
+# EventBridge's documented entry limit; AWS raised the bus limit to 1 MB in 2026.
+DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+MAX_EVENT_BYTES_CEILING = 1024 * 1024
+
+
+def _event_bytes(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value <= MAX_EVENT_BYTES_CEILING:
+        raise ValueError(f"EventBridge takes 1 to {MAX_EVENT_BYTES_CEILING} bytes")
+    return value
+
+
+@dataclass(frozen=True)
+class Events:
+    bus_name: str  # EVENT_BUS_NAME
+    max_event_bytes: int  # MANGAASSIST_MAX_EVENT_BYTES
+
+
+@cache
+def events() -> Events:
+    return Events(bus_name=_read("EVENT_BUS_NAME"),
+                  max_event_bytes=_read("MANGAASSIST_MAX_EVENT_BYTES", _event_bytes, DEFAULT_MAX_EVENT_BYTES))
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    sources_json: str  # WEBHOOK_SOURCES: wiring.json's "sources", as JSON
+    secret_prefix: str  # WEBHOOK_SECRET_PREFIX: <prefix>/webhooks/
+    max_body_bytes: int  # WEBHOOK_MAX_BODY_BYTES
+    raw_payloads_bucket: str  # RAW_PAYLOADS_BUCKET
+    idempotency_table: str  # IDEMPOTENCY_TABLE
+
+
+@cache
+def webhooks() -> Webhooks:
+    return Webhooks(sources_json=_read("WEBHOOK_SOURCES"), secret_prefix=_read("WEBHOOK_SECRET_PREFIX"),
+                    max_body_bytes=_read("WEBHOOK_MAX_BODY_BYTES", int), raw_payloads_bucket=bucket("raw_payloads"),
+                    idempotency_table=table("idempotency"))
+
+
+@dataclass(frozen=True)
+class Models:
+    provider: str  # MODEL_PROVIDER: bedrock | local
+    fast_id: str  # MODEL_FAST_ID
+    fallback_id: str  # MODEL_FALLBACK_ID
+    breaker_table: str | None  # BREAKER_TABLE: unset, no circuit breaker
+
+
+@cache
+def models() -> Models:
+    return Models(provider=_read("MODEL_PROVIDER", choices=("bedrock", "local")), fast_id=_read("MODEL_FAST_ID"),
+                  fallback_id=_read("MODEL_FALLBACK_ID"), breaker_table=_optional("BREAKER_TABLE"))
+
+
+@dataclass(frozen=True)
+class Search:
+    embeddings_provider: str  # EMBEDDINGS_PROVIDER: bedrock | local
+    embeddings_model_id: str  # EMBEDDINGS_MODEL_ID
+    embeddings_dimension: int  # EMBEDDINGS_DIMENSION, which the index is created with
+    vector_store: str  # VECTOR_STORE: opensearch | local
+    vector_index: str  # VECTOR_INDEX
+    opensearch_endpoint: str | None  # OPENSEARCH_ENDPOINT: required with VECTOR_STORE=opensearch
+    local_data_dir: str | None  # LOCAL_DATA_DIR: required with VECTOR_STORE=local
+
+
+@cache
+def search() -> Search:
+    store = _read("VECTOR_STORE", choices=("opensearch", "local"))
+    return Search(
+        embeddings_provider=_read("EMBEDDINGS_PROVIDER", choices=("bedrock", "local")),
+        embeddings_model_id=_read("EMBEDDINGS_MODEL_ID"),
+        embeddings_dimension=_read("EMBEDDINGS_DIMENSION", int),
+        vector_store=store,
+        vector_index=_read("VECTOR_INDEX"),
+        opensearch_endpoint=_read("OPENSEARCH_ENDPOINT") if store == "opensearch" else None,
+        local_data_dir=_read("LOCAL_DATA_DIR") if store == "local" else None,
+    )
+
+
+@cache
+def table(logical: str) -> str:
+    """A DynamoDB table's name by its wiring.json key: ``<KEY>_TABLE``."""
+    return _read(f"{logical.upper()}_TABLE")
+
+
+@cache
+def bucket(logical: str) -> str:
+    """An S3 bucket's name by its wiring.json key: ``<KEY>_BUCKET``."""
+    return _read(f"{logical.upper()}_BUCKET")
+
+
+@cache
+def schemas_dir() -> str | None:
+    """MANGAASSIST_SCHEMAS_DIR: where the contracts are, when not inside the layer (tests, tools)."""
+    return _optional("MANGAASSIST_SCHEMAS_DIR")
+
+
+def reload() -> None:
+    """Forget what was read: the next call reads the environment again (tests)."""
+    for read in (runtime, lambda_runtime_api, build_version, events, webhooks, models, search, table, bucket, schemas_dir):
+        read.cache_clear()
