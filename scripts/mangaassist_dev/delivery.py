@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from mangaassist.backoff import full_jitter
 from mangaassist_dev.patterns import compile_pattern
 from mangaassist_dev.routing import RetryPolicy, Rule
 
@@ -77,7 +78,7 @@ class Outcome:
 
 def backoff_seconds(retry: int, rng: random.Random) -> float:
     """Full-jitter exponential backoff before retry number ``retry`` (0-based)."""
-    return rng.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**retry))
+    return full_jitter(retry, BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, rng.random)
 
 
 def deliver(
