@@ -42,7 +42,7 @@ from mangaassist.models.base import (
     CompletionStream,
     message_text,
 )
-from mangaassist.models.local_moderation import local_moderation
+from mangaassist.models.moderation_lexicon import local_moderation
 from mangaassist.models.pricing import estimate_cost
 
 MODEL_ID = "local.grounded-v1"
