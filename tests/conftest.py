@@ -69,3 +69,8 @@ def platform_env(monkeypatch, tmp_path) -> dict:
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values
+
+# Powertools' own settings, as Terraform sets them; metrics are off unless a test turns them on.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "mangaassist")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MangaAssist")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")

@@ -2,7 +2,9 @@
 
 - A target that fails is retried with exponential backoff and jitter until its retry policy's
   ``MaximumRetryAttempts`` or ``MaximumEventAgeInSeconds`` runs out; non-retriable errors
-  (missing resource, missing permission) go straight to the dead-letter queue.
+  (missing resource, missing permission) go straight to the dead-letter queue, and so does a
+  worker's ContractError: the event breaks its contract and would on every attempt. (On AWS,
+  Lambda's asynchronous invocation retries a function error itself, at most twice; see README.)
 - A dead-lettered event is the original event as the SQS message body, with AWS's message
   attributes: RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE, EXHAUSTED_RETRY_CONDITION and
   RETRY_ATTEMPTS.
@@ -23,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mangaassist.backoff import full_jitter
+from mangaassist.contracts import ContractError
 from mangaassist_dev.patterns import compile_pattern
 from mangaassist_dev.routing import RetryPolicy, Rule
 
@@ -46,14 +49,15 @@ MAX_EVENT_AGE = "MaximumEventAgeInSeconds"
 class TargetError(Exception):
     """A failed invocation, with the ERROR_CODE EventBridge would record for it."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, *, deterministic: bool = False):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.deterministic = deterministic  # the target fails this event every time: retrying is waste
 
     @property
     def retriable(self) -> bool:
-        return self.code not in NON_RETRIABLE
+        return self.code not in NON_RETRIABLE and not self.deterministic
 
 
 def as_target_error(exc: BaseException) -> TargetError:
@@ -61,7 +65,8 @@ def as_target_error(exc: BaseException) -> TargetError:
         return exc
     if isinstance(exc, TimeoutError):
         return TargetError(TIMEOUT, str(exc) or "target timed out")
-    return TargetError(SDK_CLIENT_ERROR, f"{type(exc).__name__}: {exc}")
+    # A worker refusing the event's contract on receipt would refuse it on every attempt.
+    return TargetError(SDK_CLIENT_ERROR, f"{type(exc).__name__}: {exc}", deterministic=isinstance(exc, ContractError))
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,18 @@ def test_non_retriable_errors_go_straight_to_the_dlq(code):
     assert (outcome.status, outcome.attempts, outcome.exhausted, clock.sleeps) == ("dead_lettered", 1, None, [])
 
 
+def test_a_contract_violation_goes_to_the_dlq_on_the_first_attempt_with_the_error_named():
+    from mangaassist.contracts import ContractError
+
+    outcome, clock = run(failing(100, ContractError("detail.rating", "6 is greater than the maximum of 5")),
+                         RetryPolicy(16, 21600))
+    assert (outcome.status, outcome.attempts, outcome.exhausted, clock.sleeps) == ("dead_lettered", 1, None, [])
+    message = dead_letter_message(EVENT, "arn:rule", "arn:target", outcome)["MessageAttributes"]
+    assert message["ERROR_CODE"]["StringValue"] == delivery.SDK_CLIENT_ERROR
+    assert message["ERROR_MESSAGE"]["StringValue"] == "ContractError: detail.rating: 6 is greater than the maximum of 5"
+    assert message["RETRY_ATTEMPTS"]["StringValue"] == "0" and "EXHAUSTED_RETRY_CONDITION" not in message
+
+
 def test_timeouts_are_recorded_as_timeout():
     outcome, _ = run(failing(5, TimeoutError("Task timed out after 3.00 seconds")), RetryPolicy(1, 3600))
     assert outcome.error.code == delivery.TIMEOUT

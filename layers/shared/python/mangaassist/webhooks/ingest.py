@@ -24,11 +24,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from mangaassist import clients, settings
+from mangaassist import clients, metrics, settings
 from mangaassist.contracts import ContractError, validate_payload
 from mangaassist.events.publisher import PublishError, publish
 from mangaassist.http import error_response, json_response
-from mangaassist.webhooks.mapping import MAPPERS, Delivery
+from mangaassist.webhooks.mapping import MAPPERS, Delivery, EventMismatch
+from mangaassist.webhooks.payloads import PayloadRefused, parse_object
 from mangaassist.webhooks.signatures import SignatureError, verify
 from mangaassist.webhooks.sources import Keys, Source, fetch_keys, load_sources
 
@@ -72,7 +73,7 @@ class Ingress:
         self.clock = clock
         self.s3 = s3 or clients.client("s3")
         self.idempotency = IdempotencyConfig(
-            event_key_jmespath="[source, delivery_id]",
+            event_key_jmespath="[source, claim]",
             # The same id with another body is not a retry: refuse it rather than hide it.
             payload_validation_jmespath="sha256",
             raise_on_no_idempotency_key=True,
@@ -91,16 +92,26 @@ class Ingress:
 
     # --- the pipeline ------------------------------------------------------------------------
     def handle(self, event: dict, context=None) -> dict:
+        """The answer to one function URL event; every answer is counted (mangaassist.metrics)."""
+        response, source = self._handle(event, context)
+        status = response["statusCode"]
+        metrics.webhook_answered(source, status, json.loads(response["body"]).get("error") if status >= 300 else None)
+        return response
+
+    def _handle(self, event: dict, context) -> tuple[dict, str | None]:
         if context is not None:
             self.idempotency.register_lambda_context(context)  # in-progress claims expire with the invocation
         http = (event.get("requestContext") or {}).get("http") or {}
         match = PATH.match(event.get("rawPath") or http.get("path") or "")
         if not match:
-            return error_response(404, "not_found", "POST webhooks to /webhooks/{source}")
+            return error_response(404, "not_found", "POST webhooks to /webhooks/{source}"), None
         source = self.sources.get(match["source"])
         if source is None:
             return error_response(404, "unknown_source", f"no webhook source named {match['source']!r}",
-                                  sources=sorted(self.sources))
+                                  sources=sorted(self.sources)), None
+        return self._deliver(source, event, http), source.name
+
+    def _deliver(self, source: Source, event: dict, http: dict) -> dict:
         if http.get("method", "").upper() != "POST":
             return error_response(405, "method_not_allowed", "webhooks are delivered with POST", {"allow": "POST"})
         headers = event.get("headers") or {}
@@ -124,14 +135,14 @@ class Ingress:
             return error_response(413, "payload_too_large",
                                   f"the body is {len(body)} bytes; the limit is {self.config.max_body_bytes}")
         try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
-            return error_response(400, "invalid_json", "the body is not JSON")
-        if not isinstance(payload, dict):
-            return error_response(400, "invalid_json", "the body must be a JSON object")
+            payload = parse_object(body)
+        except PayloadRefused as exc:
+            details = {"path": exc.path} if exc.path is not None else {}
+            return error_response(exc.status, exc.code, exc.message, **details)
         delivery_id = source.find_delivery_id(headers, payload, signed.delivery_id)
         if delivery_id is None:
-            return error_response(400, "missing_delivery_id", f"no delivery id where this source keeps it ({source.delivery_id})")
+            return error_response(400, "missing_delivery_id",
+                                  f"no delivery id where this source keeps it ({source.delivery_id})")
 
         received = datetime.fromtimestamp(self.clock(), UTC)
         digest = hashlib.sha256(body).hexdigest()
@@ -140,6 +151,9 @@ class Ingress:
         # side, and nothing is published (nor answered) before the put has succeeded.
         stored = _BACKGROUND.submit(self._store_raw, source, raw_key, delivery_id, body)
         delivery = {"source": source.name, "delivery_id": delivery_id, "sha256": digest, "raw_key": raw_key,
+                    # Where the delivery id is not signed (GitHub's header), a captured body re-posted
+                    # under a new id is the same delivery: the signed content is what is claimed.
+                    "claim": delivery_id if source.delivery_id_signed else f"sha256:{digest}",
                     "received_at": received.timestamp(), "signed_timestamp": signed.timestamp,
                     "headers": {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-github-event")},
                     "payload": payload}
@@ -169,6 +183,8 @@ class Ingress:
             return error_response(422, "invalid_payload", exc.message, path=exc.path)
         if isinstance(exc, UnmappablePayload):
             return error_response(422, "invalid_payload", str(exc))
+        if isinstance(exc, EventMismatch):
+            return error_response(422, "event_mismatch", str(exc))
         if isinstance(exc, IdempotencyAlreadyInProgressError):
             return error_response(409, "in_progress", "this delivery is being processed; retry shortly",
                                   {"retry-after": RETRY_AFTER}, delivery_id=delivery["delivery_id"])
@@ -190,6 +206,8 @@ class Ingress:
                            datetime.fromtimestamp(delivery["received_at"], UTC), delivery["signed_timestamp"])
         try:
             events = MAPPERS[source.mapper](payload, context)
+        except EventMismatch:
+            raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UnmappablePayload(f"cannot map this {source.name} payload to events: {type(exc).__name__} {exc}") from exc
         try:

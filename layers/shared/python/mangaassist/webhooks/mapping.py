@@ -100,10 +100,49 @@ def map_stripe(payload: dict, delivery: Delivery) -> list[Event]:
     return []  # acknowledged, nothing for the platform to do
 
 
+class EventMismatch(ValueError):
+    """The delivery's unsigned event name contradicts its signed payload."""
+
+
+# X-GitHub-Event is not signed: a captured body could be re-posted under another event name. Where
+# an event's payload has a shape of its own, the name must agree with it (GitHub's webhook docs).
+GITHUB_EVENT_KEYS = {
+    "ping": ("zen", "hook_id"),
+    "push": ("ref", "before", "after"),
+    "create": ("ref", "ref_type"),
+    "delete": ("ref", "ref_type"),
+    "issues": ("issue",),
+    "issue_comment": ("issue", "comment"),
+    "pull_request": ("pull_request",),
+    "pull_request_review": ("pull_request", "review"),
+    "pull_request_review_comment": ("pull_request", "comment"),
+    "release": ("release",),
+    "fork": ("forkee",),
+    "workflow_run": ("workflow_run",),
+    "workflow_job": ("workflow_job",),
+    "check_run": ("check_run",),
+    "check_suite": ("check_suite",),
+    "deployment": ("deployment",),
+    "deployment_status": ("deployment_status",),
+    "discussion": ("discussion",),
+}
+
+
+def github_event(payload: dict, delivery: Delivery) -> str:
+    """The event name, checked against the payload's shape where the shape tells."""
+    name = delivery.header("x-github-event") or "unknown"
+    missing = [key for key in GITHUB_EVENT_KEYS.get(name, ()) if key not in payload]
+    if missing:
+        raise EventMismatch(f"X-GitHub-Event {name!r} does not match the payload: it has no {', '.join(missing)}")
+    if name != "ping" and "zen" in payload and "hook_id" in payload:
+        raise EventMismatch(f"X-GitHub-Event {name!r} does not match the payload: it is a ping")
+    return name
+
+
 def map_github(payload: dict, delivery: Delivery) -> list[Event]:
     detail = {
         "version": DETAIL_VERSION,
-        "event": delivery.header("x-github-event") or "unknown",
+        "event": github_event(payload, delivery),
         "delivery_id": delivery.delivery_id,
     }
     if isinstance(payload.get("action"), str):

@@ -45,6 +45,11 @@ class Source:
             raise SourceConfigError(f"source {self.name}: delivery_id must be signed, header:<name> or payload:<path>")
 
     @property
+    def delivery_id_signed(self) -> bool:
+        """Whether the signature covers the delivery id (in the signed headers or inside the body)."""
+        return self.delivery_id.split(":", 1)[0] in ("signed", "payload")
+
+    @property
     def verifier_scheme(self) -> str:
         return SCHEMES[self.scheme]
 

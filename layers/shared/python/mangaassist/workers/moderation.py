@@ -15,7 +15,7 @@ from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
 
 from mangaassist.events.publisher import Event
-from mangaassist.models import inference_event
+from mangaassist.inference import inference_completed
 from mangaassist.workers.deps import Deps
 
 FEATURE = "moderation"
@@ -83,7 +83,7 @@ def moderate_review(event: dict, deps: Deps | None = None) -> dict:
         events.append(Event("mangaassist.ai", "ModerationFlagged", {
             "version": "1", "review_id": detail["review_id"], "product_id": detail["product_id"], "severity": worst,
             "categories": categories, "sentiment": sentiment, "model_id": model_id}))
-    events += [Event("mangaassist.ai", "InferenceCompleted", inference_event(
-        c, request_id=rid, feature=FEATURE, correlation_id=event["id"])) for rid, c in completions]
+    events += [inference_completed(c, request_id=rid, feature=FEATURE, correlation_id=event["id"])
+               for rid, c in completions]
     ids = deps.publish(events)
     return {"review_id": detail["review_id"], "decision": decision, "events": ids}

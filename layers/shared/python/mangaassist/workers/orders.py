@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 
 from mangaassist.events.publisher import Event
-from mangaassist.models import inference_event
+from mangaassist.inference import inference_completed
 from mangaassist.workers.deps import Deps
 
 FEATURE = "order_confirmation"
@@ -47,7 +47,6 @@ def confirm_order(event: dict, deps: Deps | None = None) -> dict:
         Event("mangaassist.ai", "OrderConfirmationGenerated", {
             "version": "1", "order_id": detail["order_id"], "payment_id": detail["payment_id"],
             "text": completion.text, "model_id": completion.model_id, "request_id": request_id}),
-        Event("mangaassist.ai", "InferenceCompleted", inference_event(
-            completion, request_id=request_id, feature=FEATURE, correlation_id=event["id"])),
+        inference_completed(completion, request_id=request_id, feature=FEATURE, correlation_id=event["id"]),
     ])
     return {"order_id": detail["order_id"], "model_id": completion.model_id, "events": ids}
