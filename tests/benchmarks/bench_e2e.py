@@ -86,6 +86,8 @@ def run(stack, args) -> dict:
             payload["id"] = f"evt_{uuid.uuid4().hex}"
         elif args.source == "reviews":
             payload["review_id"] = f"rev_{uuid.uuid4().hex}"
+        else:  # each push is another commit: GitHub deliveries are claimed by their signed body
+            payload["after"] = uuid.uuid4().hex + uuid.uuid4().hex[:8]
         body = json.dumps(payload).encode()
         headers = {"content-type": "application/json", **sign(spec["scheme"], spec["secrets"], body)}
         request = urllib.request.Request(url, data=body, method="POST", headers=headers)
