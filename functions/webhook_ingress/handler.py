@@ -26,6 +26,7 @@ def lambda_handler(event, context):
         response = _ingress.handle(event, context)
     except Exception:  # a bug must not look like an acknowledgement: nothing was accepted, retry
         logger.exception("webhook failed")
-        return error_response(503, "unavailable", "the delivery could not be processed; retry later", {"retry-after": "5"})
+        return error_response(503, "unavailable", "the delivery could not be processed; retry later",
+                              {"retry-after": "5"})
     logger.info("webhook answered", extra={"status": response["statusCode"], "path": event.get("rawPath")})
     return response

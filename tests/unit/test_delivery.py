@@ -28,7 +28,10 @@ class FakeClock:
         self.now += seconds
 
 
-def failing(times: int, exc: Exception = RuntimeError("boom")):
+BOOM = RuntimeError("boom")
+
+
+def failing(times: int, exc: Exception = BOOM):
     calls = {"n": 0}
 
     def invoke():
@@ -160,7 +163,8 @@ def test_parse_dead_letter_reads_lambdas_failure_destination_records():
     letter = parse_dead_letter({"Body": json.dumps(record)})
     assert letter.event == EVENT
     assert letter.target_arn == "arn:aws:lambda:ap-northeast-1:123456789012:function:mangaassist-order_confirmation"
-    assert (letter.error_code, letter.error_message, letter.retry_attempts) == ("RetriesExhausted", "model unavailable", 2)
+    assert (letter.error_code, letter.error_message, letter.retry_attempts) == ("RetriesExhausted", "model unavailable",
+                                                                                2)
 
 
 def test_replayed_event_adds_replay_name_after_region():
@@ -191,7 +195,8 @@ def test_replay_reaches_only_the_chosen_matching_rules():
 
 def test_wiring_targets_default_to_eventbridges_retry_policy():
     target = WIRING.rule("payments").targets[0]
-    assert (target.retry_policy.maximum_retry_attempts, target.retry_policy.maximum_event_age_in_seconds) == (185, 86400)
+    policy = target.retry_policy
+    assert (policy.maximum_retry_attempts, policy.maximum_event_age_in_seconds) == (185, 86400)
     assert target.kind == "lambda" and WIRING.rule("everything").targets[0].kind == "sqs"
 
 
@@ -235,7 +240,8 @@ TRANSFORM_ARGS = dict(rule_arn="arn:rule", rule_name="payments", ingestion_time=
 
 def test_input_transformer_builds_json_with_quoted_strings_and_raw_numbers():
     out = transform(EVENT, {
-        "InputPathsMap": {"order": "$.detail.order_id", "amount": "$.detail.amount", "first": "$.detail.items[0].title"},
+        "InputPathsMap": {"order": "$.detail.order_id", "amount": "$.detail.amount",
+                          "first": "$.detail.items[0].title"},
         "InputTemplate": '{"order": <order>, "yen": <amount>, "title": "Vol: <first>", "rule": <aws.events.rule-name>}',
     }, **TRANSFORM_ARGS)
     assert json.loads(out) == {"order": "ord_1001", "yen": 1500, "title": "Vol: ONE PIECE 107", "rule": "payments"}

@@ -11,7 +11,8 @@ from embedded.lambdas import Functions
 
 
 def functions_with(handler, timeout: float) -> Functions:
-    functions = Functions({"f": {"timeout": timeout}}, names={"f": "test-f"}, region="ap-northeast-1", account="123456789012")
+    functions = Functions({"f": {"timeout": timeout}}, names={"f": "test-f"}, region="ap-northeast-1",
+                          account="123456789012")
     functions.handler = lambda name: handler
     return functions
 

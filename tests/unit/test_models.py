@@ -24,9 +24,9 @@ from mangaassist.models import (
     Completion,
     LocalProvider,
     ModelError,
+    ModelRetry,
     ModelRouter,
     ModelUnavailable,
-    ModelRetry,
     Route,
     estimate_cost,
     inference_event,
@@ -146,7 +146,7 @@ def test_unknown_model_costs_nothing_and_is_logged_once(caplog):
         assert estimate_cost("mistral.unknown-model-v9:0", 100, 100) == 0.0
         assert estimate_cost("mistral.unknown-model-v9:0", 100, 100) == 0.0
     assert [r.message for r in caplog.records if "no price" in r.message] == [
-        "no price for model mistral.unknown-model-v9:0: cost reported as 0.0 (prices as of %s)" % PRICES_AS_OF]
+        f"no price for model mistral.unknown-model-v9:0: cost reported as 0.0 (prices as of {PRICES_AS_OF})"]
     assert "mistral.unknown-model-v9:0" not in PRICES
 
 
@@ -510,7 +510,8 @@ def test_local_answers_restate_the_facts_in_the_prompt():
     completion = local_answer(f"{PRODUCT}\n\nQuestion: How much is it and is it in stock?")
     assert completion.text == ("Based on the information provided:\n- title: ワンピース 107\n- price: 528 JPY\n"
                                "- stock: 12\n- release date: 2023-11-02")
-    assert (completion.provider, completion.model_id, completion.estimated_cost_usd) == ("local", "local.grounded-v1", 0)
+    assert (completion.provider, completion.model_id, completion.estimated_cost_usd) == ("local", "local.grounded-v1",
+                                                                                         0)
     assert "local" in completion.model_id and completion.stop_reason == "end_turn"
 
 

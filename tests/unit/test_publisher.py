@@ -9,8 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from mangaassist.contracts import ContractError
 from mangaassist import backoff, clients, settings
+from mangaassist.contracts import ContractError
 from mangaassist.events import publisher
 from mangaassist.events.publisher import Event, EventTooLarge, PublishError, publish
 

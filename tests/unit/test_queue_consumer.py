@@ -11,7 +11,8 @@ class FakeQueue:
     as when messages arrive one by one."""
 
     def __init__(self, count: int, per_receive: int = 10):
-        self.messages = [{"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", "Body": f'{{"n": {i}}}'} for i in range(count)]
+        self.messages = [{"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", "Body": f'{{"n": {i}}}'}
+                         for i in range(count)]
         self.per_receive = per_receive
         self.receives = 0
         self.deleted: list[str] = []

@@ -253,7 +253,8 @@ def aoss(fake, **options):
 
 
 def search_response(*hits):
-    return {"took": 3, "timed_out": False, "hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": list(hits)}}
+    return {"took": 3, "timed_out": False,
+            "hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": list(hits)}}
 
 
 def test_requests_are_signed_for_aoss(monkeypatch):

@@ -29,7 +29,8 @@ def handler(name: str):
 def sqs_event(bodies: list[str]) -> dict:
     return {"Records": [{"messageId": f"m{i}", "receiptHandle": f"h{i}", "body": body, "attributes": {},
                          "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                         "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:analytics", "awsRegion": "ap-northeast-1"}
+                         "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:analytics",
+                         "awsRegion": "ap-northeast-1"}
                         for i, body in enumerate(bodies)]}
 
 
@@ -40,15 +41,22 @@ def aws(monkeypatch):
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
     monkeypatch.setattr(usage, "_default", Deps())
     with mock_aws():
-        boto3.client("s3").create_bucket(Bucket="analytics-bucket", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+        boto3.client("s3").create_bucket(Bucket="analytics-bucket",
+                                         CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
         ddb = boto3.client("dynamodb")
         ddb.create_table(TableName="usage", BillingMode="PAY_PER_REQUEST",
-                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                    {"AttributeName": "sk", "KeyType": "RANGE"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "sk", "AttributeType": "S"}])
         ddb.create_table(TableName="idempotency", BillingMode="PAY_PER_REQUEST",
                          KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
         yield
+
+
+def counted(days: list[str]) -> dict:
+    return usage.daily_usage(days, client=boto3.client("dynamodb"), table="usage")
 
 
 def stored_lines(bucket: str = "analytics-bucket") -> dict[str, list[dict]]:
@@ -72,12 +80,14 @@ def test_every_sample_event_lands_partitioned_as_a_json_line(aws):
 
 def test_a_batch_is_one_object_per_partition_with_one_line_per_event(aws):
     sample = json.loads(SAMPLES[0].read_text())["valid"][0]
-    events = [{**sample, "id": f"evt-{i}"} for i in range(10)] + [{**sample, "id": "next-day", "time": "2026-11-26T00:00:01Z"}]
+    events = [{**sample, "id": f"evt-{i}"} for i in range(10)]
+    events.append({**sample, "id": "next-day", "time": "2026-11-26T00:00:01Z"})
     assert handler("analytics")(sqs_event([json.dumps(e) for e in events]), None) == {"batchItemFailures": []}
     stored = stored_lines()
     assert sorted(len(lines) for lines in stored.values()) == [1, 10]
     (key,) = [k for k, lines in stored.items() if len(lines) == 10]
-    assert key == analytics.object_key(events[:10]) and [e["id"] for e in stored[key]] == [f"evt-{i}" for i in range(10)]
+    assert key == analytics.object_key(events[:10])
+    assert [e["id"] for e in stored[key]] == [f"evt-{i}" for i in range(10)]
     body = boto3.client("s3").get_object(Bucket="analytics-bucket", Key=key)
     assert body["ServerSideEncryption"] == "AES256" and body["ContentType"] == "application/x-ndjson"
 
@@ -116,7 +126,8 @@ def test_a_redelivered_batch_rewrites_the_same_object(aws):
 
 
 def inference(event_id: str, model: str, cost: float, tokens=(100, 20)) -> dict:
-    sample = json.loads((ROOT / "schemas/events/mangaassist.ai/InferenceCompleted.samples.json").read_text())["valid"][0]
+    samples = ROOT / "schemas/events/mangaassist.ai/InferenceCompleted.samples.json"
+    sample = json.loads(samples.read_text())["valid"][0]
     return {**sample, "id": event_id, "detail": {**sample["detail"], "model_id": model, "input_tokens": tokens[0],
                                                  "output_tokens": tokens[1], "estimated_cost_usd": cost}}
 
@@ -126,10 +137,10 @@ def test_usage_counts_per_model_and_total_once_per_event(aws):
     run(inference("e1", "haiku", 0.0005), None)
     run(inference("e1", "haiku", 0.0005), None)  # EventBridge delivered it twice
     run(inference("e2", "sonnet", 0.003, (200, 50)), None)
-    counters = usage.daily_usage(["2026-11-25"], client=boto3.client("dynamodb"), table="usage")["2026-11-25"]
+    counters = counted(["2026-11-25"])["2026-11-25"]
     assert counters["haiku"]["calls"] == 1 and counters["haiku"]["input_tokens"] == 100
     assert counters["total"] == {"calls": 2, "input_tokens": 300, "output_tokens": 70, "cost_usd": Decimal("0.0035")}
-    assert usage.projected_cost_per_million(usage.daily_usage(["2026-11-25"], client=boto3.client("dynamodb"), table="usage")) == Decimal("1750.00")
+    assert usage.projected_cost_per_million(counted(["2026-11-25"])) == Decimal("1750.00")
 
 
 def test_usage_rejects_an_event_that_breaks_the_contract(aws):
@@ -139,7 +150,7 @@ def test_usage_rejects_an_event_that_breaks_the_contract(aws):
     bad["detail"]["input_tokens"] = -5
     with pytest.raises(ContractError):
         handler("usage_aggregator")(bad, None)
-    assert usage.daily_usage(["2026-11-25"], client=boto3.client("dynamodb"), table="usage") == {}
+    assert counted(["2026-11-25"]) == {}
 
 
 def test_usage_builds_its_client_once_per_container(aws, monkeypatch):
@@ -149,4 +160,4 @@ def test_usage_builds_its_client_once_per_container(aws, monkeypatch):
     for i in range(3):
         usage.record_usage(inference(f"c{i}", "haiku", 0.001))
     assert made == [("dynamodb",)]
-    assert usage.daily_usage(["2026-11-25"], client=boto3.client("dynamodb"), table="usage")["2026-11-25"]["total"]["calls"] == 3
+    assert counted(["2026-11-25"])["2026-11-25"]["total"]["calls"] == 3

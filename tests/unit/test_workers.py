@@ -215,7 +215,8 @@ def test_toxic_review_is_quarantined_and_flagged(aws, tmp_path):
 
 def test_clean_review_is_approved_and_not_flagged(aws, tmp_path):
     deps = FakeDeps(tmp_path)
-    assert moderation.moderate_review(review_event("最高の巻でした！ The art is wonderful."), deps)["decision"] == "approved"
+    result = moderation.moderate_review(review_event("最高の巻でした！ The art is wonderful."), deps)
+    assert result["decision"] == "approved"
     assert item(aws, "reviews", "review_id", "rev_1")["status"] == "approved"
     assert deps.publisher.of("ModerationFlagged") == []
     assert deps.publisher.of("ReviewModerated")[0]["sentiment"]["label"] == "positive"
@@ -266,8 +267,9 @@ def test_published_details_honour_their_contracts(aws, tmp_path, scenario):
 def test_new_release_becomes_searchable_and_price_changes_follow(aws, tmp_path):
     deps = FakeDeps(tmp_path)
     assert catalog.index_product(catalog_event("new_release", {}), deps)["indexed"]
-    catalog.index_product(catalog_event("new_release", {"product_id": "bk-other", "title": "Cooking Daddy", "author": "X",
-                                                          "synopsis": "A father cooks.", "genres": ["slice of life"]}), deps)
+    other = {"product_id": "bk-other", "title": "Cooking Daddy", "author": "X", "synopsis": "A father cooks.",
+             "genres": ["slice of life"]}
+    catalog.index_product(catalog_event("new_release", other), deps)
     hits = catalog.search_products("フリーレン", 5, None, deps)
     assert hits[0]["product_id"] == "bk-frieren-14" and hits[0]["price"] == 594 and hits[0]["author"] == "山田鐘人"
     assert [h["product_id"] for h in catalog.search_products("フリーレン", 5, "slice of life", deps)] == ["bk-other"]

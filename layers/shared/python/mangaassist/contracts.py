@@ -69,7 +69,7 @@ def _is_date(value) -> bool:
     if not isinstance(value, str):  # formats constrain strings only; "type" checks the rest
         return True
     match = _DATE.fullmatch(value)
-    return bool(match) and bool(date(*map(int, match.groups())))  # date() raises on 2026-02-30
+    return match is not None and bool(date(*map(int, match.groups())))  # date() raises on 2026-02-30
 
 
 @_FORMATS.checks("date-time", raises=ValueError)

@@ -29,8 +29,8 @@ def emit(dimensions: dict[str, str], values: dict[str, tuple[str, float]]) -> No
         provider = AmazonCloudWatchEMFProvider()
         for name, (unit, value) in values.items():
             provider.add_metric(name=name, unit=unit, value=value)
-        for name, value in dimensions.items():
-            provider.add_dimension(name=name, value=value)
+        for dimension, label in dimensions.items():
+            provider.add_dimension(name=dimension, value=label)
         provider.flush_metrics()
     except Exception:
         logger.exception("metrics not emitted: %s", sorted(values))

@@ -137,7 +137,7 @@ class Search:
 
 @cache
 def search() -> Search:
-    store = _read("VECTOR_STORE", choices=("opensearch", "local"))
+    store: str = _read("VECTOR_STORE", choices=("opensearch", "local"))
     return Search(
         embeddings_provider=_read("EMBEDDINGS_PROVIDER", choices=("bedrock", "local")),
         embeddings_model_id=_read("EMBEDDINGS_MODEL_ID"),
@@ -169,5 +169,6 @@ def schemas_dir() -> str | None:
 
 def reload() -> None:
     """Forget what was read: the next call reads the environment again (tests)."""
-    for read in (runtime, lambda_runtime_api, build_version, events, webhooks, models, search, table, bucket, schemas_dir):
+    for read in (runtime, lambda_runtime_api, build_version, events, webhooks, models, search, table, bucket,
+                 schemas_dir):
         read.cache_clear()

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -56,8 +57,8 @@ class Event:
     resources: tuple = ()
     time: datetime | None = None
 
-    def entry(self, bus_name: str) -> dict:
-        entry = {
+    def entry(self, bus_name: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {
             "Source": self.source,
             "DetailType": self.detail_type,
             # Compact, and Japanese stays UTF-8 (3 bytes a character, not a 6-byte \uXXXX escape).
@@ -79,7 +80,9 @@ def entry_size(entry: dict) -> int:
 
 def chunks(indexes: list[int], sizes: list[int], max_bytes: int) -> list[list[int]]:
     """``indexes`` grouped into PutEvents calls of at most 10 entries and ``max_bytes``."""
-    calls, current, current_bytes = [], [], 0
+    calls: list[list[int]] = []
+    current: list[int] = []
+    current_bytes = 0
     for index in indexes:
         if current and (len(current) == MAX_ENTRIES or current_bytes + sizes[index] > max_bytes):
             calls.append(current)
@@ -120,7 +123,7 @@ def publish(events: Iterable[Event], *, bus_name: str | None = None, client=None
             break
     if errors:
         raise _failure(entries, ids, errors)
-    return ids
+    return [event_id for event_id in ids if event_id]  # every one, once no entry has an error
 
 
 def _send(client, entries, sizes, pending, max_bytes, ids, errors) -> list[int]:

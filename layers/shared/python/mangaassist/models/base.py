@@ -96,6 +96,13 @@ class Provider(Protocol):
                         feature: str = DEFAULT_FEATURE) -> CompletionStream: ...
 
 
+class Model(Provider, Protocol):
+    """One model behind the provider contract, named by its id (what the router's routes hold:
+    BedrockModel, LocalProvider). The router itself is a Provider without one id."""
+
+    model_id: str
+
+
 def converse_messages(messages: list[dict]) -> list[dict]:
     """Messages in the Converse shape: string content becomes ``[{"text": ...}]``."""
     return [

@@ -124,8 +124,9 @@ class CircuitBreaker:
         current, now = self._current(), self._clock()
         if current.state == CLOSED:
             return Permit()
-        since_name, since = ("opened_at", current.opened_at) if current.state == OPEN else ("probe_at", current.probe_at)
-        if now - since < self.cooldown_seconds:
+        since_name = "opened_at" if current.state == OPEN else "probe_at"
+        since = current.opened_at if current.state == OPEN else current.probe_at
+        if now - (since or 0.0) < self.cooldown_seconds:  # a state without its time is long past
             return None
         claimed = self._update(
             "SET #state = :half_open, probe_at = :now",
@@ -154,6 +155,8 @@ class CircuitBreaker:
                 logger.warning("circuit for %s re-opened: the probe failed", self.model_id)
             return
         current = self._update("ADD failures :one", {":one": 1})
+        if current is None:  # unconditional: only a condition can leave it unapplied
+            return
         if current.state == CLOSED and current.failures >= self.threshold:
             if self._update("SET #state = :open, opened_at = :now",
                             {":open": OPEN, ":now": now, ":closed": CLOSED, ":threshold": self.threshold},

@@ -108,7 +108,8 @@ class LocalProvider:
         output_tokens = approx_tokens(text)
         return Completion(text=text, stop_reason=stop_reason, input_tokens=input_tokens, output_tokens=output_tokens,
                           latency_ms=round((time.perf_counter() - started) * 1000), model_id=self.model_id,
-                          provider=PROVIDER, estimated_cost_usd=estimate_cost(self.model_id, input_tokens, output_tokens))
+                          provider=PROVIDER,
+                          estimated_cost_usd=estimate_cost(self.model_id, input_tokens, output_tokens))
 
     def converse_stream(self, messages: list[dict], *, system: str | None = None,
                         max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = DEFAULT_TEMPERATURE,
@@ -166,7 +167,7 @@ def extract_facts(text: str, *, passages: bool = False) -> tuple[list[Fact], str
         body = line[marker.end():] if marker else line
         pair = KEY_VALUE.fullmatch(body)
         label = pair.group(1).strip() if pair else ""
-        if label.casefold() in QUESTION_LABELS:
+        if pair and label.casefold() in QUESTION_LABELS:
             rest.append(pair.group(2))
         elif pair and len(label.split()) <= 4:
             facts.append(Fact(label, pair.group(2).strip()))
@@ -254,9 +255,9 @@ def _subject(text: str) -> str:
 def _truncate(text: str, max_tokens: int) -> tuple[str, str]:
     if approx_tokens(text) <= max_tokens:
         return text, "end_turn"
-    budget, end = float(max_tokens), 0
-    for end, c in enumerate(text):
+    budget = float(max_tokens)
+    for end, c in enumerate(text):  # noqa: B007 (where the budget ran out is the answer)
         budget -= 0.25 if c.isascii() else 1
         if budget < 0:
-            break
-    return text[:end], "max_tokens"
+            return text[:end], "max_tokens"
+    return text, "max_tokens"

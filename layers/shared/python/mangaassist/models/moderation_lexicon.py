@@ -54,7 +54,8 @@ LEXICON: dict[str, dict[str, int]] = {
     "spam": {
         "follow me": 1, "check out my": 1, "visit my": 1, "crypto": 1, "buy now": 2, "click here": 2,
         "free download": 2, "promo code": 2, "discount code": 2, "limited offer": 2, "earn money": 2,
-        "work from home": 2, "今すぐ": 1, "クリック": 1, "フォローして": 1, "無料ダウンロード": 2, "副業": 2, "稼げる": 2,
+        "work from home": 2, "今すぐ": 1, "クリック": 1, "フォローして": 1, "無料ダウンロード": 2, "副業": 2,
+        "稼げる": 2,
     },
     "spoiler": {
         "the ending": 1, "turns out": 1, "spoiler": 2, "spoilers": 2, "plot twist": 2, "killed off": 2,
@@ -68,7 +69,8 @@ LEXICON: dict[str, dict[str, int]] = {
     },
 }
 # Phrases that name a category to say it is absent; removed before matching.
-DISCLAIMERS = ("no spoilers", "no spoiler", "spoiler-free", "spoiler free", "without spoilers", "ネタバレなし", "ネタバレ無し")
+DISCLAIMERS = ("no spoilers", "no spoiler", "spoiler-free", "spoiler free", "without spoilers", "ネタバレなし",
+               "ネタバレ無し")
 
 POSITIVE = (
     "love", "loved", "great", "amazing", "awesome", "excellent", "beautiful", "best", "good", "enjoyed", "fun",
@@ -150,8 +152,8 @@ def _sentiment(text: str, insults: int, intensity: float) -> dict:
                 positive += 1
             else:
                 negative += 1
-    positive, negative = positive * intensity, (negative + insults) * intensity
-    score = round((positive - negative) / (positive + negative + 1), 3)
+    weighted_positive, weighted_negative = positive * intensity, (negative + insults) * intensity
+    score = round((weighted_positive - weighted_negative) / (weighted_positive + weighted_negative + 1), 3)
     label = "positive" if score >= 0.25 else "negative" if score <= -0.25 else "neutral"
     return {"label": label, "score": score}
 

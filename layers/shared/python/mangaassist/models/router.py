@@ -26,9 +26,9 @@ from mangaassist.models.base import (
     DEFAULT_TEMPERATURE,
     Completion,
     CompletionStream,
+    Model,
     ModelError,
     ModelUnavailable,
-    Provider,
 )
 from mangaassist.models.breaker import Breaker, NoBreaker
 
@@ -54,7 +54,7 @@ class ModelRetry:
 
 @dataclass(frozen=True)
 class Route:
-    model: Provider  # with a model_id attribute
+    model: Model
     breaker: Breaker = NoBreaker()
 
 
@@ -68,8 +68,8 @@ class ModelRouter:
 
     def converse(self, messages: list[dict], *, system: str | None = None, max_tokens: int = DEFAULT_MAX_TOKENS,
                  temperature: float = DEFAULT_TEMPERATURE, feature: str = DEFAULT_FEATURE) -> Completion:
-        options = dict(system=system, max_tokens=max_tokens, temperature=temperature, feature=feature)
-        completion, fallback_used = self._first_success(lambda model: model.converse(messages, **options))
+        completion, fallback_used = self._first_success(lambda model: model.converse(
+            messages, system=system, max_tokens=max_tokens, temperature=temperature, feature=feature))
         return replace(completion, fallback_used=fallback_used)
 
     def converse_stream(self, messages: list[dict], *, system: str | None = None,
@@ -89,7 +89,7 @@ class ModelRouter:
             yield from stream
         return replace(stream.completion, fallback_used=fallback_used)
 
-    def _first_success(self, call: Callable[[Provider], T]) -> tuple[T, bool]:
+    def _first_success(self, call: Callable[[Model], T]) -> tuple[T, bool]:
         """The first model's answer that succeeds, and whether it came from a fallback model."""
         failures: list[ModelError] = []
         for index, route in enumerate(self.routes):
@@ -111,7 +111,7 @@ class ModelRouter:
             return result, index > 0
         raise ModelUnavailable(failures)
 
-    def _with_retries(self, model: Provider, call: Callable[[Provider], T]) -> T:
+    def _with_retries(self, model: Model, call: Callable[[Model], T]) -> T:
         attempt = 0
         while True:
             try:

@@ -15,7 +15,6 @@ from typing import Protocol
 
 from mangaassist import settings
 from mangaassist.search.embeddings import (
-    DEFAULT_DIMENSION,
     Embedder,
     EmbeddingError,
     LocalEmbedder,
@@ -70,6 +69,7 @@ def get_vector_store() -> VectorStore:
     if config.vector_store == "local":
         from mangaassist.search.local_store import LocalVectorStore
 
+        assert config.local_data_dir is not None  # settings.search() requires it with this store
         return LocalVectorStore(config.local_data_dir, index=config.vector_index)
     from mangaassist.search.opensearch import OpenSearchVectorStore
 

@@ -67,7 +67,7 @@ class OpenSearchVectorStore:
     def upsert(self, docs: list[Doc]) -> None:
         if not docs:
             return
-        actions = [{"delete": {"_id": _id}} for _id in self._engine_ids([doc.id for doc in docs])]
+        actions: list[dict] = [{"delete": {"_id": _id}} for _id in self._engine_ids([doc.id for doc in docs])]
         for doc in docs:
             actions += [{"index": {}}, {**doc.fields, ID_FIELD: doc.id, VECTOR_FIELD: list(doc.vector)}]
         self._bulk(actions)

@@ -137,8 +137,9 @@ class Ingress:
         try:
             payload = parse_object(body)
         except PayloadRefused as exc:
-            details = {"path": exc.path} if exc.path is not None else {}
-            return error_response(exc.status, exc.code, exc.message, **details)
+            if exc.path is None:
+                return error_response(exc.status, exc.code, exc.message)
+            return error_response(exc.status, exc.code, exc.message, path=exc.path)
         delivery_id = source.find_delivery_id(headers, payload, signed.delivery_id)
         if delivery_id is None:
             return error_response(400, "missing_delivery_id",
@@ -160,12 +161,11 @@ class Ingress:
         return self._claim_and_publish(delivery, stored)  # which always waits for the put: Lambda would freeze it
 
     def _claim_and_publish(self, delivery: dict, stored: Future) -> dict:
+        refusal: dict | None = None
         try:
             result = self._accept(delivery=delivery, stored=stored)
         except Exception as exc:
             refusal = self._refusal(exc, delivery)
-        else:
-            refusal = None
         if stored.exception() is not None:  # the raw body comes first: whatever the claim said, not kept
             return self._unavailable("the delivery could not be stored")
         if refusal is not None:
@@ -209,7 +209,8 @@ class Ingress:
         except EventMismatch:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise UnmappablePayload(f"cannot map this {source.name} payload to events: {type(exc).__name__} {exc}") from exc
+            raise UnmappablePayload(f"cannot map this {source.name} payload to events: "
+                                    f"{type(exc).__name__} {exc}") from exc
         try:
             ids = self.publisher(events) if events else []
         except PublishError as exc:
@@ -234,7 +235,8 @@ class Ingress:
 
     def _store_raw(self, source: Source, key: str, delivery_id: str, body: bytes) -> None:
         self.s3.put_object(Bucket=self.config.raw_payloads_bucket, Key=key, Body=body, ContentType="application/json",
-                           ServerSideEncryption="AES256", Metadata={"delivery-id": _safe(delivery_id), "source": source.name})
+                           ServerSideEncryption="AES256",
+                           Metadata={"delivery-id": _safe(delivery_id), "source": source.name})
 
     @staticmethod
     def _unavailable(message: str) -> dict:

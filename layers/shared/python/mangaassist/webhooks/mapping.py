@@ -157,7 +157,8 @@ def map_github(payload: dict, delivery: Delivery) -> list[Event]:
 
 
 def map_review(payload: dict, delivery: Delivery) -> list[Event]:
-    detail = {"version": DETAIL_VERSION, **{k: payload[k] for k in ("review_id", "product_id", "customer_id", "rating", "text")}}
+    fields = ("review_id", "product_id", "customer_id", "rating", "text")
+    detail = {"version": DETAIL_VERSION, **{k: payload[k] for k in fields}}
     detail["submitted_at"] = _iso(delivery.signed_timestamp, delivery.received_at)
     return [Event("mangaassist.reviews", "ReviewSubmitted", detail)]
 

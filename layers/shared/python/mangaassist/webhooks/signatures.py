@@ -104,10 +104,11 @@ def _whpk_key(public_key: str) -> bytes | None:
 
 def _keys(configured: Sequence[str], decode: Callable[[str], bytes | None]) -> list[bytes]:
     keys = [decode(key) if isinstance(key, str) else None for key in configured]
-    if not all(keys):  # undecodable or empty: a configuration error, reported before any match
+    decoded = [key for key in keys if key]
+    if len(decoded) != len(keys):  # undecodable or empty: a configuration error, reported before any match
         raise SignatureError("malformed_secret", "a signing key configured for this source is malformed; "
                                                  "its operator must fix it")
-    return keys
+    return decoded
 
 
 def _no_secret() -> SignatureError:

@@ -65,8 +65,9 @@ def moderate_review(event: dict, deps: Deps | None = None) -> dict:
         result, problem = parse_moderation(completion.text)
         if result is not None:
             break
+        correction = f"That answer was invalid ({problem}). Reply with the JSON only."
         messages += [{"role": "assistant", "content": [{"text": completion.text}]},
-                     {"role": "user", "content": [{"text": f"That answer was invalid ({problem}). Reply with the JSON only."}]}]
+                     {"role": "user", "content": [{"text": correction}]}]
     model_id = completions[-1][1].model_id
     if result is None:
         decision, categories, sentiment, worst = "needs_review", [], None, None

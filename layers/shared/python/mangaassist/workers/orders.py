@@ -32,12 +32,13 @@ def confirm_order(event: dict, deps: Deps | None = None) -> dict:
     detail = event["detail"]
     known = deps.products.titles(sorted({i["product_id"] for i in detail.get("items", [])}))
     # The catalog is the source of truth for titles; the payment's own titles only fill gaps.
-    items = [{**i, "title": known.get(i["product_id"]) or i.get("title") or i["product_id"]} for i in detail.get("items", [])]
+    items = [{**i, "title": known.get(i["product_id"]) or i.get("title") or i["product_id"]}
+             for i in detail.get("items", [])]
     facts = [f"注文番号: {detail['order_id']}", *(f"商品: {i['title']} × {i['quantity']}" for i in items),
              f"合計: {money(detail['amount'], detail['currency'])}"]
     system = INSTRUCTIONS + "\n<order>\n" + "\n".join(facts) + "\n</order>"
-    completion = deps.provider.converse([{"role": "user", "content": [{"text": "この注文の確認メッセージを書いてください。"}]}],
-                                        system=system, max_tokens=300, feature=FEATURE)
+    ask = [{"role": "user", "content": [{"text": "この注文の確認メッセージを書いてください。"}]}]
+    completion = deps.provider.converse(ask, system=system, max_tokens=300, feature=FEATURE)
     request_id = str(uuid.uuid4())
     confirmation = {"text": completion.text, "model_id": completion.model_id, "request_id": request_id,
                     "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
