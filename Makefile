@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 TF := terraform -chdir=terraform
 PIP_COMPILE := $(BIN)/pip-compile -q --generate-hashes --no-emit-index-url --no-emit-find-links --allow-unsafe --strip-extras
 
-.PHONY: help setup run test pytest tf-fmt validate tf-test build lock bench clean
+.PHONY: help setup run test pytest lint typecheck tf-fmt validate tf-test build lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -29,10 +29,16 @@ setup: $(STAMP) ## create .venv from the hashed locks
 run: $(STAMP) ## serve the whole platform offline on 127.0.0.1:$${PORT:-8080}
 	$(BIN)/python scripts/local_stack.py
 
-test: tf-fmt validate tf-test pytest ## everything CI runs: terraform fmt/validate/test, then pytest
+test: tf-fmt validate tf-test lint typecheck pytest ## everything CI runs: terraform fmt/validate/test, ruff, mypy, pytest
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff (ruff.toml: Powertools' rules, 120 columns, complexity 15)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP) ## mypy on the shared layer and the handlers (pyproject.toml)
+	$(BIN)/mypy
 
 tf-fmt:
 	terraform fmt -check -recursive terraform

@@ -38,7 +38,7 @@ def main() -> int:
 
     # What a Lambda environment has set; the handlers read these at import.
     env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "ap-northeast-1", "AWS_REGION": "ap-northeast-1",
-           "POWERTOOLS_SERVICE_NAME": "mangaassist", "EVENT_BUS_NAME": "bench"}
+           "POWERTOOLS_SERVICE_NAME": "mangaassist", "EVENT_BUS_NAME": "bench", "BUILD_VERSION": "bench"}
     functions = sorted(p.parent.name for p in (ROOT / "functions").glob("*/handler.py"))
     samples: dict[str, list[float]] = {"boto3": [], **{f: [] for f in functions}}
     for _ in range(args.runs):  # interleaved so machine noise hits every column alike
