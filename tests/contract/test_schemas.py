@@ -15,6 +15,7 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 SCHEMA_FILES = sorted(SCHEMAS.rglob("*.schema.json"))
 EVENT_SAMPLE_FILES = sorted((SCHEMAS / "events").glob("*/*.samples.json"))
 PAYLOAD_SAMPLE_FILES = sorted((SCHEMAS / "webhooks").glob("*.samples.json"))
+API_SAMPLE_FILES = sorted((SCHEMAS / "api").rglob("*.samples.json"))
 FIXTURES = Path(__file__).resolve().parents[1] / "events"  # canonical events the handler tests send
 
 # Keywords the EventBridge registry's JSONSchemaDraft4 type understands.
@@ -35,6 +36,7 @@ DETAIL_TYPES = {
     "mangaassist.ai": ["InferenceCompleted", "ModerationFlagged", "RecommendationGenerated",
                        "OrderConfirmationGenerated", "ReviewModerated"],
     "mangaassist.chat": ["MessageReceived"],
+    "mangaassist.jobs": ["JobCompleted"],
 }
 PARTNERS = {"stripe", "github", "reviews", "catalog"}
 
@@ -130,6 +132,32 @@ def test_invalid_payload_sample_fails_at_its_declared_path(path, case):
     with pytest.raises(contracts.ContractError) as caught:
         contracts.validate_payload(path.name.removesuffix(".samples.json"), case["payload"])
     assert caught.value.path == case["path"], case["why"]
+
+
+def api_name(path: Path) -> str:
+    return str(path.relative_to(SCHEMAS / "api")).removesuffix(".samples.json")
+
+
+@pytest.mark.parametrize("path, document", cases(API_SAMPLE_FILES, "valid"))
+def test_valid_api_sample_passes(path, document):
+    contracts.validate_api(api_name(path), document)
+
+
+@pytest.mark.parametrize("path, case", cases(API_SAMPLE_FILES, "invalid"))
+def test_invalid_api_sample_fails_at_its_declared_path(path, case):
+    with pytest.raises(contracts.ContractError) as caught:
+        contracts.validate_api(api_name(path), case["document"])
+    assert caught.value.path == case["path"], case["why"]
+
+
+def test_every_api_contract_is_listed_and_requests_are_closed():
+    assert set(contracts.api_names()) == {api_name(p) for p in API_SAMPLE_FILES}
+    for name in contracts.api_names():
+        schema = contracts.api_schema(name)
+        assert "$ref" not in json.dumps(schema), f"{name}: file references are inlined"
+        # A request with a typo'd field is refused; a response may gain fields without breaking clients.
+        closed = name.endswith(".request") or name.startswith("tasks/")
+        assert schema["additionalProperties"] is (not closed), name
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.*.json")), ids=lambda p: p.name)

@@ -3,7 +3,10 @@
 Schemas are draft-04 (what the EventBridge schema registry takes as JSONSchemaDraft4):
 - ``events/<source>/<DetailType>.schema.json``: the ``detail`` of each event type;
 - ``webhooks/<partner>.schema.json``: each partner's payload;
-- ``envelope.schema.json``: the EventBridge envelope around every detail.
+- ``envelope.schema.json``: the EventBridge envelope around every detail;
+- ``api/<name>.schema.json``: the client API's request and response bodies (``api/tasks/``: each
+  generation task's input), the same files API Gateway's request validators use (the OpenAPI document).
+  A ``$ref`` to another file is inlined at load, so one resolved schema serves every use.
 
 They are found at ``settings.schemas_dir()`` (MANGAASSIST_SCHEMAS_DIR), else inside the layer (``mangaassist/_schemas``,
 where the build copies them), else in the repository's ``schemas/``.
@@ -91,11 +94,49 @@ def _load(path: Path) -> Draft4Validator:
     return Draft4Validator(json.loads(path.read_text(encoding="utf-8")), format_checker=_FORMATS)
 
 
+def _inlined(node, base: Path):
+    """``node`` with each ``{"$ref": "<file>"}`` replaced by that file's schema (without ``$schema``)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.endswith(".schema.json"):
+            target = (base / ref).resolve()
+            loaded = json.loads(target.read_text(encoding="utf-8"))
+            loaded.pop("$schema", None)
+            return _inlined(loaded, target.parent)
+        return {key: _inlined(value, base) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inlined(item, base) for item in node]
+    return node
+
+
+def api_schema(name: str) -> dict:
+    """The resolved schema of ``api/<name>.schema.json`` (``chat.request``, ``tasks/review_summary``)."""
+    path = _ROOT / "api" / f"{name}.schema.json"
+    return _inlined(json.loads(path.read_text(encoding="utf-8")), path.parent)
+
+
 _ROOT = schemas_dir()
 _ENVELOPE = _load(_ROOT / "envelope.schema.json")
 _DETAILS = {(p.parent.name, p.name.removesuffix(".schema.json")): _load(p)
             for p in sorted((_ROOT / "events").glob("*/*.schema.json"))}
 _PAYLOADS = {p.name.removesuffix(".schema.json"): _load(p) for p in sorted((_ROOT / "webhooks").glob("*.schema.json"))}
+_API: dict[str, Draft4Validator] = {}  # built on first use: most functions validate no API body
+
+
+def api_names() -> list[str]:
+    """Every API body contract: ``chat.request``, ..., ``tasks/product_description``."""
+    root = _ROOT / "api"
+    return sorted(str(p.relative_to(root)).removesuffix(".schema.json") for p in root.rglob("*.schema.json"))
+
+
+def validate_api(name: str, document) -> None:
+    """Check an API request or response body; ContractError names the failing path."""
+    validator = _API.get(name)
+    if validator is None:
+        if name not in api_names():
+            raise ContractError("", f"no API contract named {name}")
+        validator = _API[name] = Draft4Validator(api_schema(name), format_checker=_FORMATS)
+    _validate(validator, document)
 
 
 def detail_types() -> list[tuple[str, str]]:
@@ -133,7 +174,7 @@ def validate_payload(partner: str, payload) -> None:
 
 
 def _validate(validator: Draft4Validator, document, prefix: str = "") -> None:
-    error = _most_relevant(validator.iter_errors(document))
+    error = _most_relevant(list(validator.iter_errors(document)))
     if error is None:
         return
     parts, message = list(error.absolute_path), error.message
@@ -143,12 +184,14 @@ def _validate(validator: Draft4Validator, document, prefix: str = "") -> None:
     raise ContractError(_dotted(parts, prefix), message)
 
 
-def _most_relevant(errors) -> ValidationError | None:
+def _most_relevant(errors: list[ValidationError]) -> ValidationError | None:
     """jsonschema's best match, and inside anyOf/oneOf the branch the document meant.
 
     best_match gives up on a tie between branches. The branch whose first failure lies deepest
     in the document got furthest, so it is the one meant: a charge.refunded event without
     amount_refunded fails the checkout branch at ``type`` but the refund branch only deeper.
+    A failure outside the branches at the same place says it better (the whole enum of tasks,
+    not the one a branch allows).
     """
     error = best_match(errors)
     while error is not None and error.context:
@@ -157,6 +200,9 @@ def _most_relevant(errors) -> ValidationError | None:
             branches.setdefault(child.relative_schema_path[0], []).append(child)
         meant = max(branches.values(), key=lambda errs: (min(len(e.absolute_path) for e in errs), -len(errs)))
         error = best_match(meant)
+    if error is not None:
+        direct = [e for e in errors if not e.context and e.absolute_path == error.absolute_path]
+        error = best_match(direct) if direct else error
     return error
 
 
