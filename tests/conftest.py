@@ -47,8 +47,11 @@ PLATFORM_SETTINGS = {
     "WEBHOOK_SECRET_PREFIX": "mangaassist-test/webhooks/",
     "WEBHOOK_MAX_BODY_BYTES": str(1024 * 1024),
     "MODEL_PROVIDER": "local",
-    "MODEL_FAST_ID": "local.grounded-v1",
-    "MODEL_FALLBACK_ID": "local.grounded-v1",
+    "MODEL_FAST_ID": "local.fast-v1",
+    "MODEL_FALLBACK_ID": "local.deep-v1",
+    "LOCAL_MODEL_LATENCY_MS": "0",
+    "LOCAL_MODEL_TOKENS_PER_SECOND": "0",
+    "JOB_MAX_ATTEMPTS": "3",
     "EMBEDDINGS_PROVIDER": "local",
     "EMBEDDINGS_MODEL_ID": "local.hashed-ngrams-v1",
     "EMBEDDINGS_DIMENSION": "256",
@@ -66,9 +69,34 @@ def platform_env(monkeypatch, tmp_path) -> dict:
     values = {**PLATFORM_SETTINGS, "LOCAL_DATA_DIR": str(tmp_path)}
     values.update({f"{name.upper()}_TABLE": f"test-{name}" for name in wiring["tables"]})
     values.update({f"{name.upper()}_BUCKET": f"test-{name.replace('_', '-')}" for name in wiring["buckets"]})
+    values.update({f"{name.upper()}_QUEUE_URL": f"https://sqs.ap-northeast-1.amazonaws.com/123456789012/test-{name}"
+                   for name in wiring["queues"]})
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values
+
+
+@pytest.fixture
+def platform_aws(platform_env):
+    """moto with every wiring.json table (named test-<key>), bucket and queue, and the bus."""
+    import json
+
+    import boto3
+    from mangaassist_dev.tables import create_tables
+    from moto import mock_aws
+
+    wiring = json.loads((ROOT / "terraform" / "wiring.json").read_text())
+    with mock_aws():
+        create_tables(boto3.client("dynamodb"), {t: f"test-{t}" for t in wiring["tables"]}, wiring["tables"])
+        s3 = boto3.client("s3")
+        for name in wiring["buckets"]:
+            s3.create_bucket(Bucket=f"test-{name.replace('_', '-')}",
+                             CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+        sqs = boto3.client("sqs")
+        for name in wiring["queues"]:
+            sqs.create_queue(QueueName=f"test-{name}")
+        boto3.client("events").create_event_bus(Name=platform_env["EVENT_BUS_NAME"])
+        yield platform_env
 
 # Powertools' own settings, as Terraform sets them; metrics are off unless a test turns them on.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "mangaassist")

@@ -17,13 +17,14 @@ import threading
 from pathlib import Path
 
 from mangaassist_dev.naming import derive
+from mangaassist_dev.tables import create_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
 PREFIX = "mangaassist-local"
 # The offline provider stands in for both models; their ids say which one answered.
-LOCAL_FAST_MODEL, LOCAL_FALLBACK_MODEL = "local.grounded-v1", "local.grounded-v1"
+LOCAL_FAST_MODEL, LOCAL_FALLBACK_MODEL = "local.fast-v1", "local.deep-v1"
 
 
 def _dev_secret(scheme: str) -> str:
@@ -78,6 +79,8 @@ class Stack:
             "MODEL_PROVIDER": "local",
             "MODEL_FAST_ID": LOCAL_FAST_MODEL,
             "MODEL_FALLBACK_ID": LOCAL_FALLBACK_MODEL,
+            "LOCAL_MODEL_LATENCY_MS": os.environ.get("LOCAL_MODEL_LATENCY_MS", "0"),
+            "LOCAL_MODEL_TOKENS_PER_SECOND": os.environ.get("LOCAL_MODEL_TOKENS_PER_SECOND", "50"),
             "BREAKER_TABLE": self.names["tables"]["breaker"],
             "EMBEDDINGS_PROVIDER": "local",
             "EMBEDDINGS_MODEL_ID": "local.hashed-ngrams-v1",
@@ -92,22 +95,16 @@ class Stack:
         }
         env.update({f"{t.upper()}_TABLE": name for t, name in self.names["tables"].items()})
         env.update({f"{b.upper()}_BUCKET": name for b, name in self.names["buckets"].items()})
+        # Queue URLs, as Terraform passes them (the stack's queues are created before any function runs).
+        account_url = f"{endpoint.rstrip('/')}/{ACCOUNT}"
+        env.update({f"{q.upper()}_QUEUE_URL": f"{account_url}/{name}" for q, name in self.names["queues"].items()})
+        env["JOB_MAX_ATTEMPTS"] = str(self.wiring_doc["queues"]["jobs"]["max_receive_count"])
         return env
 
     # --- resources -------------------------------------------------------------------------
     def _create_resources(self, aws) -> None:
         doc = self.wiring_doc
-        ddb = aws.client("dynamodb")
-        for name, spec in doc.get("tables", {}).items():
-            keys = [(spec["hash_key"], "HASH")] + ([(spec["range_key"], "RANGE")] if spec.get("range_key") else [])
-            ddb.create_table(
-                TableName=self.names["tables"][name], BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
-                AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
-            )
-            if spec.get("ttl_attribute"):
-                ddb.update_time_to_live(TableName=self.names["tables"][name], TimeToLiveSpecification={
-                    "Enabled": True, "AttributeName": spec["ttl_attribute"]})
+        create_tables(aws.client("dynamodb"), self.names["tables"], doc.get("tables", {}))
         s3 = aws.client("s3")
         for name in doc.get("buckets", {}):
             s3.create_bucket(Bucket=self.names["buckets"][name],

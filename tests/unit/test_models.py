@@ -467,9 +467,16 @@ def test_inference_event_detail_matches_its_schema():
 # --- configuration ---------------------------------------------------------------------------
 
 def test_get_provider_follows_the_settings(monkeypatch):
-    for name, value in {"MODEL_PROVIDER": "local", "MODEL_FAST_ID": FAST, "MODEL_FALLBACK_ID": FALLBACK}.items():
+    for name, value in {"MODEL_PROVIDER": "local", "MODEL_FAST_ID": "local.fast-v1", "MODEL_FALLBACK_ID":
+                        "local.deep-v1", "LOCAL_MODEL_LATENCY_MS": "20", "LOCAL_MODEL_TOKENS_PER_SECOND": "50"}.items():
         monkeypatch.setenv(name, value)
-    assert isinstance(models.get_provider(), LocalProvider)
+    local = models.get_provider()
+    assert [(type(r.model), r.model.model_id) for r in local.routes] == [(LocalProvider, "local.fast-v1"),
+                                                                        (LocalProvider, "local.deep-v1")]
+    assert (local.routes[0].model.latency_ms, local.routes[0].model.tokens_per_second) == (20, 50.0)
+    assert [r.model.model_id for r in models.get_provider(deep=True).routes] == ["local.deep-v1", "local.fast-v1"]
+    monkeypatch.setenv("MODEL_FAST_ID", FAST)
+    monkeypatch.setenv("MODEL_FALLBACK_ID", FALLBACK)
     monkeypatch.setenv("MODEL_PROVIDER", "bedrock")
     monkeypatch.setenv("MODEL_FAST_ID", f"apac.{FAST}")
     monkeypatch.setenv("BREAKER_TABLE", "breakers")
@@ -484,6 +491,7 @@ def test_get_provider_follows_the_settings(monkeypatch):
     ({"MODEL_PROVIDER": "openai"}, "MODEL_PROVIDER='openai' must be one of bedrock, local"),
     ({"MODEL_FALLBACK_ID": None}, "MODEL_FALLBACK_ID is not set"),
     ({"MODEL_PROVIDER": None}, "MODEL_PROVIDER is not set"),
+    ({"MODEL_PROVIDER": "local"}, "LOCAL_MODEL_LATENCY_MS is not set"),
 ])
 def test_a_missing_or_unknown_model_setting_fails_with_its_name(monkeypatch, change, message):
     for name, value in {"MODEL_PROVIDER": "bedrock", "MODEL_FAST_ID": FAST, "MODEL_FALLBACK_ID": FALLBACK,

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from mangaassist import clients
 from mangaassist.workers import analytics, usage
-from mangaassist.workers.deps import Deps
+from mangaassist.deps import Deps
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "schemas" / "events").glob("*/*.samples.json"))

@@ -17,7 +17,7 @@ from mangaassist.search import VectorStoreError
 from mangaassist.search.embeddings import LocalEmbedder
 from mangaassist.search.local_store import LocalVectorStore
 from mangaassist.workers import catalog, moderation, orders
-from mangaassist.workers.deps import Deps
+from mangaassist.deps import Deps
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas" / "events"

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from mangaassist import settings
 
-Task = Callable[[], None]
+Task = Callable[[], object]  # what it returns is dropped
 EXTENSION_NAME = "mangaassist-after-response"
 logger = logging.getLogger(__name__)
 _scope = threading.local()  # .tasks: the running invocation's deferred tasks; .hosted: a host runs them

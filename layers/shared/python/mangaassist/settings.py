@@ -116,12 +116,19 @@ class Models:
     fast_id: str  # MODEL_FAST_ID
     fallback_id: str  # MODEL_FALLBACK_ID
     breaker_table: str | None  # BREAKER_TABLE: unset, no circuit breaker
+    # The offline provider's pace, so timings mean something (required with MODEL_PROVIDER=local):
+    local_latency_ms: int  # LOCAL_MODEL_LATENCY_MS: before the first token
+    local_tokens_per_second: float  # LOCAL_MODEL_TOKENS_PER_SECOND: 0 streams at once
 
 
 @cache
 def models() -> Models:
-    return Models(provider=_read("MODEL_PROVIDER", choices=("bedrock", "local")), fast_id=_read("MODEL_FAST_ID"),
-                  fallback_id=_read("MODEL_FALLBACK_ID"), breaker_table=_optional("BREAKER_TABLE"))
+    provider: str = _read("MODEL_PROVIDER", choices=("bedrock", "local"))
+    local = provider == "local"
+    return Models(provider=provider, fast_id=_read("MODEL_FAST_ID"), fallback_id=_read("MODEL_FALLBACK_ID"),
+                  breaker_table=_optional("BREAKER_TABLE"),
+                  local_latency_ms=_read("LOCAL_MODEL_LATENCY_MS", int) if local else 0,
+                  local_tokens_per_second=_read("LOCAL_MODEL_TOKENS_PER_SECOND", float) if local else 0.0)
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,19 @@ def bucket(logical: str) -> str:
 
 
 @cache
+def queue_url(logical: str) -> str:
+    """An SQS queue's URL by its wiring.json key: ``<KEY>_QUEUE_URL``."""
+    return _read(f"{logical.upper()}_QUEUE_URL")
+
+
+@cache
+def job_max_attempts() -> int:
+    """JOB_MAX_ATTEMPTS: deliveries of a job's message before the worker gives up on it (the jobs
+    queue's maxReceiveCount: the last attempt records the failure instead of retrying)."""
+    return _read("JOB_MAX_ATTEMPTS", int)
+
+
+@cache
 def schemas_dir() -> str | None:
     """MANGAASSIST_SCHEMAS_DIR: where the contracts are, when not inside the layer (tests, tools)."""
     return _optional("MANGAASSIST_SCHEMAS_DIR")
@@ -170,5 +190,5 @@ def schemas_dir() -> str | None:
 def reload() -> None:
     """Forget what was read: the next call reads the environment again (tests)."""
     for read in (runtime, lambda_runtime_api, build_version, events, webhooks, models, search, table, bucket,
-                 schemas_dir):
+                 queue_url, job_max_attempts, schemas_dir):
         read.cache_clear()

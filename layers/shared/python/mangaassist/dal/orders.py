@@ -3,20 +3,38 @@ from __future__ import annotations
 
 from mangaassist.dal import to_dynamo
 
+BY_CUSTOMER = "by_customer"  # the global secondary index on customer_id (terraform/wiring.json)
+
 
 class Orders:
     def __init__(self, table):
         self.table = table  # a boto3 DynamoDB Table
 
+    def product_ids_of(self, customer_id: str, limit: int = 100) -> list[str]:
+        """The products of the customer's orders, most recent orders first, each once."""
+        from boto3.dynamodb.conditions import Key
+
+        response = self.table.query(IndexName=BY_CUSTOMER, KeyConditionExpression=Key("customer_id").eq(customer_id),
+                                    ScanIndexForward=False, Limit=limit)
+        seen: dict[str, None] = {}
+        for order in response.get("Items", []):
+            for item in order.get("items") or []:
+                if isinstance(item, dict) and item.get("product_id"):
+                    seen.setdefault(str(item["product_id"]), None)
+        return list(seen)
+
     def mark_paid(self, order_id: str, *, payment_id: str, amount, currency: str, items: list[dict],
-                  confirmation: dict) -> None:
-        """One UpdateItem: a retry rewrites the same values."""
+                  confirmation: dict, customer_id: str | None = None, paid_at: str | None = None) -> None:
+        """One UpdateItem: a retry rewrites the same values. ``customer_id`` and ``paid_at`` key the
+        by_customer index that recommendations read a customer's orders from."""
+        fields = {"payment_id": payment_id, "status": "paid", "amount": amount, "currency": currency,
+                  "items": items, "confirmation": confirmation}
+        if customer_id:
+            fields.update(customer_id=customer_id, paid_at=paid_at or confirmation.get("generated_at", ""))
+        # Names, not bare words: "status" and "items" are DynamoDB reserved words.
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":f{i}": value for i, value in enumerate(fields.values())}
         self.table.update_item(
             Key={"order_id": order_id},
-            # Names, not bare words: "status" and "items" are DynamoDB reserved words.
-            UpdateExpression="SET #p = :p, #s = :s, #a = :a, #c = :c, #i = :i, #conf = :conf",
-            ExpressionAttributeNames={"#p": "payment_id", "#s": "status", "#a": "amount", "#c": "currency",
-                                      "#i": "items", "#conf": "confirmation"},
-            ExpressionAttributeValues=to_dynamo({":p": payment_id, ":s": "paid", ":a": amount, ":c": currency,
-                                                 ":i": items, ":conf": confirmation}),
-        )
+            UpdateExpression="SET " + ", ".join(f"{n} = {v}" for n, v in zip(names, values)),
+            ExpressionAttributeNames=names, ExpressionAttributeValues=to_dynamo(values))

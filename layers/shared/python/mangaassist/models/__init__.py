@@ -15,6 +15,7 @@ from mangaassist import clients, settings
 from mangaassist.models.base import (
     Completion,
     CompletionStream,
+    Model,
     ModelError,
     ModelUnavailable,
     Provider,
@@ -41,24 +42,34 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def get_provider() -> Provider:
-    """The configured provider, one per configuration per container, so clients and the
-    breakers' caches live across invocations."""
+def get_provider(*, deep: bool = False) -> ModelRouter:
+    """The configured models behind the router, the fast one first (``deep``: the fallback
+    model first, for work that needs its reasoning). One per configuration per container, so
+    clients and the breakers' caches live across invocations. With MODEL_PROVIDER=local the
+    offline provider stands in for each model, behind the same router and breakers."""
     config = settings.models()
-    if config.provider == "local":
+    order = (config.fallback_id, config.fast_id) if deep else (config.fast_id, config.fallback_id)
+    return _router(config.provider, order, config.breaker_table, (config.local_latency_ms,
+                                                                  config.local_tokens_per_second))
+
+
+@lru_cache(maxsize=8)
+def _router(kind: str, model_ids: tuple[str, ...], breaker_table: str | None,
+            local_pace: tuple[int, float]) -> ModelRouter:
+    table_client = clients.client("dynamodb", "breaker") if breaker_table else None
+    if kind == "local":
         from mangaassist.models.local import LocalProvider
 
-        return LocalProvider()
-    return _bedrock_router(config.fast_id, config.fallback_id, config.breaker_table)
+        def model(model_id: str) -> Model:
+            return LocalProvider(model_id, latency_ms=local_pace[0], tokens_per_second=local_pace[1])
+    else:
+        client = clients.client("bedrock-runtime", "model")
 
-
-@lru_cache(maxsize=4)
-def _bedrock_router(fast_id: str, fallback_id: str, breaker_table: str | None) -> Provider:
-    client = clients.client("bedrock-runtime", "model")
-    table_client = clients.client("dynamodb", "breaker") if breaker_table else None
+        def model(model_id: str) -> Model:
+            return BedrockModel(model_id, client=client)
 
     def route(model_id: str) -> Route:
         breaker = CircuitBreaker(model_id, breaker_table, client=table_client) if breaker_table else NoBreaker()
-        return Route(BedrockModel(model_id, client=client), breaker)
+        return Route(model(model_id), breaker)
 
-    return ModelRouter([route(fast_id), route(fallback_id)])
+    return ModelRouter([route(model_id) for model_id in dict.fromkeys(model_ids)])  # one route per distinct model

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Generator
@@ -40,6 +41,7 @@ from mangaassist.models.base import (
     DEFAULT_TEMPERATURE,
     Completion,
     CompletionStream,
+    ModelError,
     message_text,
 )
 from mangaassist.models.moderation_lexicon import local_moderation
@@ -48,9 +50,16 @@ from mangaassist.models.pricing import estimate_cost
 MODEL_ID = "local.grounded-v1"
 PROVIDER = "local"
 MAX_FACTS = 8
-CHUNK = re.compile(r".{1,24}(?:\s+|$)|.{1,24}", re.S)  # ~24 characters, broken at spaces when there are any
+TOKEN = re.compile(r"[ -~]{1,4}|[^ -~]", re.S)  # what approx_tokens counts as one token
 
-JSON_TASKS: dict[str, Callable[[str], dict]] = {"moderation": local_moderation, "review_moderation": local_moderation}
+def _reasons(content: str) -> dict:
+    from mangaassist.recommendations.reasons import local_reasons  # loads only where recommendations run
+
+    return local_reasons(content)
+
+
+JSON_TASKS: dict[str, Callable[[str], dict]] = {"moderation": local_moderation, "review_moderation": local_moderation,
+                                                "recommend": _reasons}
 
 TEMPLATES = {
     "en": {
@@ -88,14 +97,74 @@ class Fact:
         return f"{self.label}: {self.value}" if self.label else self.value
 
 
+@dataclass(frozen=True)
+class Fault:
+    """An injected model failure: ``code`` as Bedrock names it, raised on the next call, or for a
+    stream after ``after_chunks`` chunks were sent (a mid-stream failure)."""
+
+    code: str
+    after_chunks: int = 0
+
+
+# Failures the local stack injects (POST /_local/faults with a "model:<id>" target): the offline
+# stand-in for a throttled or failing Bedrock model, so fallback, circuit breakers, 503s and
+# mid-stream resets can be exercised offline. One fault per call, in order.
+_faults: dict[str, list[Fault]] = {}
+_faults_lock = threading.Lock()
+
+
+def inject_fault(model_id: str, fault: Fault, count: int = 1) -> None:
+    with _faults_lock:
+        _faults.setdefault(model_id, []).extend([fault] * count)
+
+
+def clear_faults(model_id: str | None = None) -> None:
+    with _faults_lock:
+        if model_id is None:
+            _faults.clear()
+        else:
+            _faults.pop(model_id, None)
+
+
+def pending_faults() -> dict[str, int]:
+    with _faults_lock:
+        return {model_id: len(faults) for model_id, faults in _faults.items() if faults}
+
+
+def _next_fault(model_id: str) -> Fault | None:
+    with _faults_lock:
+        faults = _faults.get(model_id)
+        return faults.pop(0) if faults else None
+
+
 class LocalProvider:
+    """``latency_ms`` passes before the answer starts, then ``tokens_per_second`` paces it (0: at
+    once), so end-to-end timings on the local stack mean something."""
+
     provider = PROVIDER
 
-    def __init__(self, model_id: str = MODEL_ID):
+    def __init__(self, model_id: str = MODEL_ID, *, latency_ms: int = 0, tokens_per_second: float = 0.0,
+                 sleep: Callable[[float], None] = time.sleep):
         self.model_id = model_id
+        self.latency_ms = latency_ms
+        self.tokens_per_second = tokens_per_second
+        self._sleep = sleep
 
     def converse(self, messages: list[dict], *, system: str | None = None, max_tokens: int = DEFAULT_MAX_TOKENS,
                  temperature: float = DEFAULT_TEMPERATURE, feature: str = DEFAULT_FEATURE) -> Completion:
+        fault = _next_fault(self.model_id)
+        if fault is not None:
+            raise ModelError(fault.code, "injected by the local stack", self.model_id)
+        completion = self._answer(messages, system, max_tokens, feature)
+        self._pace(completion.output_tokens)
+        return completion
+
+    def _pace(self, tokens: int) -> None:
+        delay = self.latency_ms / 1000 + (tokens / self.tokens_per_second if self.tokens_per_second else 0.0)
+        if delay:
+            self._sleep(delay)
+
+    def _answer(self, messages: list[dict], system: str | None, max_tokens: int, feature: str) -> Completion:
         started = time.perf_counter()
         user_texts = [message_text(m) for m in messages if m["role"] == "user"]
         task = JSON_TASKS.get(feature)
@@ -114,12 +183,23 @@ class LocalProvider:
     def converse_stream(self, messages: list[dict], *, system: str | None = None,
                         max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = DEFAULT_TEMPERATURE,
                         feature: str = DEFAULT_FEATURE) -> CompletionStream:
-        return CompletionStream(self._stream(self.converse(messages, system=system, max_tokens=max_tokens,
-                                                           temperature=temperature, feature=feature)))
+        fault = _next_fault(self.model_id)
+        if fault is not None and not fault.after_chunks:
+            raise ModelError(fault.code, "injected by the local stack", self.model_id)
+        return CompletionStream(self._stream(self._answer(messages, system, max_tokens, feature), fault))
 
-    @staticmethod
-    def _stream(completion: Completion) -> Generator[str, None, Completion]:
-        yield from CHUNK.findall(completion.text)
+    def _stream(self, completion: Completion, fault: Fault | None) -> Generator[str, None, Completion]:
+        """The answer a token at a time (one per four ASCII characters or per other character),
+        paced like a model; an injected fault fires after its chunks."""
+        if self.latency_ms:
+            self._sleep(self.latency_ms / 1000)
+        pause = 1 / self.tokens_per_second if self.tokens_per_second else 0.0
+        for sent, token in enumerate(TOKEN.findall(completion.text)):
+            if fault is not None and sent == fault.after_chunks:
+                raise ModelError(fault.code, "injected by the local stack mid-stream", self.model_id)
+            if pause:
+                self._sleep(pause)
+            yield token
         return completion
 
 

@@ -43,7 +43,10 @@ def pricing_key(model_id: str) -> str:
 
 
 def price_for(model_id: str) -> Price | None:
-    return PRICES.get(pricing_key(model_id))
+    key = pricing_key(model_id)
+    if key.startswith("local."):  # the offline provider's stand-ins cost nothing
+        return Price(0.0, 0.0)
+    return PRICES.get(key)
 
 
 def estimate_cost(model_id: str, input_tokens: int, output_tokens: int) -> float:

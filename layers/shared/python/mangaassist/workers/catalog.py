@@ -7,8 +7,8 @@ idempotent (upsert or delete by product id).
 """
 from __future__ import annotations
 
+from mangaassist.deps import Deps
 from mangaassist.search import Doc
-from mangaassist.workers.deps import Deps
 
 # What a CatalogUpdate detail may set on a product.
 PRODUCT_FIELDS = ("title", "author", "synopsis", "genres", "price", "currency", "release_date", "volume", "publisher")

@@ -14,9 +14,9 @@ import uuid
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
 
+from mangaassist.deps import Deps
 from mangaassist.events.publisher import Event
 from mangaassist.inference import inference_completed
-from mangaassist.workers.deps import Deps
 
 FEATURE = "moderation"
 SEVERITIES = ["low", "medium", "high", "critical"]

@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from mangaassist.deps import Deps
 from mangaassist.events.publisher import Event
 from mangaassist.inference import inference_completed
-from mangaassist.workers.deps import Deps
 
 FEATURE = "order_confirmation"
 INSTRUCTIONS = ("You write order confirmations for a Japanese manga store. Write two or three warm, short sentences "
@@ -43,7 +43,8 @@ def confirm_order(event: dict, deps: Deps | None = None) -> dict:
     confirmation = {"text": completion.text, "model_id": completion.model_id, "request_id": request_id,
                     "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     deps.orders.mark_paid(detail["order_id"], payment_id=detail["payment_id"], amount=detail["amount"],
-                          currency=detail["currency"], items=items, confirmation=confirmation)
+                          currency=detail["currency"], items=items, confirmation=confirmation,
+                          customer_id=detail.get("customer_id"), paid_at=detail.get("occurred_at"))
     ids = deps.publish([
         Event("mangaassist.ai", "OrderConfirmationGenerated", {
             "version": "1", "order_id": detail["order_id"], "payment_id": detail["payment_id"],

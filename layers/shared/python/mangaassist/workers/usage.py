@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from mangaassist.dal.usage import UsageCounters
-from mangaassist.workers.deps import Deps
+from mangaassist.deps import Deps
 
 _default = Deps()
 

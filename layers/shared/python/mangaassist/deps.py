@@ -1,4 +1,4 @@
-"""What workers talk to, created once per container and replaceable in tests.
+"""What handlers and workers talk to, created once per container and replaceable in tests.
 
 Lambda reuses a container for many invocations, so the data access objects, the model
 provider, the embedder and the vector store are built on first use and kept; tests pass their
@@ -57,10 +57,32 @@ class Deps:
         return UsageCounters(settings.table("usage"), self.dynamodb_client)
 
     @cached_property
+    def sessions(self):
+        from mangaassist.chat.turn import MAX_SESSION_MESSAGES, SESSION_TTL_SECONDS
+        from mangaassist.dal.sessions import Sessions
+
+        return Sessions(self.table("sessions"), ttl_seconds=SESSION_TTL_SECONDS, max_turns=MAX_SESSION_MESSAGES)
+
+    @cached_property
+    def jobs(self):
+        from mangaassist.dal.jobs import Jobs
+        from mangaassist.jobs import JOB_TTL_SECONDS
+
+        return Jobs(self.table("jobs"), ttl_seconds=JOB_TTL_SECONDS)
+
+    @cached_property
     def provider(self):
+        """The fast model first, the fallback model when it fails."""
         from mangaassist.models import get_provider
 
         return get_provider()
+
+    @cached_property
+    def deep_provider(self):
+        """The fallback model (Sonnet) first, for work that needs its reasoning: generation jobs."""
+        from mangaassist.models import get_provider
+
+        return get_provider(deep=True)
 
     @cached_property
     def embedder(self):

@@ -1,0 +1,1 @@
+"""The assistant's conversation: grounded answers from the catalog, remembered per session."""

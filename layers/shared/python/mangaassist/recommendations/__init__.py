@@ -1,0 +1,1 @@
+"""Product recommendations: candidates by vector similarity, reasons written by the fast model."""

@@ -1,0 +1,445 @@
+"""The client API's handlers (chat, recommend, generate + the job worker) on moto, through the REST
+proxy events API Gateway sends them: answers, memory, ownership, bad input and every failure."""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from mangaassist import contracts
+from mangaassist.chat import service as chat_service_module
+from mangaassist.deps import Deps
+from mangaassist.events import publisher
+from mangaassist.jobs import submit as submit_module
+from mangaassist.models import local
+from mangaassist.recommendations import service as recommend_module
+from mangaassist.workers.catalog import index_product
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENT = json.loads((ROOT / "tests" / "events" / "apiGatewayProxyEvent.json").read_text())
+CATALOG_SAMPLE = json.loads((ROOT / "schemas/events/mangaassist.catalog/CatalogUpdate.new_release.samples.json")
+                            .read_text())["valid"][0]
+PRODUCTS = {
+    "bk-frieren-14": ("葬送のフリーレン 14", "山田鐘人", ["fantasy", "adventure"], "魔法使いフリーレンの旅の続き。"),
+    "bk-frieren-13": ("葬送のフリーレン 13", "山田鐘人", ["fantasy", "adventure"], "フリーレン一行の北への旅。"),
+    "bk-dungeon-meshi-1": ("ダンジョン飯 1", "九井諒子", ["fantasy", "comedy"], "迷宮で魔物を料理する冒険。"),
+    "bk-onepiece-107": ("ONE PIECE 107", "尾田栄一郎", ["adventure", "shonen"], "海賊王を目指すルフィの冒険。"),
+    "bk-cooking-papa-1": ("クッキングパパ 1", "うえやまとち", ["slice of life", "cooking"], "料理上手な父の日常。"),
+}
+
+
+class Recorder:
+    """Stands in for PutEvents: every event checked against its contract, then kept."""
+
+    def __init__(self):
+        self.events: list = []
+
+    def __call__(self, events, **_):
+        for event in events:
+            contracts.validate_detail(event.source, event.detail_type, event.detail)
+        self.events += list(events)
+        return [f"evt-{i}" for i in range(len(events))]
+
+    def of(self, detail_type: str) -> list[dict]:
+        return [e.detail for e in self.events if e.detail_type == detail_type]
+
+
+def handler(function: str):
+    path = ROOT / "functions" / function / "handler.py"
+    spec = importlib.util.spec_from_file_location(f"{function}_handler_api", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler
+
+
+class Context:
+    function_name = "mangaassist-test-chat"
+    aws_request_id = "req-1"
+    invoked_function_arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:mangaassist-test-chat"
+    memory_limit_in_mb = 1024
+
+    def __init__(self, remaining_ms: int = 28_000):
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def api(platform_aws, monkeypatch):
+    """The platform on moto, the catalog indexed, events recorded, fresh per-container state."""
+    recorder = Recorder()
+    monkeypatch.setattr(publisher, "publish", recorder)
+    for cached in (chat_service_module.chat_service, recommend_module.recommender, submit_module.job_desk):
+        cached.cache_clear()
+    local.clear_faults()
+    deps = Deps()
+    for revision, (product_id, (title, author, genres, synopsis)) in enumerate(PRODUCTS.items(), 1):
+        detail = {**CATALOG_SAMPLE["detail"], "product_id": product_id, "title": title, "author": author,
+                  "genres": genres, "synopsis": synopsis, "revision": revision}
+        index_product({**CATALOG_SAMPLE, "id": f"evt-{product_id}", "detail": detail}, deps)
+    yield recorder
+    local.clear_faults()
+    for cached in (chat_service_module.chat_service, recommend_module.recommender, submit_module.job_desk):
+        cached.cache_clear()
+
+
+def request(method: str, path: str, body=None, *, resource: str | None = None, key_id: str = "k1a2b3c4d5",
+            headers: dict | None = None, params: dict | None = None, authorizer: dict | None = None) -> dict:
+    event = copy.deepcopy(EVENT)
+    event.update(httpMethod=method, path=path, resource=resource or path, pathParameters=params)
+    event["requestContext"].update(httpMethod=method, resourcePath=resource or path, path=f"/prod{path}")
+    event["requestContext"]["identity"]["apiKeyId"] = key_id
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
+    event["headers"].update(headers or {})
+    event["body"] = body if body is None or isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    return event
+
+
+def call(function: str, event: dict, context: Context | None = None) -> tuple[int, dict, dict]:
+    response = handler(function)(event, context or Context())
+    body = json.loads(response["body"]) if response.get("body") else {}
+    headers = {**(response.get("headers") or {}),
+               **{k: ",".join(v) for k, v in (response.get("multiValueHeaders") or {}).items()}}
+    assert headers["Content-Type"].startswith("application/json")
+    return response["statusCode"], headers, body
+
+
+def chat(body, **kwargs) -> tuple[int, dict, dict]:
+    return call("chat", request("POST", "/v1/chat", body, **kwargs))
+
+
+# --- chat ------------------------------------------------------------------------------------
+def test_a_first_turn_mints_a_session_and_answers_from_the_catalog(api):
+    status, _, answer = chat({"message": "フリーレンの新刊はいつ出ますか？"})
+    assert status == 200, answer
+    contracts.validate_api("chat.response", answer)
+    assert answer["session_id"].startswith("sess_") and answer["model_id"] == "local.fast-v1"
+    assert answer["fallback"] is False and "フリーレン" in answer["answer"]
+    assert {c["product_id"] for c in answer["citations"]} >= {"bk-frieren-14"}
+    assert all(c["product_id"] in PRODUCTS for c in answer["citations"]), "only retrieved products are cited"
+    assert answer["usage"]["input_tokens"] > 0 and answer["usage"]["cost_usd"] == 0.0
+    (received,) = api.of("MessageReceived")
+    (inference,) = api.of("InferenceCompleted")
+    assert (received["session_id"], received["message_id"], received["channel"]) == (
+        answer["session_id"], answer["message_id"], "rest")
+    assert (inference["feature"], inference["model_id"], inference["request_id"]) == (
+        "chat", "local.fast-v1", answer["message_id"])
+
+
+def test_turns_of_one_session_are_remembered_and_given_to_the_model(api, monkeypatch):
+    first = chat({"message": "フリーレンの新刊はいつ出ますか？", "user_id": "cust_77"})[2]
+    seen = []
+    real = local.LocalProvider.converse
+
+    def spy(self, messages, **kwargs):
+        seen.append(messages)
+        return real(self, messages, **kwargs)
+
+    monkeypatch.setattr(local.LocalProvider, "converse", spy)
+    status, _, second = chat({"message": "その前の巻は？", "session_id": first["session_id"]})
+    assert status == 200 and second["session_id"] == first["session_id"]
+    assert [m["role"] for m in seen[0]] == ["user", "assistant", "user"]
+    assert seen[0][0]["content"][0]["text"] == "フリーレンの新刊はいつ出ますか？"
+    stored = boto3.resource("dynamodb").Table("test-sessions").get_item(Key={"session_id": first["session_id"]})["Item"]
+    assert [t["role"] for t in stored["turns"]] == ["user", "assistant"] * 2
+    assert stored["owner"] == "k1a2b3c4d5" and stored["user_id"] == "cust_77" and int(stored["version"]) == 2
+    assert int(stored["expires_at"]) > int(stored["updated_at"]), "sessions carry a TTL"
+
+
+def test_a_turn_that_loses_the_race_rereads_and_keeps_both_turns(api, monkeypatch):
+    """Two turns of one session read the same version; the second write must not drop the first."""
+    first = chat({"message": "こんにちは"})[2]
+    session_id = first["session_id"]
+    table = chat_service_module.chat_service().sessions.table
+    real_get = table.get_item
+    reads = []
+
+    def get_then_race(**kwargs):
+        item = real_get(**kwargs)
+        reads.append(1)
+        if len(reads) == 2:  # the turn's write-side read: another turn lands before its write
+            chat({"message": "割り込みの質問", "session_id": session_id})
+        return item
+
+    monkeypatch.setattr(table, "get_item", get_then_race)
+    status, _, answer = chat({"message": "続きの質問", "session_id": session_id})
+    assert status == 200 and len(reads) >= 4, "the losing write re-read the session"
+    turns = boto3.resource("dynamodb").Table("test-sessions").get_item(Key={"session_id": session_id})["Item"]["turns"]
+    texts = [t["text"] for t in turns if t["role"] == "user"]
+    assert texts[0] == "こんにちは" and sorted(texts[1:]) == sorted(["割り込みの質問", "続きの質問"])
+
+
+def test_sessions_belong_to_the_client_that_made_them(api):
+    session_id = chat({"message": "こんにちは"})[2]["session_id"]
+    status, _, body = chat({"message": "hi", "session_id": session_id}, key_id="another-key")
+    assert (status, body["error"]) == (404, "unknown_session")
+    delete = request("DELETE", f"/v1/sessions/{session_id}", resource="/v1/sessions/{session_id}",
+                     params={"session_id": session_id}, key_id="another-key")
+    assert call("chat", delete)[0] == 404
+
+
+def test_a_forgotten_session_is_gone(api):
+    session_id = chat({"message": "こんにちは"})[2]["session_id"]
+    delete = request("DELETE", f"/v1/sessions/{session_id}", resource="/v1/sessions/{session_id}",
+                     params={"session_id": session_id})
+    assert call("chat", delete)[0] == 204
+    assert call("chat", delete)[::2] == (404, {"error": "unknown_session", "message": "no such session for this client"})
+    assert chat({"message": "hi", "session_id": session_id})[0] == 404
+
+
+def test_an_unknown_session_is_404(api):
+    status, _, body = chat({"message": "hi", "session_id": "sess_doesnotexist0"})
+    assert (status, body["error"]) == (404, "unknown_session") and body["message"]
+
+
+@pytest.mark.parametrize("body, status, code, path", [
+    ("{not json", 400, "invalid_json", None),
+    ("", 400, "invalid_json", None),
+    ("[1, 2]", 400, "invalid_request", ""),
+    ({"message": ""}, 400, "invalid_request", "message"),
+    ({"message": "   "}, 400, "invalid_request", "message"),
+    ({"message": "x" * 4001}, 400, "invalid_request", "message"),
+    ({"message": "hi", "locale": "fr"}, 400, "invalid_request", "locale"),
+    ({"message": "hi", "session_id": "../x"}, 400, "invalid_request", "session_id"),
+    ({"message": "hi", "surprise": 1}, 400, "invalid_request", ""),
+    ({"message": "x" * 70_000}, 413, "payload_too_large", None),
+    ("[" * 5000 + "]" * 5000, 400, "invalid_json", None),
+])
+def test_bad_chat_requests_are_4xx_json_naming_the_path(api, body, status, code, path):
+    got, _, answer = chat(body)
+    assert (got, answer["error"]) == (status, code) and answer["message"]
+    assert answer.get("path") == path
+    contracts.validate_api("error.response", answer)
+    assert api.events == []
+
+
+def test_the_fast_model_failing_is_answered_by_the_fallback_model(api):
+    local.inject_fault("local.fast-v1", local.Fault("ThrottlingException"), count=4)
+    status, _, answer = chat({"message": "フリーレンの新刊は？"})
+    assert (status, answer["model_id"], answer["fallback"]) == (200, "local.deep-v1", True)
+    assert api.of("InferenceCompleted")[0]["fallback_used"] is True
+
+
+def test_every_model_failing_is_503_with_retry_after(api):
+    for model_id in ("local.fast-v1", "local.deep-v1"):
+        local.inject_fault(model_id, local.Fault("ServiceUnavailableException"), count=4)
+    status, headers, body = chat({"message": "フリーレンの新刊は？"})
+    assert (status, body["error"], headers["Retry-After"]) == (503, "model_unavailable", "2")
+    assert api.events == [], "nothing is reported for a turn that did not happen"
+
+
+def test_a_turn_past_its_deadline_is_504_before_api_gateway_gives_up(api, monkeypatch):
+    monkeypatch.setenv("LOCAL_MODEL_LATENCY_MS", "3000")
+    from mangaassist import settings
+
+    settings.reload()
+    event = request("POST", "/v1/chat", {"message": "フリーレン"})
+    status, headers, body = call("chat", event, Context(remaining_ms=2500))  # 1 s of work left after the margin
+    assert (status, body["error"], headers["Retry-After"]) == (504, "deadline_exceeded", "2")
+
+
+def test_a_verified_token_names_the_user_and_a_client_cannot_claim_a_tier(api):
+    verified = rest_caller(request("POST", "/v1/chat", {}, authorizer={"sub": "user-1", "tier": "premium"}), "x")
+    assert (verified.user_id, verified.tier, verified.verified) == ("user-1", "premium", True)
+    claimed = rest_caller(request("POST", "/v1/chat", {}, authorizer={"tier": "premium"}), "cust_77")
+    assert (claimed.user_id, claimed.tier, claimed.verified) == ("cust_77", "free", False)
+
+
+def rest_caller(event, claimed):
+    from mangaassist import rest
+
+    return rest.caller(event, claimed)
+
+
+def test_a_bug_is_a_500_json_with_the_request_id_never_a_traceback(api, monkeypatch):
+    monkeypatch.setattr(chat_service_module.ChatService, "turn", lambda *a, **k: 1 / 0)
+    status, _, body = chat({"message": "hi"})
+    assert (status, body["error"]) == (500, "internal_error")
+    assert body["request_id"] == EVENT["requestContext"]["requestId"]
+    assert "ZeroDivision" not in json.dumps(body)
+
+
+# --- recommend -------------------------------------------------------------------------------
+def recommend(body, **kwargs) -> tuple[int, dict, dict]:
+    return call("recommend", request("POST", "/v1/recommend", body, **kwargs))
+
+
+def test_recommendations_like_a_query_each_with_a_reason(api):
+    status, _, answer = recommend({"customer_id": "cust_new", "query": "フリーレン fantasy", "limit": 3})
+    assert status == 200, answer
+    contracts.validate_api("recommend.response", answer)
+    assert answer["strategy"] == "query" and answer["model_id"] == "local.fast-v1"
+    assert len(answer["recommendations"]) == 3 and answer["recommendations"][0]["product_id"].startswith("bk-frieren")
+    assert all(r["reason"] and r["title"] in r["reason"] for r in answer["recommendations"]), "reasons restate facts"
+    (generated,) = api.of("RecommendationGenerated")
+    assert [i["product_id"] for i in generated["items"]] == [r["product_id"] for r in answer["recommendations"]]
+
+
+def test_recommendations_like_a_product_never_include_it(api):
+    status, _, answer = recommend({"customer_id": "cust_new", "product_id": "bk-frieren-14"})
+    assert status == 200 and answer["strategy"] == "product"
+    ids = [r["product_id"] for r in answer["recommendations"]]
+    assert "bk-frieren-14" not in ids and ids[0] == "bk-frieren-13"
+
+
+def test_recommendations_from_past_orders_never_include_what_was_bought(api):
+    orders = boto3.resource("dynamodb").Table("test-orders")
+    orders.put_item(Item={"order_id": "ord-1", "customer_id": "cust_77", "paid_at": "2026-11-20T00:00:00Z",
+                          "items": [{"product_id": "bk-frieren-14", "quantity": 1}]})
+    status, _, answer = recommend({"customer_id": "cust_77", "limit": 2})
+    assert status == 200 and answer["strategy"] == "history"
+    ids = [r["product_id"] for r in answer["recommendations"]]
+    assert "bk-frieren-14" not in ids and ids[0] == "bk-frieren-13"
+    status, _, queried = recommend({"customer_id": "cust_77", "query": "フリーレン"})
+    assert "bk-frieren-14" not in [r["product_id"] for r in queried["recommendations"]]
+
+
+def test_a_customer_with_nothing_to_go_on_gets_an_empty_list(api):
+    assert recommend({"customer_id": "cust_nobody"})[::2] == (200, {"recommendations": [], "strategy": "none",
+                                                                    "model_id": None})
+
+
+def test_an_unknown_product_is_404_and_bad_requests_are_400(api):
+    status, _, body = recommend({"customer_id": "c", "product_id": "bk-missing"})
+    assert (status, body["error"]) == (404, "unknown_product")
+    for bad, path in (({"query": "x"}, "customer_id"), ({"customer_id": "c", "limit": 11}, "limit"),
+                      ({"customer_id": "c", "limit": "5"}, "limit")):
+        status, _, body = recommend(bad)
+        assert (status, body["error"], body["path"]) == (400, "invalid_request", path)
+
+
+def test_reasons_the_model_garbles_fall_back_to_the_facts(api, monkeypatch):
+    monkeypatch.setitem(local.JSON_TASKS, "recommend", lambda content: {"reasons": [{"product_id": 1}]})
+    status, _, answer = recommend({"customer_id": "c", "query": "ONE PIECE"})
+    assert status == 200 and all(r["reason"] for r in answer["recommendations"])
+
+
+# --- generate and jobs -----------------------------------------------------------------------
+def generate(body, headers=None, key_id="k1a2b3c4d5") -> tuple[int, dict, dict]:
+    return call("generate", request("POST", "/v1/generate", body, headers=headers, key_id=key_id))
+
+
+def job(job_id: str, key_id: str = "k1a2b3c4d5") -> tuple[int, dict, dict]:
+    return call("generate", request("GET", f"/v1/jobs/{job_id}", resource="/v1/jobs/{job_id}",
+                                    params={"job_id": job_id}, key_id=key_id))
+
+
+def run_worker(max_messages: int = 10) -> dict:
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName="test-jobs")["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=max_messages, AttributeNames=["All"])
+    records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:test-jobs",
+                "awsRegion": "ap-northeast-1"} for m in messages.get("Messages", [])]
+    result = handler("job_worker")({"Records": records}, Context())
+    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    for m in messages.get("Messages", []):
+        if m["MessageId"] in failed:  # back to the queue at once, as after its visibility timeout
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+        else:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return result
+
+
+def test_a_job_is_queued_run_and_announced(api):
+    status, headers, queued = generate({"task": "product_description", "input": {"product_id": "bk-frieren-14"},
+                                        "callback_url": "https://partner.example.com/hooks/jobs"})
+    assert status == 202, queued
+    contracts.validate_api("generate.response", queued)
+    assert queued["status_url"] == f"/prod/v1/jobs/{queued['job_id']}" == headers["Location"]
+    assert job(queued["job_id"])[2]["status"] == "queued"
+    assert run_worker() == {"batchItemFailures": []}
+    status, _, done = job(queued["job_id"])
+    assert status == 200 and done["status"] == "succeeded"
+    contracts.validate_api("job.response", done)
+    assert "葬送のフリーレン 14" in done["result"]["text"] and done["result"]["model_id"] == "local.deep-v1"
+    assert done["usage"]["output_tokens"] > 0
+    (completed,) = api.of("JobCompleted")
+    assert (completed["job_id"], completed["status"], completed["client_id"], completed["callback_url"]) == (
+        queued["job_id"], "succeeded", "k1a2b3c4d5", "https://partner.example.com/hooks/jobs")
+    assert api.of("InferenceCompleted")[0]["feature"] == "generate"
+
+
+def test_a_review_summary_reads_only_approved_reviews(api):
+    reviews = boto3.resource("dynamodb").Table("test-reviews")
+    for i, (status, text) in enumerate([("approved", "最高の巻でした"), ("approved", "Great art"),
+                                        ("quarantined", "spam spam")]):
+        reviews.put_item(Item={"review_id": f"r{i}", "product_id": "bk-onepiece-107", "rating": 5 - i,
+                               "text": text, "status": status})
+    job_id = generate({"task": "review_summary", "input": {"product_id": "bk-onepiece-107"}})[2]["job_id"]
+    run_worker()
+    done = job(job_id)[2]
+    assert done["status"] == "succeeded"
+    assert (done["result"]["review_count"], done["result"]["average_rating"]) == (2, 4.5)
+    assert "spam" not in done["result"]["text"]
+
+
+def test_the_same_idempotency_key_and_body_is_the_same_job_another_body_is_422(api):
+    body = {"task": "product_description", "input": {"product_id": "bk-frieren-14"}}
+    first = generate(body, {"Idempotency-Key": "order-42-description"})
+    again = generate(body, {"Idempotency-Key": "order-42-description"})
+    assert first[0] == again[0] == 202 and first[2] == again[2]
+    other = generate({**body, "input": {"product_id": "bk-onepiece-107"}}, {"Idempotency-Key": "order-42-description"})
+    assert (other[0], other[2]["error"]) == (422, "idempotency_key_reused")
+    another_client = generate(body, {"Idempotency-Key": "order-42-description"}, key_id="another-key")
+    assert another_client[0] == 202 and another_client[2]["job_id"] != first[2]["job_id"], "keys are per client"
+    assert generate(body, {"Idempotency-Key": "has spaces"})[2]["error"] == "invalid_idempotency_key"
+    assert len(boto3.client("sqs").receive_message(QueueUrl=boto3.client("sqs").get_queue_url(
+        QueueName="test-jobs")["QueueUrl"], MaxNumberOfMessages=10).get("Messages", [])) == 2
+
+
+def test_a_job_is_visible_only_to_the_key_that_created_it(api):
+    job_id = generate({"task": "product_description", "input": {"product_id": "bk-frieren-14"}})[2]["job_id"]
+    assert job(job_id, key_id="another-key")[::2] == (404, {"error": "unknown_job", "message": job(
+        job_id, key_id="another-key")[2]["message"]})
+    assert job("job_doesnotexist00")[0] == 404
+
+
+@pytest.mark.parametrize("body, path", [
+    ({"task": "poem", "input": {}}, "task"),
+    ({"task": "product_description", "input": {}}, "input.product_id"),
+    ({"task": "review_summary", "input": {"product_id": "p", "max_reviews": 0}}, "input.max_reviews"),
+    ({"task": "product_description", "input": {"product_id": "p"}, "callback_url": "http://x.example/h"},
+     "callback_url"),
+])
+def test_bad_generate_requests_are_400_with_the_path(api, body, path):
+    status, _, answer = generate(body)
+    assert (status, answer["error"], answer["path"]) == (400, "invalid_request", path)
+
+
+def test_a_job_for_an_unknown_product_fails_without_retrying(api):
+    job_id = generate({"task": "product_description", "input": {"product_id": "bk-missing"}})[2]["job_id"]
+    assert run_worker() == {"batchItemFailures": []}
+    done = job(job_id)[2]
+    assert (done["status"], done["error"]["code"]) == ("failed", "unknown_product")
+    assert api.of("JobCompleted")[0]["status"] == "failed"
+
+
+def test_a_model_outage_retries_the_job_and_its_last_attempt_fails_it(api):
+    job_id = generate({"task": "product_description", "input": {"product_id": "bk-frieren-14"}})[2]["job_id"]
+    for model_id in ("local.fast-v1", "local.deep-v1"):
+        local.inject_fault(model_id, local.Fault("ServiceUnavailableException"), count=100)
+    first = run_worker()
+    assert len(first["batchItemFailures"]) == 1 and job(job_id)[2]["status"] == "running"
+    run_worker()
+    assert job(job_id)[2]["status"] == "running" and api.of("JobCompleted") == []
+    run_worker()  # the third delivery is the queue's last (JOB_MAX_ATTEMPTS=3)
+    done = job(job_id)[2]
+    assert (done["status"], done["error"]["code"]) == ("failed", "ModelUnavailable")
+    assert api.of("JobCompleted")[0]["status"] == "failed"
+
+
+def test_a_redelivered_message_for_a_finished_job_changes_nothing(api):
+    job_id = generate({"task": "product_description", "input": {"product_id": "bk-frieren-14"}})[2]["job_id"]
+    run_worker()
+    from mangaassist.jobs.worker import run_job
+
+    assert run_job(job_id, Deps(), last_attempt=False) == "skipped"
+    assert len(api.of("JobCompleted")) == 1
