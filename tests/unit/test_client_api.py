@@ -189,7 +189,8 @@ def test_a_forgotten_session_is_gone(api):
     delete = request("DELETE", f"/v1/sessions/{session_id}", resource="/v1/sessions/{session_id}",
                      params={"session_id": session_id})
     assert call("chat", delete)[0] == 204
-    assert call("chat", delete)[::2] == (404, {"error": "unknown_session", "message": "no such session for this client"})
+    gone = {"error": "unknown_session", "message": "no such session for this client"}
+    assert call("chat", delete)[::2] == (404, gone)
     assert chat({"message": "hi", "session_id": session_id})[0] == 404
 
 
