@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import sys
 import threading
 import time
 import uuid
@@ -62,6 +63,10 @@ class Functions:
         with self._lock:
             if function not in self._handlers:
                 path = ROOT / "functions" / function / "handler.py"
+                # As in Lambda, the function's folder (its zip's root) is on the path: its own modules
+                # (functions/authorizer/jwt_tokens.py) import by their names, which are unique.
+                if str(path.parent) not in sys.path:
+                    sys.path.append(str(path.parent))
                 spec = importlib.util.spec_from_file_location(f"functions.{function}.handler", path)
                 module = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(module)

@@ -156,6 +156,28 @@ def search() -> Search:
     )
 
 
+def _boolean(raw: str) -> bool:
+    if raw.lower() not in ("true", "false"):
+        raise ValueError("true or false")
+    return raw.lower() == "true"
+
+
+@dataclass(frozen=True)
+class Auth:
+    """The authorizer's: whose end-user tokens the APIs accept."""
+
+    issuer: str  # JWT_ISSUER: the tokens' iss (a Cognito user pool's URL, say)
+    audience: str  # JWT_AUDIENCE: their aud (the app client id)
+    jwks_url: str  # JWT_JWKS_URL: where the issuer's public keys are
+    required: bool  # JWT_REQUIRED: true refuses requests without a token (401)
+
+
+@cache
+def auth() -> Auth:
+    return Auth(issuer=_read("JWT_ISSUER"), audience=_read("JWT_AUDIENCE"), jwks_url=_read("JWT_JWKS_URL"),
+                required=_read("JWT_REQUIRED", _boolean))
+
+
 @cache
 def table(logical: str) -> str:
     """A DynamoDB table's name by its wiring.json key: ``<KEY>_TABLE``."""
@@ -189,6 +211,6 @@ def schemas_dir() -> str | None:
 
 def reload() -> None:
     """Forget what was read: the next call reads the environment again (tests)."""
-    for read in (runtime, lambda_runtime_api, build_version, events, webhooks, models, search, table, bucket,
+    for read in (runtime, lambda_runtime_api, build_version, events, webhooks, models, search, auth, table, bucket,
                  queue_url, job_max_attempts, schemas_dir):
         read.cache_clear()
