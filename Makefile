@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 TF := terraform -chdir=terraform
 PIP_COMPILE := $(BIN)/pip-compile -q --generate-hashes --no-emit-index-url --no-emit-find-links --allow-unsafe --strip-extras
 
-.PHONY: help setup run test pytest lint typecheck tf-fmt validate tf-test build lock bench clean
+.PHONY: help setup run test pytest lint typecheck tf-fmt validate tf-test build openapi lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -56,9 +56,13 @@ tf-test: terraform/.terraform/.initialised ## terraform test with a mocked AWS p
 build: $(STAMP) ## deterministic zips in build/ and build/manifest.json
 	$(BIN)/python scripts/build.py
 
+openapi: $(STAMP) ## write schemas/api/openapi.json from wiring.json's routes and schemas/api
+	$(BIN)/python -m mangaassist_dev.openapi
+
 lock: $(STAMP) ## re-pin requirements*.txt from requirements*.in with hashes
 	$(PIP_COMPILE) -o requirements.txt requirements.in
 	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
+	$(PIP_COMPILE) -c requirements-dev.txt -o functions/authorizer/requirements.txt functions/authorizer/requirements.in
 
 bench: $(STAMP) ## benchmarks, printed as tables
 	@set -e; for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; echo; done
