@@ -49,6 +49,7 @@ class ChatService:
         message = request["message"].strip()
         session_id = request.get("session_id")
         history: list[dict] = []
+        session = None
         if session_id:
             session = self.sessions.get(session_id, caller.client_id)
             if session is None:
@@ -71,7 +72,7 @@ class ChatService:
                 {"role": "user", "text": message, "message_id": message_id, "at": now},
                 {"role": "assistant", "text": completion.text, "message_id": message_id, "at": now,
                  "model_id": completion.model_id},
-            ], user_id=caller.user_id, must_exist=bool(request.get("session_id")))
+            ], user_id=caller.user_id, must_exist=bool(request.get("session_id")), seen=session)
         except SessionNotFound as exc:  # deleted, or expired, while the model answered
             raise ApiError(404, "unknown_session", "the session ended while answering: start a new one") from exc
         answer = {

@@ -36,17 +36,18 @@ class Sessions:
         self.clock = clock
 
     def get(self, session_id: str, owner: str) -> dict | None:
-        item = self.table.get_item(Key={"session_id": session_id}, ConsistentRead=True).get("Item")
+        item = self._read(session_id)
         if item is None or item.get("owner") != owner or float(item.get("expires_at", 0)) <= self.clock():
             return None
-        return from_dynamo(item)
+        return item
 
     def append(self, session_id: str, owner: str, turns: list[dict], *, user_id: str | None = None,
-               must_exist: bool = False) -> dict:
-        """Add ``turns`` after whatever the session holds now; the session as written."""
-        for _ in range(WRITE_ATTEMPTS):
-            raw = self.table.get_item(Key={"session_id": session_id}, ConsistentRead=True).get("Item")
-            current = from_dynamo(raw) if raw else None
+               must_exist: bool = False, seen: dict | None = None) -> dict:
+        """Add ``turns`` after whatever the session holds now; the session as written. ``seen`` is
+        the session as the caller read it (or None for a new one): the first write is conditioned on
+        it without reading again; a lost race reads afresh."""
+        for attempt in range(WRITE_ATTEMPTS):
+            current = seen if attempt == 0 and (seen is not None or not must_exist) else self._read(session_id)
             live = current is not None and float(current.get("expires_at", 0)) > self.clock()
             if current is not None and current.get("owner") != owner:
                 raise SessionNotFound(session_id)
@@ -73,6 +74,10 @@ class Sessions:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
         raise SessionBusy(session_id)
+
+    def _read(self, session_id: str) -> dict | None:
+        item = self.table.get_item(Key={"session_id": session_id}, ConsistentRead=True).get("Item")
+        return from_dynamo(item) if item else None
 
     def delete(self, session_id: str, owner: str) -> None:
         try:
