@@ -102,3 +102,5 @@ def platform_aws(platform_env):
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "mangaassist")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MangaAssist")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+PLATFORM_SETTINGS.update({"APPCONFIG_APPLICATION": "mangaassist-test", "APPCONFIG_ENVIRONMENT": "test",
+                          "APPCONFIG_PROFILE": "feature-flags", "FLAGS_MAX_AGE_SECONDS": "5"})

@@ -33,7 +33,7 @@ DETAIL_TYPES = {
     "mangaassist.payments": ["PaymentCompleted", "RefundProcessed"],
     "mangaassist.reviews": ["ReviewSubmitted"],
     "mangaassist.catalog": ["CatalogUpdate.new_release", "CatalogUpdate.price_change", "CatalogUpdate.discontinued"],
-    "mangaassist.ai": ["InferenceCompleted", "ModerationFlagged", "RecommendationGenerated",
+    "mangaassist.ai": ["InferenceCompleted", "ModerationFlagged", "RecommendationGenerated", "ShadowCompared",
                        "OrderConfirmationGenerated", "ReviewModerated"],
     "mangaassist.chat": ["MessageReceived"],
     "mangaassist.jobs": ["JobCompleted"],

@@ -77,6 +77,25 @@ class Deps:
 
         return get_provider()
 
+    def provider_for(self, model_id: str, only: bool = False):
+        """A provider with ``model_id`` first (the flags' choice), then the configured fallbacks;
+        ``only``: that model alone (a shadow call)."""
+        from mangaassist.models import get_provider
+
+        return get_provider(first=model_id, only=only)
+
+    @cached_property
+    def flags(self):
+        from mangaassist.flags.decisions import flag_book
+
+        return flag_book()
+
+    @cached_property
+    def budgets(self):
+        from mangaassist.flags.budget import Budgets
+
+        return Budgets(self.usage)
+
     @cached_property
     def deep_provider(self):
         """The fallback model (Sonnet) first, for work that needs its reasoning: generation jobs."""

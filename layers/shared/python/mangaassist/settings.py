@@ -156,6 +156,25 @@ def search() -> Search:
     )
 
 
+@dataclass(frozen=True)
+class Flags:
+    """Where the feature flags are (AppConfig), how long a container trusts what it read, and the
+    model a rollout flag's ``candidate`` names."""
+
+    application: str  # APPCONFIG_APPLICATION
+    environment: str  # APPCONFIG_ENVIRONMENT
+    profile: str  # APPCONFIG_PROFILE: the feature-flags configuration profile
+    max_age_seconds: int  # FLAGS_MAX_AGE_SECONDS: a change reaches every container within this
+    candidate_model_id: str | None  # MODEL_CANDIDATE_ID: the model a rollout tries; unset, none
+
+
+@cache
+def flags() -> Flags:
+    return Flags(application=_read("APPCONFIG_APPLICATION"), environment=_read("APPCONFIG_ENVIRONMENT"),
+                 profile=_read("APPCONFIG_PROFILE"), max_age_seconds=_read("FLAGS_MAX_AGE_SECONDS", int),
+                 candidate_model_id=_optional("MODEL_CANDIDATE_ID"))
+
+
 def _boolean(raw: str) -> bool:
     if raw.lower() not in ("true", "false"):
         raise ValueError("true or false")
@@ -211,6 +230,6 @@ def schemas_dir() -> str | None:
 
 def reload() -> None:
     """Forget what was read: the next call reads the environment again (tests)."""
-    for read in (runtime, lambda_runtime_api, build_version, events, webhooks, models, search, auth, table, bucket,
-                 queue_url, job_max_attempts, schemas_dir):
+    for read in (runtime, lambda_runtime_api, build_version, events, webhooks, models, search, auth, flags, table,
+                 bucket, queue_url, job_max_attempts, schemas_dir):
         read.cache_clear()

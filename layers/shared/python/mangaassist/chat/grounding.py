@@ -13,19 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mangaassist.prompts import chat_instructions
 from mangaassist.search import Hit
 
 TOP_K = 5
 FACT_FIELDS = (("title", "title"), ("author", "author"), ("genres", "genres"), ("price", "price"),
                ("release_date", "release date"), ("product_id", "product_id"))
-INSTRUCTIONS = {
-    "ja": ("あなたは日本の漫画ストアのショッピングアシスタントです。"
-           "<products> の事実だけを使って、短く丁寧に日本語で答えてください。"
-           "商品に触れるときは番号（例: [1]）を付けてください。事実にない題名・価格・日付は書かないでください。"),
-    "en": ("You are the shopping assistant of a Japanese manga store. Answer briefly and politely in English, using "
-           "only the facts in <products>. When you mention a product, cite its number, e.g. [1]. Never write a "
-           "title, price or date that is not in the facts."),
-}
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
 
@@ -56,9 +49,9 @@ def products(hits: list[Hit]) -> list[Product]:
     return [Product(i, hit.id, str(hit.fields.get("title") or hit.id), hit.fields) for i, hit in enumerate(hits, 1)]
 
 
-def system_prompt(found: list[Product], locale: str) -> str:
+def system_prompt(found: list[Product], locale: str, version: str = "v1") -> str:
     lines = "\n".join(product.line() for product in found) or "(no matching products)"
-    return f"{INSTRUCTIONS[locale]}\n<products>\n{lines}\n</products>"
+    return f"{chat_instructions(version, locale)}\n<products>\n{lines}\n</products>"
 
 
 def cited(answer: str, found: list[Product]) -> list[dict]:

@@ -10,5 +10,5 @@ from mangaassist.deps import Deps
 @cache
 def chat_service() -> ChatService:
     deps = Deps()
-    return ChatService(sessions=deps.sessions, provider=deps.provider, embedder=deps.embedder, store=deps.store,
-                       publish=deps.publish)
+    return ChatService(sessions=deps.sessions, flags=deps.flags, budgets=deps.budgets, providers=deps.provider_for,
+                       embedder=deps.embedder, store=deps.store, publish=deps.publish)

@@ -1,13 +1,16 @@
-"""One chat turn: ground, answer, remember, report.
+"""One chat turn: decide, ground, answer, remember, report.
 
-1. The products closest to the message (and the session's last user message) are retrieved
+1. The flags decide (mangaassist.flags): whether chat is on, which model answers first (the fast
+   one by default; by tier or rollout share otherwise), the token limit, the prompt version,
+   the daily token budget and what happens past it, and whether a shadow model answers too.
+2. The products closest to the message (and the session's last user message) are retrieved
    from the vector index and put in the system prompt (chat.grounding).
-2. The fast model answers first (the router falls back to the other model when it fails), with
-   the session's last turns as context, within the request's deadline.
-3. The user's message and the answer are appended to the session with one conditional write
+3. The chosen model answers (the router falls back to the others when it fails), with the
+   session's last turns as context, within the request's deadline.
+4. The user's message and the answer are appended to the session with one conditional write
    (dal.sessions): concurrent turns of one session never lose a message.
-4. MessageReceived and InferenceCompleted are published after the answer is sent
-   (mangaassist.after_response): the client does not wait for analytics.
+5. MessageReceived and InferenceCompleted are published after the answer is sent
+   (mangaassist.after_response): the client does not wait for analytics, nor for a shadow call.
 """
 from __future__ import annotations
 
@@ -15,16 +18,21 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from mangaassist import after_response
 from mangaassist.chat import grounding
 from mangaassist.dal.sessions import SessionNotFound, Sessions
 from mangaassist.events.publisher import Event
+from mangaassist.flags import shadow
+from mangaassist.flags.budget import Budgets
+from mangaassist.flags.decisions import Decision, FlagBook
 from mangaassist.inference import inference_completed
+from mangaassist.models import Provider
 from mangaassist.rest import ApiError, Caller, Deadline
 
 FEATURE = "chat"
-MAX_TOKENS = 500
+PAUSED_RETRY_AFTER = "30"
 SESSION_TTL_SECONDS = 24 * 3600
 MAX_SESSION_MESSAGES = 20  # ten turns of context
 CONTEXT_MESSAGES = 8  # the last four turns go into the prompt
@@ -34,11 +42,35 @@ def new_session_id() -> str:
     return "sess_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
 
 
+def seconds_to_midnight_utc(now: float | None = None) -> int:
+    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    midnight = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, int((midnight - moment).total_seconds()))
+
+
+def gate(flags: FlagBook, budgets: Budgets, decision: Decision) -> tuple[str, str | None]:
+    """(the model to call, "downgraded" or None) for a feature the flags turned on; raises the
+    answer when they turned it off (503) or its budget is spent and the flag says refuse (429)."""
+    if not decision.enabled:
+        raise ApiError(503, "feature_paused", f"{decision.feature} is paused by its operators; retry later",
+                       headers={"Retry-After": PAUSED_RETRY_AFTER})
+    if budgets.exhausted(decision.feature, decision.daily_token_budget):
+        if decision.over_budget == "refuse":
+            raise ApiError(429, "budget_exhausted", f"today's token budget for {decision.feature} is spent; "
+                                                    "retry after midnight UTC",
+                           headers={"Retry-After": str(seconds_to_midnight_utc())})
+        return flags.fast_id, "downgraded"
+    return decision.model_id, None
+
+
 class ChatService:
-    def __init__(self, *, sessions: Sessions, provider, embedder, store, publish: Callable[[list[Event]], list[str]],
+    def __init__(self, *, sessions: Sessions, flags: FlagBook, budgets: Budgets, providers: Callable[..., Provider],
+                 embedder, store, publish: Callable[[list[Event]], list[str]],
                  clock: Callable[[], float] = time.perf_counter):
         self.sessions = sessions
-        self.provider = provider
+        self.flags = flags
+        self.budgets = budgets
+        self.providers = providers  # (model_id, only=False) -> a provider with that model first
         self.embedder = embedder
         self.store = store
         self.publish = publish
@@ -58,14 +90,19 @@ class ChatService:
             history = session["turns"]
         else:
             session_id = new_session_id()
+        message_id = "msg_" + uuid.uuid4().hex[:20]
+        context = self.flags.context(FEATURE, tier=caller.tier, user_id=caller.user_id, request_id=message_id,
+                                     subject=caller.user_id or session_id)
+        decision = self.flags.decide(FEATURE, context)
+        model_id, budget_action = gate(self.flags, self.budgets, decision)
         locale = grounding.language(message, request.get("locale"))
         found = deadline.run(lambda: self._ground(message, history))
         messages = [{"role": t["role"], "content": [{"text": t["text"]}]} for t in history[-CONTEXT_MESSAGES:]]
         messages.append({"role": "user", "content": [{"text": message}]})
-        system = grounding.system_prompt(found, locale)
-        completion = deadline.run(lambda: self.provider.converse(messages, system=system, max_tokens=MAX_TOKENS,
-                                                                 feature=FEATURE))
-        message_id = "msg_" + uuid.uuid4().hex[:20]
+        system = grounding.system_prompt(found, locale, decision.prompt_version)
+        provider = self.providers(model_id)
+        completion = deadline.run(lambda: provider.converse(messages, system=system, max_tokens=decision.max_tokens,
+                                                            feature=FEATURE))
         now = int(time.time())
         try:
             self.sessions.append(session_id, caller.client_id, [
@@ -87,9 +124,19 @@ class ChatService:
                     "channel": channel}
         if caller.user_id:
             received["customer_id"] = caller.user_id[:200]
+        chosen = {"model_rule": decision.model_rule, "prompt_version": decision.prompt_version}
+        if budget_action:
+            chosen["budget_action"] = budget_action
         events = [Event("mangaassist.chat", "MessageReceived", received),
-                  inference_completed(completion, request_id=message_id, feature=FEATURE, correlation_id=session_id)]
+                  inference_completed(completion, request_id=message_id, feature=FEATURE, correlation_id=session_id,
+                                      **chosen)]
         after_response.defer(lambda: self.publish(events))
+        if decision.shadow_model_id and decision.shadow_model_id != completion.model_id:
+            shadow_provider = self.providers(decision.shadow_model_id, only=True)
+            after_response.defer(lambda: shadow.compare(
+                completion, lambda: shadow_provider.converse(messages, system=system, max_tokens=decision.max_tokens,
+                                                             feature=FEATURE),
+                request_id=message_id, feature=FEATURE, with_texts=decision.shadow_texts, publish=self.publish))
         return answer
 
     def forget(self, session_id: str, caller: Caller) -> None:

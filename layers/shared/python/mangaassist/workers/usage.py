@@ -24,7 +24,7 @@ def record_usage(event: dict, deps: Deps | None = None) -> dict:
         # str() keeps the float's shortest repr; DynamoDB numbers are decimal, so no binary drift.
         "cost_usd": Decimal(str(detail["estimated_cost_usd"])),
     }
-    deps.usage.add(day, detail["model_id"], values)
+    deps.usage.add(day, detail["model_id"], values, detail.get("feature"))
     return {"day": day, "model_id": detail["model_id"], **{k: str(v) for k, v in values.items()}}
 
 
