@@ -293,6 +293,8 @@ class InProcessTransport:
     def install(self) -> None:
         """boto3 sessions created from now on use this transport (they read botocore's built-in
         handlers when they are created), and requests to the emulator skip SigV4's hashing."""
+        if ("before-send", self) in botocore.handlers.BUILTIN_HANDLERS:
+            return  # installed once, or one uninstall() would leave it half in place
         botocore.handlers.BUILTIN_HANDLERS.append(("before-send", self))
         if not _LocalSigning.prefixes:
             for name, signer in _SIGNERS.items():
