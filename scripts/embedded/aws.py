@@ -33,8 +33,6 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.serving import make_server
 
-from embedded import moto_speedups  # noqa: F401  (applied on import)
-
 ACCOUNT_ID = "123456789012"  # moto's default account
 _REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
 
