@@ -462,11 +462,12 @@ def _profiled(run):
         if event == "call":
             called.add(frame.f_code)
 
+    previous = sys.getprofile()
     sys.setprofile(profile)
     try:
         return run(), called
     finally:
-        sys.setprofile(None)
+        sys.setprofile(previous)
 
 
 def _ran(value, called: set) -> bool:
