@@ -33,8 +33,6 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.serving import make_server
 
-from embedded import moto_speedups  # noqa: F401  (applied on import)
-
 ACCOUNT_ID = "123456789012"  # moto's default account
 _REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
 
@@ -293,6 +291,8 @@ class InProcessTransport:
     def install(self) -> None:
         """boto3 sessions created from now on use this transport (they read botocore's built-in
         handlers when they are created), and requests to the emulator skip SigV4's hashing."""
+        if ("before-send", self) in botocore.handlers.BUILTIN_HANDLERS:
+            return  # installed once, or one uninstall() would leave it half in place
         botocore.handlers.BUILTIN_HANDLERS.append(("before-send", self))
         if not _LocalSigning.prefixes:
             for name, signer in _SIGNERS.items():

@@ -116,7 +116,10 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control,
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import gc
 
+    from embedded import moto_speedups
     from embedded.aws import Emulator, call_app
+
+    moto_speedups.apply()  # this process only: checked against the installed moto's source, a warning line per skip
 
     forwards = {service: _Connections(other, authkey) for service, other in (routes or {}).items()}
 

@@ -386,3 +386,23 @@ def test_the_transport_hands_botocore_headers_as_urllib3_would():
     assert response.status_code == 200 and response.content == b"hi"
     assert response.headers["X-AMZ-META-A"] == "1, 2" and response.headers["content-type"] == "text/plain"
     assert transport(AWSRequest(method="GET", url="http://127.0.0.1:2/x").prepare()) is None  # not the emulator's
+
+
+def test_the_transport_installs_once_and_uninstalling_puts_botocore_s_tables_back():
+    import botocore.auth
+    import botocore.handlers
+
+    from embedded.aws import InProcessTransport
+
+    handlers, signers = list(botocore.handlers.BUILTIN_HANDLERS), dict(botocore.auth.AUTH_TYPE_MAPS)
+    first, second = (InProcessTransport(lambda *call: (200, [], b""), f"http://127.0.0.1:{port}") for port in (1, 2))
+    try:
+        for transport in (first, first, second):  # installing twice is installing once
+            transport.install()
+        assert len(botocore.handlers.BUILTIN_HANDLERS) == len(handlers) + 2
+        first.uninstall()
+        assert botocore.auth.AUTH_TYPE_MAPS != signers  # the second still skips SigV4's hashing
+    finally:
+        first.uninstall()
+        second.uninstall()
+    assert botocore.handlers.BUILTIN_HANDLERS == handlers and botocore.auth.AUTH_TYPE_MAPS == signers
