@@ -444,3 +444,66 @@ def test_a_redelivered_message_for_a_finished_job_changes_nothing(api):
 
     assert run_job(job_id, Deps(), last_attempt=False) == "skipped"
     assert len(api.of("JobCompleted")) == 1
+
+
+# --- the flags on a chat turn ------------------------------------------------------------------
+@pytest.fixture
+def flags_document(api, monkeypatch):
+    """config/flags.json served as AppConfig would; tests change it in place."""
+    from aws_lambda_powertools.utilities.feature_flags import FeatureFlags
+    from test_flags import Store
+
+    from mangaassist.flags import decisions
+    from mangaassist.flags.store import LastGoodStore
+
+    document = json.loads((ROOT / "config" / "flags.json").read_text())
+    store = Store(document)
+    flag_book = decisions.FlagBook(FeatureFlags(store=LastGoodStore(store, retry_seconds=0)), fast_id="local.fast-v1",
+                                   fallback_id="local.deep-v1", candidate_id="local.candidate-v1")
+    monkeypatch.setattr(decisions, "flag_book", lambda: flag_book)
+    return document
+
+
+def test_a_paused_chat_answers_503_with_retry_after_and_calls_no_model(flags_document, api):
+    flags_document["chat_enabled"]["default"] = False
+    status, headers, body = chat({"message": "フリーレン"})
+    assert (status, body["error"], headers["Retry-After"]) == (503, "feature_paused", "30")
+    assert api.events == []
+
+
+def test_a_premium_token_is_answered_by_the_fallback_model(flags_document, api):
+    status, _, answer = chat({"message": "フリーレン"}, authorizer={"sub": "user-1", "tier": "premium"})
+    assert (status, answer["model_id"], answer["fallback"]) == (200, "local.deep-v1", False)
+    assert api.of("InferenceCompleted")[0]["model_rule"] == "fallback"
+
+
+def test_a_spent_budget_downgrades_or_refuses_as_the_flag_says(flags_document, api):
+    from datetime import UTC, datetime
+
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    boto3.client("dynamodb").put_item(TableName="test-usage", Item={
+        "pk": {"S": f"day#{day}"}, "sk": {"S": "feature#chat"}, "input_tokens": {"N": "20000000"},
+        "output_tokens": {"N": "1"}})
+    status, _, answer = chat({"message": "フリーレン"}, authorizer={"sub": "user-2", "tier": "free"})
+    assert (status, answer["model_id"]) == (200, "local.fast-v1")
+    assert api.of("InferenceCompleted")[0]["budget_action"] == "downgraded"
+    status, headers, body = chat({"message": "フリーレン"}, authorizer={"sub": "user-3", "tier": "premium"})
+    assert (status, body["error"]) == (429, "budget_exhausted") and 0 < int(headers["Retry-After"]) <= 86400
+
+
+def test_shadow_mode_compares_after_the_answer_and_publishes_a_valid_event(flags_document, api):
+    flags_document["chat_shadow_model"] = {"default": "fallback", "boolean_type": False}
+    flags_document["chat_shadow_texts"] = {"default": True}
+    status, _, answer = chat({"message": "フリーレンの新刊は？"})
+    assert status == 200 and answer["model_id"] == "local.fast-v1"
+    (compared,) = api.of("ShadowCompared")
+    assert (compared["primary"]["model_id"], compared["shadow"]["model_id"]) == ("local.fast-v1", "local.deep-v1")
+    assert compared["primary"]["text"] == answer["answer"] and compared["similarity"] == 1.0
+    assert [e["shadow"] for e in api.of("InferenceCompleted") if "shadow" in e] == [True]
+
+
+def test_a_failing_shadow_model_changes_nothing_for_the_client(flags_document, api):
+    flags_document["chat_shadow_model"] = {"default": "fallback", "boolean_type": False}
+    local.inject_fault("local.deep-v1", local.Fault("ThrottlingException"), count=10)
+    status, _, answer = chat({"message": "フリーレンの新刊は？"})
+    assert status == 200 and api.of("ShadowCompared") == []

@@ -474,7 +474,9 @@ def test_get_provider_follows_the_settings(monkeypatch):
     assert [(type(r.model), r.model.model_id) for r in local.routes] == [(LocalProvider, "local.fast-v1"),
                                                                         (LocalProvider, "local.deep-v1")]
     assert (local.routes[0].model.latency_ms, local.routes[0].model.tokens_per_second) == (20, 50.0)
-    assert [r.model.model_id for r in models.get_provider(deep=True).routes] == ["local.deep-v1", "local.fast-v1"]
+    assert [r.model.model_id for r in models.get_provider(first="local.deep-v1").routes] == ["local.deep-v1",
+                                                                                            "local.fast-v1"]
+    assert [r.model.model_id for r in models.get_provider(first="x", only=True).routes] == ["x"]
     monkeypatch.setenv("MODEL_FAST_ID", FAST)
     monkeypatch.setenv("MODEL_FALLBACK_ID", FALLBACK)
     monkeypatch.setenv("MODEL_PROVIDER", "bedrock")

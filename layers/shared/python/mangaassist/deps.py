@@ -96,12 +96,6 @@ class Deps:
 
         return Budgets(self.usage)
 
-    @cached_property
-    def deep_provider(self):
-        """The fallback model (Sonnet) first, for work that needs its reasoning: generation jobs."""
-        from mangaassist.models import get_provider
-
-        return get_provider(deep=True)
 
     @cached_property
     def embedder(self):

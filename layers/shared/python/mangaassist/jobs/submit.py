@@ -23,11 +23,12 @@ JOB_FIELDS = ("job_id", "task", "status", "result", "error", "usage", "created_a
 
 
 class JobDesk:
-    def __init__(self, *, jobs: Jobs, send: Callable[[str], None], persistence=None):
+    def __init__(self, *, jobs: Jobs, send: Callable[[str], None], flags=None, budgets=None, persistence=None):
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
         self.jobs = jobs
         self.send = send  # puts the job's id on the jobs queue
+        self.flags, self.budgets = flags, budgets  # the kill switch and the budget, checked at submission
         self.idempotency = IdempotencyConfig(event_key_jmespath="[client_id, key]", payload_validation_jmespath="body",
                                              raise_on_no_idempotency_key=True,
                                              expires_after_seconds=IDEMPOTENCY_TTL_SECONDS)
@@ -42,6 +43,12 @@ class JobDesk:
                                                 config=self.idempotency)(self._submit)
 
     def submit(self, request: dict, caller: Caller, headers: dict, base_path: str, context=None) -> dict:
+        if self.flags is not None:
+            from mangaassist.chat.turn import gate
+
+            gate(self.flags, self.budgets, self.flags.decide("generate", self.flags.context(
+                "generate", tier=caller.tier, subject=caller.user_id or caller.client_id, request_id=str(uuid.uuid4()),
+                user_id=caller.user_id)))
         key = header(headers, "Idempotency-Key")
         if key is None:
             return self._queue(request, caller, base_path)
@@ -101,6 +108,6 @@ def job_desk() -> JobDesk:
     from mangaassist import clients, settings
     from mangaassist.deps import Deps
 
-    sqs, url = clients.client("sqs"), settings.queue_url("jobs")
-    return JobDesk(jobs=Deps().jobs,
+    sqs, url, deps = clients.client("sqs"), settings.queue_url("jobs"), Deps()
+    return JobDesk(jobs=deps.jobs, flags=deps.flags, budgets=deps.budgets,
                    send=lambda job_id: sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"job_id": job_id})))

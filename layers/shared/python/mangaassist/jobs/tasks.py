@@ -40,7 +40,7 @@ def _facts(product: dict, names: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def product_description(job_input: dict, deps, provider) -> tuple[dict, Completion | None]:
+def product_description(job_input: dict, deps, provider, max_tokens: int) -> tuple[dict, Completion | None]:
     product = deps.products.get(job_input["product_id"])
     if product is None or not product.get("title"):
         raise TaskRefused("unknown_product", f"no product {job_input['product_id']!r} in the catalog")
@@ -50,11 +50,11 @@ def product_description(job_input: dict, deps, provider) -> tuple[dict, Completi
               "from the facts in <product> only. Never add a title, a price, a date or a plot point that is not "
               "there.\n<product>\n" + _facts(product, DESCRIPTION_FACTS) + "\n</product>")
     completion = provider.converse([{"role": "user", "content": [{"text": "Write the product description."}]}],
-                                   system=system, max_tokens=700, temperature=0.4, feature="generate")
+                                   system=system, max_tokens=max_tokens, temperature=0.4, feature="generate")
     return {"text": completion.text, "product_id": product["product_id"], "model_id": completion.model_id}, completion
 
 
-def review_summary(job_input: dict, deps, provider) -> tuple[dict, Completion | None]:
+def review_summary(job_input: dict, deps, provider, max_tokens: int) -> tuple[dict, Completion | None]:
     product_id = job_input["product_id"]
     reviews = deps.reviews.approved_for(product_id, job_input.get("max_reviews", 50))
     if not reviews:
@@ -69,7 +69,7 @@ def review_summary(job_input: dict, deps, provider) -> tuple[dict, Completion | 
               "sentences: what readers liked, what they did not. Use only the reviews in <reviews>.\n<reviews>\n"
               + lines + "\n</reviews>")
     completion = provider.converse([{"role": "user", "content": [{"text": "Summarise these reviews."}]}],
-                                   system=system, max_tokens=700, temperature=0.3, feature="generate")
+                                   system=system, max_tokens=max_tokens, temperature=0.3, feature="generate")
     return {"text": completion.text, "product_id": product_id, "review_count": len(reviews), "average_rating": average,
             "model_id": completion.model_id}, completion
 

@@ -19,6 +19,7 @@ from mangaassist.jobs.tasks import TASKS, TaskRefused
 from mangaassist.models import ModelError
 
 logger = logging.getLogger(__name__)
+FEATURE = "generate"
 
 
 def run_job(job_id: str, deps, *, last_attempt: bool) -> str:
@@ -31,8 +32,17 @@ def run_job(job_id: str, deps, *, last_attempt: bool) -> str:
             _announce(deps, job, [])
         return "skipped"
     deps.jobs.start(job_id)
+    decision = deps.flags.decide(FEATURE, deps.flags.context(FEATURE, tier="free", subject=job["client_id"],
+                                                             request_id=job_id, user_id=None))
+    model_id, budget_action = decision.model_id, None
+    if deps.budgets.exhausted(FEATURE, decision.daily_token_budget):
+        if decision.over_budget == "refuse":
+            return _finish(deps, job, FAILED, {"error": {"code": "budget_exhausted", "message": "today's token "
+                                                         "budget for generation is spent"}}, None)
+        model_id, budget_action = deps.flags.fast_id, "downgraded"
     try:
-        result, completion = TASKS[job["task"]].run(job["input"], deps, deps.deep_provider)
+        result, completion = TASKS[job["task"]].run(job["input"], deps, deps.provider_for(model_id),
+                                                    decision.max_tokens)
     except TaskRefused as exc:
         return _finish(deps, job, FAILED, {"error": {"code": exc.code, "message": exc.message}}, None)
     except ModelError as exc:
@@ -45,14 +55,15 @@ def run_job(job_id: str, deps, *, last_attempt: bool) -> str:
     if completion is not None:
         fields["usage"] = {"input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens,
                            "cost_usd": completion.estimated_cost_usd}
-    return _finish(deps, job, SUCCEEDED, fields, completion)
+    flagged = {"model_rule": decision.model_rule, **({"budget_action": budget_action} if budget_action else {})}
+    return _finish(deps, job, SUCCEEDED, fields, completion, flagged)
 
 
-def _finish(deps, job: dict, status: str, fields: dict, completion) -> str:
+def _finish(deps, job: dict, status: str, fields: dict, completion, flagged: dict | None = None) -> str:
     if not deps.jobs.finish(job["job_id"], status, fields):
         return "skipped"  # another delivery finished it first
-    extra = [inference_completed(completion, request_id=job["job_id"], feature="generate",
-                                 correlation_id=job["job_id"])] if completion is not None else []
+    extra = [inference_completed(completion, request_id=job["job_id"], feature=FEATURE, correlation_id=job["job_id"],
+                                 **(flagged or {}))] if completion is not None else []
     _announce(deps, {**job, **fields, "status": status}, extra)
     return status
 

@@ -42,15 +42,14 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def get_provider(*, deep: bool = False, first: str | None = None, only: bool = False) -> ModelRouter:
-    """The configured models behind the router, the fast one first (``deep``: the fallback
-    model first, for work that needs its reasoning; ``first``: that model, which the flags chose,
-    then the configured ones). One per configuration per container, so clients and the breakers'
-    caches live across invocations; ``only``: that model and no fallback, for a shadow call). With
-    MODEL_PROVIDER=local the offline provider stands in for each model, behind the same router and
-    breakers."""
+def get_provider(*, first: str | None = None, only: bool = False) -> ModelRouter:
+    """The configured models behind the router, the fast one first (``first``: that model, which
+    the flags chose, then the configured ones; ``only``: that model and no fallback, for a shadow
+    call). One per configuration per container, so clients and the breakers' caches live across
+    invocations. With MODEL_PROVIDER=local the offline provider stands in for each model, behind
+    the same router and breakers."""
     config = settings.models()
-    order: tuple[str, ...] = (config.fallback_id, config.fast_id) if deep else (config.fast_id, config.fallback_id)
+    order: tuple[str, ...] = (config.fast_id, config.fallback_id)
     if first:
         order = (first,) if only else (first, *order)
     return _router(config.provider, order, config.breaker_table, (config.local_latency_ms,

@@ -15,8 +15,10 @@ from functools import cache
 
 from mangaassist import after_response
 from mangaassist.chat.grounding import language
+from mangaassist.chat.turn import gate
 from mangaassist.events.publisher import Event
 from mangaassist.inference import inference_completed
+from mangaassist.models import Provider
 from mangaassist.recommendations import reasons
 from mangaassist.rest import ApiError, Caller, Deadline
 from mangaassist.workers.catalog import document_text
@@ -26,11 +28,17 @@ HISTORY_PRODUCTS = 10  # the most recent purchases that describe a customer's ta
 
 
 class Recommender:
-    def __init__(self, *, products, orders, provider, embedder, store, publish: Callable[[list[Event]], list[str]]):
-        self.products, self.orders = products, orders
-        self.provider, self.embedder, self.store, self.publish = provider, embedder, store, publish
+    def __init__(self, *, products, orders, flags, budgets, providers: Callable[..., Provider], embedder, store,
+                 publish: Callable[[list[Event]], list[str]]):
+        self.products, self.orders, self.flags, self.budgets = products, orders, flags, budgets
+        self.providers, self.embedder, self.store, self.publish = providers, embedder, store, publish
 
     def recommend(self, request: dict, caller: Caller, deadline: Deadline) -> dict:
+        request_id = str(uuid.uuid4())
+        decision = self.flags.decide(reasons.FEATURE, self.flags.context(
+            reasons.FEATURE, tier=caller.tier, user_id=caller.user_id, request_id=request_id,
+            subject=caller.user_id or request["customer_id"]))
+        model_id, budget_action = gate(self.flags, self.budgets, decision)
         limit = request.get("limit", DEFAULT_LIMIT)
         bought = deadline.run(lambda: self.orders.product_ids_of(request["customer_id"]))
         strategy, basis, text = self._basis(request, bought, deadline)
@@ -46,19 +54,20 @@ class Recommender:
         lines = {hit.id: reasons.fact_line(i, hit.id, hit.fields) for i, hit in enumerate(chosen, 1)}
         locale = language(basis, None)
         messages = [{"role": "user", "content": [{"text": reasons.prompt(basis, list(lines.values()))}]}]
-        completion = deadline.run(lambda: self.provider.converse(messages, system=reasons.SYSTEM[locale],
-                                                                 max_tokens=600, temperature=0.3,
-                                                                 feature=reasons.FEATURE))
+        provider = self.providers(model_id)
+        completion = deadline.run(lambda: provider.converse(messages, system=reasons.SYSTEM[locale],
+                                                            max_tokens=decision.max_tokens, temperature=0.3,
+                                                            feature=reasons.FEATURE))
         written = reasons.parse(completion.text, lines)
         items = [{"product_id": hit.id, "title": str(hit.fields.get("title") or hit.id),
                   "score": round(hit.score, 4), "reason": written[hit.id]} for hit in chosen]
-        request_id = str(uuid.uuid4())
         detail = {"version": "1", "request_id": request_id, "customer_id": request["customer_id"][:200],
                   "model_id": completion.model_id, "strategy": strategy,
                   "items": [{k: item[k] for k in ("product_id", "score", "reason")} for item in items]}
+        flagged = {"model_rule": decision.model_rule, **({"budget_action": budget_action} if budget_action else {})}
         events = [Event("mangaassist.ai", "RecommendationGenerated", detail),
                   inference_completed(completion, request_id=request_id, feature=reasons.FEATURE,
-                                      correlation_id=request["customer_id"][:200])]
+                                      correlation_id=request["customer_id"][:200], **flagged)]
         after_response.defer(lambda: self.publish(events))
         return {"recommendations": items, "strategy": strategy, "model_id": completion.model_id}
 
@@ -83,5 +92,5 @@ def recommender() -> Recommender:
     from mangaassist.deps import Deps
 
     deps = Deps()
-    return Recommender(products=deps.products, orders=deps.orders, provider=deps.provider, embedder=deps.embedder,
-                       store=deps.store, publish=deps.publish)
+    return Recommender(products=deps.products, orders=deps.orders, flags=deps.flags, budgets=deps.budgets,
+                       providers=deps.provider_for, embedder=deps.embedder, store=deps.store, publish=deps.publish)
