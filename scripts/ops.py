@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mangaassist_dev.delivery import parse_dead_letter
-from mangaassist_dev.patterns import InvalidEventPattern, compile_pattern
 from mangaassist_dev.routing import load_wiring
+
+from mangaassist.events.patterns import InvalidEventPattern, compile_pattern
 
 ROOT = Path(__file__).resolve().parents[1]
 

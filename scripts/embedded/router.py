@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 
 from mangaassist_dev.delivery import Archive, dead_letter_message, deliver, replay_rules, replayed
 from mangaassist_dev.routing import Rule, Target, Wiring
-from mangaassist_dev.transform import transform
+
+from mangaassist.events.transform import transform
 
 
 class DeliveryLog:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mangaassist.backoff import full_jitter
 from mangaassist.contracts import ContractError
-from mangaassist_dev.patterns import compile_pattern
+from mangaassist.events.patterns import compile_pattern
 from mangaassist_dev.routing import RetryPolicy, Rule
 
 # EventBridge does not publish its backoff schedule; these bound the exponential growth so

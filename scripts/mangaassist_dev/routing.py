@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from mangaassist_dev.patterns import compile_pattern
+from mangaassist.events.patterns import compile_pattern
 
 # EventBridge's defaults when a target sets no retry policy (eb-rule-dlq).
 DEFAULT_MAX_RETRY_ATTEMPTS = 185

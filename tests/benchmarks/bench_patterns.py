@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "layers" / "shared" / "python"))
 CORPUS = ROOT.parent / "shared" / "conformance" / "eventbridge" / "patterns.json"
 
-from mangaassist_dev.patterns import compile_pattern  # noqa: E402
+from mangaassist.events.patterns import compile_pattern  # noqa: E402
 
 
 def load_cases() -> list[dict]:

@@ -37,6 +37,7 @@ DETAIL_TYPES = {
                        "OrderConfirmationGenerated", "ReviewModerated"],
     "mangaassist.chat": ["MessageReceived"],
     "mangaassist.jobs": ["JobCompleted"],
+    "mangaassist.notifications": ["SubscriptionDisabled"],
 }
 PARTNERS = {"stripe", "github", "reviews", "catalog"}
 

@@ -9,8 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
-from mangaassist_dev.patterns import compile_pattern
 from mangaassist_dev.routing import load_wiring
+
+from mangaassist.events.patterns import compile_pattern
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = json.loads((ROOT / "terraform" / "wiring.json").read_text())

@@ -10,7 +10,8 @@ import pytest
 from mangaassist_dev import delivery
 from mangaassist_dev.delivery import Archive, TargetError, dead_letter_message, deliver, parse_dead_letter
 from mangaassist_dev.routing import RetryPolicy, parse_wiring
-from mangaassist_dev.transform import transform
+
+from mangaassist.events.transform import transform
 
 EVENT = json.loads((Path(__file__).parents[1] / "events" / "eventBridgeEvent.json").read_text())
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mangaassist_dev.patterns import (
+
+from mangaassist.events.patterns import (
     InvalidEventPattern,
     _wildcard_complexity,
     compile_pattern,

@@ -12,8 +12,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from mangaassist import clients
-from mangaassist.workers import analytics, usage
 from mangaassist.deps import Deps
+from mangaassist.workers import analytics, usage
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "schemas" / "events").glob("*/*.samples.json"))

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from mangaassist.deps import Deps
 from mangaassist.events.publisher import PublishError
 from mangaassist.models import ModelError, ModelUnavailable
 from mangaassist.models.local import LocalProvider
@@ -17,7 +18,6 @@ from mangaassist.search import VectorStoreError
 from mangaassist.search.embeddings import LocalEmbedder
 from mangaassist.search.local_store import LocalVectorStore
 from mangaassist.workers import catalog, moderation, orders
-from mangaassist.deps import Deps
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas" / "events"

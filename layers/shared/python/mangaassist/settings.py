@@ -175,6 +175,20 @@ def flags() -> Flags:
                  candidate_model_id=_optional("MODEL_CANDIDATE_ID"))
 
 
+@dataclass(frozen=True)
+class Notifications:
+    secret_prefix: str  # NOTIFY_SECRET_PREFIX: <prefix>/subscriptions/, one Secrets Manager secret per subscription
+    allow_loopback: bool  # NOTIFY_ALLOW_LOOPBACK: true only where receivers run on 127.0.0.1 (the local stack)
+    time_scale: float  # NOTIFY_TIME_SCALE: multiplies the retry schedule (1 on AWS; the stack shrinks it)
+
+
+@cache
+def notifications() -> Notifications:
+    return Notifications(secret_prefix=_read("NOTIFY_SECRET_PREFIX"),
+                         allow_loopback=_read("NOTIFY_ALLOW_LOOPBACK", _boolean),
+                         time_scale=_read("NOTIFY_TIME_SCALE", float))
+
+
 def _boolean(raw: str) -> bool:
     if raw.lower() not in ("true", "false"):
         raise ValueError("true or false")
@@ -216,6 +230,12 @@ def queue_url(logical: str) -> str:
 
 
 @cache
+def dlq_url(logical: str) -> str:
+    """A queue's own dead-letter queue's URL by the queue's wiring.json key: ``<KEY>_DLQ_URL``."""
+    return _read(f"{logical.upper()}_DLQ_URL")
+
+
+@cache
 def job_max_attempts() -> int:
     """JOB_MAX_ATTEMPTS: deliveries of a job's message before the worker gives up on it (the jobs
     queue's maxReceiveCount: the last attempt records the failure instead of retrying)."""
@@ -230,6 +250,6 @@ def schemas_dir() -> str | None:
 
 def reload() -> None:
     """Forget what was read: the next call reads the environment again (tests)."""
-    for read in (runtime, lambda_runtime_api, build_version, events, webhooks, models, search, auth, flags, table,
-                 bucket, queue_url, job_max_attempts, schemas_dir):
+    for read in (runtime, lambda_runtime_api, build_version, events, webhooks, models, search, auth, flags,
+                 notifications, table, bucket, queue_url, dlq_url, job_max_attempts, schemas_dir):
         read.cache_clear()

@@ -33,9 +33,10 @@ import ipaddress
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 PREFIX = "Event pattern is not valid. Reason: "
 MAX_OR_COMBINATIONS = 1000
@@ -177,7 +178,7 @@ def _numeric_range(low: float | None, low_open: bool, high: float | None, high_o
 
 # The three functions below branch once per case of event-ruler's validation, in its order (which
 # decides the message AWS answers with); splitting them would hide that order, so they stay whole.
-def _numeric(operand) -> tuple[str, object]:  # noqa: C901
+def _numeric(operand) -> tuple[str, Any]:  # noqa: C901
     """A ``numeric`` operand -> ("key", number key) for "=", or ("test", range matcher)."""
     if not isinstance(operand, list):
         raise InvalidEventPattern("Value of numeric must be an array.")
@@ -321,7 +322,9 @@ def _wildcard(text: str) -> tuple[Callable[[str], bool], list]:
     """
     data = ('"' + text + '"').encode("utf-8", "surrogatepass")
     last = len(data) - 1
-    tokens, parts, part, i = [], [], bytearray(), 0
+    tokens: list[int | None] = []
+    parts: list[str] = []
+    part, i = bytearray(), 0
     while i <= last:
         byte = data[i]
         if byte == 0x2A:  # *
@@ -367,14 +370,15 @@ def _glob(parts: list[str]) -> Callable[[str], bool]:
     return match
 
 
-def _wildcard_complexity(patterns: list[list], cap: int = MAX_WILDCARD_COMPLEXITY) -> int:
+def _wildcard_complexity(patterns: Sequence[Sequence], cap: int = MAX_WILDCARD_COMPLEXITY) -> int:
     """event-ruler's MachineComplexityEvaluator for the wildcard patterns of one field: the most
     pattern prefixes one input can match at once (NFA states alive together, counted per pattern).
     Stops as soon as the answer exceeds ``cap``. Each pattern's live states are a bitmask: bit i
     means its first i tokens match the input read so far."""
     machines, alphabet = [], set()
     for tokens in patterns:
-        by_byte, after_star, before_star = {}, 0, 0
+        by_byte: dict[int, int] = {}
+        after_star = before_star = 0
         for i, token in enumerate(tokens):
             if token is None:
                 before_star |= 1 << i
@@ -393,11 +397,11 @@ def _wildcard_complexity(patterns: list[list], cap: int = MAX_WILDCARD_COMPLEXIT
     while todo and worst <= cap:
         state = todo.pop()
         for symbol in symbols:
-            following = []
+            alive_next = []
             for alive, (by_byte, after_star, before_star) in zip(state, machines):
                 alive = (alive & by_byte.get(symbol, 0)) << 1 | alive & after_star
-                following.append(alive | (alive & before_star) << 1)  # a star may match nothing
-            following = tuple(following)
+                alive_next.append(alive | (alive & before_star) << 1)  # a star may match nothing
+            following = tuple(alive_next)
             if following not in seen:
                 if len(seen) >= _COMPLEXITY_STATES:
                     return cap + 1
@@ -703,8 +707,9 @@ class _Field:
 
     def _walk(self, event: dict):
         count = len(self.parts)
-        values, memberships = [], []
-        stack = [(event, 0, ())]
+        values: list = []
+        memberships: list = []
+        stack: list[tuple] = [(event, 0, ())]
         while stack:
             node, done, membership = stack.pop()
             if isinstance(node, dict):
