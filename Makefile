@@ -37,7 +37,7 @@ pytest: $(STAMP)
 tf-fmt:
 	terraform fmt -check -recursive terraform
 
-terraform/.terraform/.initialised: $(wildcard terraform/*.tf terraform/tests/*.hcl terraform/modules/*/versions.tf)
+terraform/.terraform/.initialised: $(wildcard terraform/*.tf terraform/tests/*.hcl terraform/modules/*/versions.tf terraform/.terraform.lock.hcl)
 	scripts/terraform_init.sh
 	touch $@
 
