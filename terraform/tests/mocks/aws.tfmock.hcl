@@ -66,3 +66,6 @@ mock_resource "aws_api_gateway_rest_api" {
 mock_resource "aws_lambda_function_url" {
   defaults = { function_url = "https://mock.lambda-url.ap-northeast-1.on.aws/" }
 }
+mock_resource "aws_api_gateway_stage" {
+  defaults = { arn = "arn:aws:apigateway:ap-northeast-1::/restapis/mockapi/stages/live", invoke_url = "https://mockapi.execute-api.ap-northeast-1.amazonaws.com/live" }
+}
