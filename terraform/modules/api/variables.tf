@@ -123,11 +123,11 @@ variable "log_retention_days" {
 }
 
 variable "waf" {
-  description = "An optional WAF web ACL on the stage: a rate-based rule (requests per 5 minutes per client IP, then blocked) and AWS managed rule groups by name."
+  description = "An optional WAF web ACL on the stage: a rate-based rule (requests per 5 minutes per client IP, then blocked), AWSManagedRulesKnownBadInputsRuleSet always, and the AWS managed rule groups listed here by name."
   type = object({
     enabled                  = optional(bool, true)
     rate_limit_per_5_minutes = optional(number, 2000)
-    managed_rule_groups      = optional(list(string), ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"])
+    managed_rule_groups      = optional(list(string), ["AWSManagedRulesCommonRuleSet"])
   })
   default = {}
   validation {
@@ -136,11 +136,11 @@ variable "waf" {
   }
   validation {
     condition = alltrue([for g in var.waf.managed_rule_groups : contains([
-      "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAmazonIpReputationList",
+      "AWSManagedRulesCommonRuleSet", "AWSManagedRulesAmazonIpReputationList",
       "AWSManagedRulesAnonymousIpList", "AWSManagedRulesSQLiRuleSet", "AWSManagedRulesLinuxRuleSet",
       "AWSManagedRulesUnixRuleSet", "AWSManagedRulesAdminProtectionRuleSet", "AWSManagedRulesBotControlRuleSet",
     ], g)])
-    error_message = "waf.managed_rule_groups names an unknown rule group; known: AWSManagedRulesCommonRuleSet, AWSManagedRulesKnownBadInputsRuleSet, AWSManagedRulesAmazonIpReputationList, AWSManagedRulesAnonymousIpList, AWSManagedRulesSQLiRuleSet, AWSManagedRulesLinuxRuleSet, AWSManagedRulesUnixRuleSet, AWSManagedRulesAdminProtectionRuleSet, AWSManagedRulesBotControlRuleSet."
+    error_message = "waf.managed_rule_groups names an unknown rule group; known: AWSManagedRulesCommonRuleSet, AWSManagedRulesAmazonIpReputationList, AWSManagedRulesAnonymousIpList, AWSManagedRulesSQLiRuleSet, AWSManagedRulesLinuxRuleSet, AWSManagedRulesUnixRuleSet, AWSManagedRulesAdminProtectionRuleSet, AWSManagedRulesBotControlRuleSet."
   }
   validation {
     condition     = length(distinct(var.waf.managed_rule_groups)) == length(var.waf.managed_rule_groups)
