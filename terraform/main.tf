@@ -16,6 +16,7 @@ locals {
   manifest_path = coalesce(var.manifest_path, "${path.module}/../build/manifest.json")
   build_dir     = dirname(local.manifest_path)
   manifest      = jsondecode(file(local.manifest_path))
+  build_version = try(local.manifest.build_version, "") # checked by output build_version
   wiring        = jsondecode(file("${path.module}/wiring.json"))
   schema_dir    = "${path.module}/../schemas"
   partition     = data.aws_partition.current.partition
@@ -72,7 +73,7 @@ locals {
       provisioned_concurrency = try(local.concurrency_variables[f.provisioned_concurrency_variable], 0)
       environment = merge(
         {
-          BUILD_VERSION          = local.manifest.build_version
+          BUILD_VERSION          = local.build_version
           EVENT_BUS_NAME         = module.event_bus.bus_name
           WEBHOOK_SOURCES        = jsonencode(local.wiring.sources)
           WEBHOOK_SECRET_PREFIX  = module.webhooks.secret_prefix

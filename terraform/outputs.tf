@@ -77,3 +77,12 @@ output "function_alias" {
   description = "The alias every trigger invokes (provisioned concurrency and failure destinations live on it)."
   value       = module.functions.alias_name
 }
+
+output "build_version" {
+  description = "The build every function runs (build/manifest.json's build_version, each function's BUILD_VERSION)."
+  value       = local.build_version
+  precondition {
+    condition     = can(regex("^[0-9a-f]{12}$", local.build_version))
+    error_message = "build/manifest.json has no build_version (it predates it): run `make build` again."
+  }
+}

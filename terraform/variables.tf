@@ -282,20 +282,20 @@ variable "api_xray_tracing" {
 }
 
 variable "waf" {
-  description = "The WAF web ACL on the REST stage: enabled, requests per 5 minutes per client IP before it is blocked, and AWS managed rule groups by name (e.g. AWSManagedRulesCommonRuleSet)."
+  description = "The WAF web ACL on the REST stage: enabled, requests per 5 minutes per client IP before it is blocked, AWSManagedRulesKnownBadInputsRuleSet always, and the AWS managed rule groups listed here by name (default: AWSManagedRulesCommonRuleSet)."
   type = object({
     enabled                  = optional(bool, true)
     rate_limit_per_5_minutes = optional(number, 2000)
-    managed_rule_groups      = optional(list(string), ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"])
+    managed_rule_groups      = optional(list(string), ["AWSManagedRulesCommonRuleSet"])
   })
   default = {}
   validation {
     condition = alltrue([for g in var.waf.managed_rule_groups : contains([
-      "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAmazonIpReputationList",
+      "AWSManagedRulesCommonRuleSet", "AWSManagedRulesAmazonIpReputationList",
       "AWSManagedRulesAnonymousIpList", "AWSManagedRulesSQLiRuleSet", "AWSManagedRulesLinuxRuleSet",
       "AWSManagedRulesUnixRuleSet", "AWSManagedRulesAdminProtectionRuleSet", "AWSManagedRulesBotControlRuleSet",
     ], g)])
-    error_message = "waf.managed_rule_groups names an unknown AWS managed rule group (known: AWSManagedRulesCommonRuleSet, AWSManagedRulesKnownBadInputsRuleSet, AWSManagedRulesAmazonIpReputationList, AWSManagedRulesAnonymousIpList, AWSManagedRulesSQLiRuleSet, AWSManagedRulesLinuxRuleSet, AWSManagedRulesUnixRuleSet, AWSManagedRulesAdminProtectionRuleSet, AWSManagedRulesBotControlRuleSet)."
+    error_message = "waf.managed_rule_groups names an unknown AWS managed rule group (known: AWSManagedRulesCommonRuleSet, AWSManagedRulesAmazonIpReputationList, AWSManagedRulesAnonymousIpList, AWSManagedRulesSQLiRuleSet, AWSManagedRulesLinuxRuleSet, AWSManagedRulesUnixRuleSet, AWSManagedRulesAdminProtectionRuleSet, AWSManagedRulesBotControlRuleSet)."
   }
   validation {
     condition     = var.waf.rate_limit_per_5_minutes >= 10 && var.waf.rate_limit_per_5_minutes <= 2000000000
