@@ -182,14 +182,15 @@ module "webhooks" {
   kms_key_arn                 = var.kms_key_arn
 }
 
-# Roles are known by ARN before they exist (the naming rule), so the collection's data access
+# The collection admits the roles of the functions whose wiring asks for search:write or
+# search:read. Roles are known by ARN before they exist (the naming rule), so the data access
 # policy need not wait for the functions module.
 module "search" {
   source = "./modules/search"
 
   name_prefix               = var.name_prefix
-  writer_role_arns          = ["arn:${local.partition}:iam::${local.account_id}:role/${var.name_prefix}-catalog_indexer"]
-  reader_role_arns          = ["arn:${local.partition}:iam::${local.account_id}:role/${var.name_prefix}-search"]
+  writer_role_arns          = [for name, f in local.wiring.functions : "arn:${local.partition}:iam::${local.account_id}:role/${var.name_prefix}-${name}" if contains(f.permissions, "search:write")]
+  reader_role_arns          = [for name, f in local.wiring.functions : "arn:${local.partition}:iam::${local.account_id}:role/${var.name_prefix}-${name}" if contains(f.permissions, "search:read")]
   standby_replicas          = var.search_standby_replicas
   allow_public_network      = var.search_allow_public_network
   kms_key_arn               = var.kms_key_arn

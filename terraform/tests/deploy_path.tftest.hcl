@@ -83,6 +83,19 @@ run "the_environment_reaches_the_stage_and_the_build_version_every_function" {
   }
 }
 
+run "the_collection_admits_the_roles_the_wiring_asks_for" {
+  command = plan
+
+  assert {
+    condition     = toset(module.search.data_access_roles.writers) == toset([for k, f in jsondecode(file("wiring.json")).functions : "arn:aws:iam::123456789012:role/mangaassist-test-${k}" if contains(f.permissions, "search:write")])
+    error_message = "every function with search:write, and only those, may write to the collection"
+  }
+  assert {
+    condition     = toset(module.search.data_access_roles.readers) == toset([for k, f in jsondecode(file("wiring.json")).functions : "arn:aws:iam::123456789012:role/mangaassist-test-${k}" if contains(f.permissions, "search:read")]) && contains(module.search.data_access_roles.readers, "arn:aws:iam::123456789012:role/mangaassist-test-search")
+    error_message = "every function with search:read may read the collection"
+  }
+}
+
 run "bad_input_a_prefix_too_long" {
   command = plan
   variables {
