@@ -3,7 +3,6 @@
 # the body changes; access and execution logs, X-Ray, stage and per-key throttling, and an
 # optional WAF web ACL.
 data "aws_partition" "current" {}
-data "aws_region" "current" {}
 
 locals {
   routes = { for key, r in var.routes : key => merge(r, { method = split(" ", key)[0], path = split(" ", key)[1] }) }
