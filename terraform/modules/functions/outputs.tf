@@ -9,8 +9,8 @@ output "function_arns" {
 }
 
 output "alias_name" {
-  description = "The alias every trigger invokes (a permission's or config's qualifier)."
-  value       = var.alias_name
+  description = "The alias every trigger invokes (a permission's, URL's or config's qualifier). Read from the aliases themselves, so whatever names it as a qualifier is created after them: Lambda answers \"Function not found\" for a qualifier that does not exist yet."
+  value       = one(distinct([for a in aws_lambda_alias.live : a.name]))
 }
 
 output "alias_arns" {
