@@ -12,7 +12,8 @@ STAMP := $(VENV)/.installed
 TF := terraform -chdir=terraform
 PIP_COMPILE := $(BIN)/pip-compile -q --generate-hashes --no-emit-index-url --no-emit-find-links --allow-unsafe --strip-extras
 
-.PHONY: help setup run test pytest lint typecheck tf-fmt validate tf-test build openapi lock bench clean
+.PHONY: help setup run test pytest lint typecheck tf-fmt validate tf-test build openapi lock bench clean \
+	deploy-test checkov lock-checkov
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -43,7 +44,7 @@ typecheck: $(STAMP) ## mypy on the shared layer and the handlers (pyproject.toml
 tf-fmt:
 	terraform fmt -check -recursive terraform
 
-terraform/.terraform/.initialised: $(wildcard terraform/*.tf terraform/tests/*.hcl terraform/modules/*/versions.tf)
+terraform/.terraform/.initialised: $(wildcard terraform/*.tf terraform/tests/*.hcl terraform/modules/*/versions.tf terraform/.terraform.lock.hcl)
 	scripts/terraform_init.sh
 	touch $@
 
@@ -63,6 +64,23 @@ lock: $(STAMP) ## re-pin requirements*.txt from requirements*.in with hashes
 	$(PIP_COMPILE) -o requirements.txt requirements.in
 	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
 	$(PIP_COMPILE) -c requirements-dev.txt -o functions/authorizer/requirements.txt functions/authorizer/requirements.in
+
+deploy-test: $(STAMP) ## apply, re-plan and destroy the root module on a fresh moto server, offline
+	test -f build/manifest.json || $(MAKE) build
+	$(BIN)/python scripts/deploy_test.py
+
+# checkov pins an old boto3: it gets a virtual environment of its own, from its own hashed lock.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --require-hashes -r requirements-checkov.txt
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed ## checkov on terraform/: 0 failed; every skip is written next to its resource with the reason
+	$(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform --download-external-modules false --compact --quiet
+
+lock-checkov: $(STAMP) ## re-pin requirements-checkov.txt from requirements-checkov.in with hashes
+	$(PIP_COMPILE) -o requirements-checkov.txt requirements-checkov.in
 
 bench: $(STAMP) ## benchmarks, printed as tables
 	@set -e; for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; echo; done

@@ -8,7 +8,8 @@ The layer's third-party packages are installed from the hashed runtime lock for 
 platform, so what was tested is what is deployed.
 
 Writes ``build/functions/<name>.zip``, ``build/layers/shared.zip`` and ``build/manifest.json``
-(each zip's base64 sha256, as ``source_code_hash`` wants it, and its sizes).
+(each zip's base64 sha256, as ``source_code_hash`` wants it, and its sizes, and ``build_version``:
+one id for the whole build, which Terraform gives every function as ``BUILD_VERSION``).
 """
 from __future__ import annotations
 
@@ -139,6 +140,17 @@ def layer_files(deps: Path | None) -> list[tuple[Path, str]]:
     return files
 
 
+def build_version(entries: dict[str, dict]) -> str:
+    """The first 12 hex digits of a sha256 over every artifact's name and hash, in name order.
+
+    The same zips give the same version on any machine; any changed zip gives a new one.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(entries):
+        digest.update(f"{name}={entries[name]['source_code_hash']}\n".encode())
+    return digest.hexdigest()[:12]
+
+
 def function_names() -> list[str]:
     return sorted(p.parent.name for p in (ROOT / "functions").glob("*/handler.py"))
 
@@ -154,10 +166,13 @@ def build(out: Path, arch: str, python_version: str, with_deps: bool = True) -> 
         if artifact.unzipped_size + layer.unzipped_size > MAX_UNZIPPED:
             raise BuildError(f"{name}: function and layer unzip to more than {MAX_UNZIPPED:,} bytes")
         functions[name] = artifact.manifest_entry(out)
+    layers = {"shared": layer.manifest_entry(out)}
+    artifacts = {f"layers/{n}": e for n, e in layers.items()} | {f"functions/{n}": e for n, e in functions.items()}
     manifest = {
         "architecture": arch,
         "python_version": python_version,
-        "layers": {"shared": layer.manifest_entry(out)},
+        "build_version": build_version(artifacts),
+        "layers": layers,
         "functions": functions,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -179,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [("layers/shared", manifest["layers"]["shared"])] + [
         (f"functions/{n}", e) for n, e in manifest["functions"].items()
     ]
+    print(f"build_version {manifest['build_version']}")
     for name, entry in rows:
         print(f"{name:<32} {entry['size']:>12,} B zipped {entry['unzipped_size']:>13,} B unzipped  {entry['source_code_hash']}")
     return 0

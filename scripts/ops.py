@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -289,6 +290,8 @@ def cmd_status(args) -> int:
 def cmd_cost(args) -> int:
     from datetime import timedelta
 
+    from mangaassist_dev.cost_model import format_projection, project_model_cost
+
     from mangaassist.models.pricing import PRICES_AS_OF
     from mangaassist.workers.usage import daily_usage, projected_cost_per_million
 
@@ -299,13 +302,25 @@ def cmd_cost(args) -> int:
     projected = projected_cost_per_million(usage)
     rows = [{"day": day, "model_id": model, **{k: str(v) for k, v in counters.items()}}
             for day, models in sorted(usage.items()) for model, counters in sorted(models.items())]
-    result = {"days": args.days, "rows": rows, "projected_cost_per_million_messages_usd": str(projected) if projected else None,
-              "prices_as_of": PRICES_AS_OF}
+    # The model part of docs/capacity-and-cost.md, from the measured tokens and model mix.
+    totals: dict[str, dict[str, float]] = {}
+    for models in usage.values():
+        for model, counters in models.items():
+            for name, value in counters.items():
+                totals.setdefault(model, {}).setdefault(name, 0.0)
+                totals[model][name] += float(value)
+    model_part = project_model_cost(totals, messages_per_day=args.messages_per_day)
+    result = {"days": args.days, "rows": rows,
+              "projected_cost_per_million_messages_usd": str(projected) if projected else None,
+              "prices_as_of": PRICES_AS_OF, "model_cost_at_volume": asdict(model_part) if model_part else None}
     lines = [f"{'day':<12}{'model':<46}{'calls':>8}{'in tokens':>12}{'out tokens':>12}{'cost USD':>12}"]
     lines += [f"{r['day']:<12}{r['model_id']:<46}{r.get('calls', '0'):>8}{r.get('input_tokens', '0'):>12}"
               f"{r.get('output_tokens', '0'):>12}{float(r.get('cost_usd', 0)):>12.6f}" for r in rows]
     lines.append(f"projected cost per 1M messages: {'$' + str(projected) if projected else 'no model calls yet'}"
                  f" (prices as of {PRICES_AS_OF})")
+    if model_part:
+        lines += ["", "model part at this mix and these tokens (docs/capacity-and-cost.md):",
+                  format_projection(model_part)]
     emit(args, result, "\n".join(lines))
     return 0
 
@@ -352,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cost", parents=[common], help="daily tokens and cost per model, projected cost per 1M messages")
     p.add_argument("--days", type=int, default=7)
+    p.add_argument("--messages-per-day", type=int, default=1_000_000, help="volume the model part is projected to")
     p.set_defaults(func=cmd_cost)
     return parser
 

@@ -3,8 +3,9 @@
 # hashes come from build/manifest.json (`make build`).
 provider "aws" {
   region = var.region
+  # A tag per environment lets Cost Explorer split the bill.
   default_tags {
-    tags = merge({ project = "mangaassist", managed_by = "terraform" }, var.tags)
+    tags = merge({ project = "mangaassist", managed_by = "terraform", environment = var.environment }, var.tags)
   }
 }
 
@@ -15,16 +16,11 @@ locals {
   manifest_path = coalesce(var.manifest_path, "${path.module}/../build/manifest.json")
   build_dir     = dirname(local.manifest_path)
   manifest      = jsondecode(file(local.manifest_path))
+  build_version = try(local.manifest.build_version, "") # checked by output build_version
   wiring        = jsondecode(file("${path.module}/wiring.json"))
   schema_dir    = "${path.module}/../schemas"
   partition     = data.aws_partition.current.partition
   account_id    = data.aws_caller_identity.current.account_id
-
-  # Function names are known before the functions exist, so permissions can name them.
-  function_name = { for name, _ in local.wiring.functions : name => "${var.name_prefix}-${name}" }
-  function_arn  = { for name, fn in local.function_name : name => "arn:${local.partition}:lambda:${var.region}:${local.account_id}:function:${fn}" }
-  # Role ARNs are known before the roles exist, so the search policies need not wait for them.
-  role_arn = { for name, fn in local.function_name : name => "arn:${local.partition}:iam::${local.account_id}:role/${fn}" }
 
   # Every permission a wiring entry may name -> the IAM statements it grants, on one resource each.
   table_permissions = merge([
@@ -59,18 +55,25 @@ locals {
     "events:put"           = [{ sid = "PutEvents", actions = ["events:PutEvents"], resources = [module.event_bus.bus_arn] }]
     "webhook_secrets:read" = [{ sid = "ReadWebhookSecrets", actions = ["secretsmanager:GetSecretValue"], resources = values(module.webhooks.secret_arns) }]
   })
-  reserved_concurrency = { ingress_reserved_concurrency = var.ingress_reserved_concurrency }
+  # wiring.json names, per function, the variables that size its concurrency.
+  concurrency_variables = {
+    ingress_reserved_concurrency      = var.ingress_reserved_concurrency
+    ingress_provisioned_concurrency   = var.ingress_provisioned_concurrency
+    model_worker_reserved_concurrency = var.model_worker_reserved_concurrency
+  }
 
   functions = {
     for name, f in local.wiring.functions : name => {
-      filename             = "${local.build_dir}/${local.manifest.functions[name].path}"
-      source_code_hash     = local.manifest.functions[name].source_code_hash
-      description          = f.description
-      timeout              = f.timeout
-      memory_size          = f.memory_size
-      reserved_concurrency = try(local.reserved_concurrency[f.reserved_concurrency_variable], -1)
+      filename                = "${local.build_dir}/${local.manifest.functions[name].path}"
+      source_code_hash        = local.manifest.functions[name].source_code_hash
+      description             = f.description
+      timeout                 = f.timeout
+      memory_size             = f.memory_size
+      reserved_concurrency    = try(local.concurrency_variables[f.reserved_concurrency_variable], -1)
+      provisioned_concurrency = try(local.concurrency_variables[f.provisioned_concurrency_variable], 0)
       environment = merge(
         {
+          BUILD_VERSION          = local.build_version
           EVENT_BUS_NAME         = module.event_bus.bus_name
           WEBHOOK_SOURCES        = jsonencode(local.wiring.sources)
           WEBHOOK_SECRET_PREFIX  = module.webhooks.secret_prefix
@@ -98,9 +101,13 @@ locals {
       event_pattern = jsonencode(rule.event_pattern)
       targets = {
         for id, t in rule.targets : id => {
-          type          = try(t.function, null) != null ? "lambda" : "sqs"
-          arn           = try(local.function_arn[t.function], null)
-          function_name = try(local.function_name[t.function], null)
+          type = try(t.function, null) != null ? "lambda" : "sqs"
+          # From the functions module's outputs: the target, its permission and its invoke
+          # config are created after the function and its alias.
+          arn           = try(module.functions.alias_arns[t.function], null)
+          function_name = try(module.functions.function_names[t.function], null)
+          qualifier     = try(t.function, null) != null ? module.functions.alias_name : null
+          role_name     = try(module.functions.role_names[t.function], null)
           queue         = try(t.queue, null)
           retry_policy  = try(t.retry_policy, {})
           input_transformer = try({
@@ -116,9 +123,12 @@ locals {
 module "data" {
   source = "./modules/data"
 
-  name_prefix = var.name_prefix
-  tables      = local.wiring.tables
-  buckets     = local.wiring.buckets
+  name_prefix            = var.name_prefix
+  tables                 = local.wiring.tables
+  buckets                = local.wiring.buckets
+  force_destroy          = var.force_destroy
+  point_in_time_recovery = var.point_in_time_recovery
+  kms_key_arn            = var.kms_key_arn
 }
 
 module "event_bus" {
@@ -129,9 +139,12 @@ module "event_bus" {
     event_pattern  = try(jsonencode(local.wiring.archive.event_pattern), null)
     retention_days = try(local.wiring.archive.retention_days, 90)
   }
-  queues            = local.wiring.queues
-  rules             = local.rules
-  dlq_alarm_actions = var.alarm_topic_arns
+  queues                 = local.wiring.queues
+  rules                  = local.rules
+  forwarding             = var.forwarding
+  dlq_alarm_actions      = module.observability.alarm_actions
+  kms_key_arn            = var.kms_key_arn
+  create_schema_registry = var.enable_schema_registry
   # Registry names allow [.-_A-Za-z0-9]: events/mangaassist.payments/PaymentCompleted -> mangaassist.payments@PaymentCompleted
   schemas = {
     for f in fileset(local.schema_dir, "**/*.schema.json") :
@@ -146,6 +159,8 @@ module "functions" {
   runtime            = var.lambda_runtime
   architecture       = local.manifest.architecture == "arm64" ? "arm64" : "x86_64"
   log_retention_days = var.log_retention_days
+  tracing_mode       = var.lambda_tracing_mode
+  kms_key_arn        = var.kms_key_arn
   layer = {
     filename         = "${local.build_dir}/${local.manifest.layers.shared.path}"
     source_code_hash = local.manifest.layers.shared.source_code_hash
@@ -156,31 +171,30 @@ module "functions" {
 module "webhooks" {
   source = "./modules/webhooks"
 
-  name_prefix    = var.name_prefix
-  sources        = { for name, s in local.wiring.sources : name => { scheme = s.scheme } }
-  function_name  = module.functions.function_names["webhook_ingress"]
-  log_group_name = module.functions.log_group_names["webhook_ingress"]
-  alarm_actions  = var.alarm_topic_arns
+  name_prefix                 = var.name_prefix
+  sources                     = { for name, s in local.wiring.sources : name => { scheme = s.scheme } }
+  function_name               = module.functions.function_names["webhook_ingress"]
+  qualifier                   = module.functions.alias_name
+  log_group_name              = module.functions.log_group_names["webhook_ingress"]
+  alarm_actions               = module.observability.alarm_actions
+  cors_allow_origins          = var.webhook_cors_allow_origins
+  secret_recovery_window_days = var.secret_recovery_window_days
+  kms_key_arn                 = var.kms_key_arn
 }
 
+# The collection admits the roles of the functions whose wiring asks for search:write or
+# search:read. Roles are known by ARN before they exist (the naming rule), so the data access
+# policy need not wait for the functions module.
 module "search" {
   source = "./modules/search"
 
-  name_prefix      = var.name_prefix
-  writer_role_arns = [local.role_arn["catalog_indexer"]]
-  reader_role_arns = [local.role_arn["search"]]
-  standby_replicas = var.search_standby_replicas
-}
-
-# Lambda's failure destinations write with the function's own role: only to its own DLQ.
-resource "aws_iam_role_policy" "failure_destination" {
-  for_each = { for name, fn in local.function_name : name => module.event_bus.failure_destinations[fn] if contains(keys(module.event_bus.failure_destinations), fn) }
-  name     = "failure-destination"
-  role     = module.functions.role_names[each.key]
-  policy = jsonencode({
-    Version   = "2012-10-17"
-    Statement = [{ Sid = "SendFailedInvocations", Effect = "Allow", Action = "sqs:SendMessage", Resource = each.value }]
-  })
+  name_prefix               = var.name_prefix
+  writer_role_arns          = [for name, f in local.wiring.functions : "arn:${local.partition}:iam::${local.account_id}:role/${var.name_prefix}-${name}" if contains(f.permissions, "search:write")]
+  reader_role_arns          = [for name, f in local.wiring.functions : "arn:${local.partition}:iam::${local.account_id}:role/${var.name_prefix}-${name}" if contains(f.permissions, "search:read")]
+  standby_replicas          = var.search_standby_replicas
+  allow_public_network      = var.search_allow_public_network
+  kms_key_arn               = var.kms_key_arn
+  create_data_access_policy = var.enable_search_data_access_policy
 }
 
 # Queue targets are drained by their function in batches, reporting partial failures; a
@@ -188,7 +202,7 @@ resource "aws_iam_role_policy" "failure_destination" {
 resource "aws_lambda_event_source_mapping" "queue" {
   for_each                           = local.wiring.queues
   event_source_arn                   = module.event_bus.queue_arns[each.key]
-  function_name                      = module.functions.function_arns[each.value.function]
+  function_name                      = module.functions.alias_arns[each.value.function]
   batch_size                         = each.value.batch_size
   maximum_batching_window_in_seconds = lookup(each.value, "maximum_batching_window_seconds", 0)
   function_response_types            = ["ReportBatchItemFailures"]
@@ -204,8 +218,35 @@ resource "aws_lambda_event_source_mapping" "queue" {
 module "api" {
   source = "./modules/api"
 
-  name_prefix    = var.name_prefix
-  routes         = local.wiring.routes
-  invoke_arns    = module.functions.invoke_arns
-  function_names = module.functions.function_names
+  name_prefix                    = var.name_prefix
+  routes                         = local.wiring.routes
+  invoke_arns                    = module.functions.invoke_arns
+  function_names                 = module.functions.function_names
+  qualifier                      = module.functions.alias_name
+  stage_name                     = var.api_stage_name
+  environment                    = var.environment
+  throttle                       = var.api_key_throttle
+  stage_throttle                 = var.api_stage_throttle
+  execution_logging_level        = var.api_execution_logging_level
+  manage_account_cloudwatch_role = var.manage_api_gateway_account_role
+  xray_tracing                   = var.api_xray_tracing
+  waf                            = var.waf
+  log_retention_days             = var.log_retention_days
+  kms_key_arn                    = var.kms_key_arn
+}
+
+module "observability" {
+  source = "./modules/observability"
+
+  name_prefix         = var.name_prefix
+  alarm_subscribers   = var.alarm_subscribers
+  extra_alarm_actions = var.alarm_topic_arns
+  thresholds          = var.alarm_thresholds
+  function_names      = module.functions.function_names
+  rule_names          = module.event_bus.rule_names
+  bus_name            = module.event_bus.bus_name
+  table_names         = module.data.table_names
+  queue_names         = module.event_bus.queue_names
+  dlq_names           = merge(module.event_bus.dlq_names, module.event_bus.queue_dlq_names)
+  api                 = { name = module.api.api_name, stage = module.api.stage_name }
 }

@@ -47,3 +47,42 @@ output "api_key_id" {
   description = "Id of the clients' API key."
   value       = module.api.api_key_id
 }
+
+output "names" {
+  description = "Every resource name by kind and wiring key (bus, archive, functions, tables, buckets, queues, queue_dlqs, rules, target_dlqs, webhook secrets): what scripts/ops.py reads instead of guessing names from the prefix."
+  value       = local.names
+}
+
+output "name_prefix_max_length" {
+  description = "The longest name_prefix the current wiring.json allows (the service limit the longest derived name reaches first)."
+  value       = local.name_prefix_max_length
+}
+
+output "environment" {
+  description = "The environment this deployment is (the REST stage's `environment` variable)."
+  value       = var.environment
+}
+
+output "alarm_topic_arn" {
+  description = "The SNS topic every alarm notifies: subscribe on-call here (or set alarm_subscribers)."
+  value       = module.observability.topic_arn
+}
+
+output "dashboard_url" {
+  description = "The CloudWatch dashboard."
+  value       = "https://${var.region}.console.aws.amazon.com/cloudwatch/home?region=${var.region}#dashboards/dashboard/${module.observability.dashboard_name}"
+}
+
+output "function_alias" {
+  description = "The alias every trigger invokes (provisioned concurrency and failure destinations live on it)."
+  value       = module.functions.alias_name
+}
+
+output "build_version" {
+  description = "The build every function runs (build/manifest.json's build_version, each function's BUILD_VERSION)."
+  value       = local.build_version
+  precondition {
+    condition     = can(regex("^[0-9a-f]{12}$", local.build_version))
+    error_message = "build/manifest.json has no build_version (it predates it): run `make build` again."
+  }
+}

@@ -1,9 +1,10 @@
+# The tested provider series: the committed .terraform.lock.hcl pins 5.100.0 with its hashes.
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.9"
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.80, < 7.0"
+      version = "~> 5.100.0"
     }
   }
 }

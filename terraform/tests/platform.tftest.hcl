@@ -1,59 +1,6 @@
 # Plans the root module against a mocked AWS provider: offline, no credentials.
 mock_provider "aws" {
-  mock_data "aws_iam_policy_document" {
-    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
-  }
-  mock_data "aws_caller_identity" {
-    defaults = { account_id = "123456789012" }
-  }
-  mock_data "aws_region" {
-    defaults = { name = "ap-northeast-1" }
-  }
-  mock_data "aws_partition" {
-    defaults = { partition = "aws" }
-  }
-  mock_resource "aws_iam_role" {
-    defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
-  }
-  mock_resource "aws_lambda_layer_version" {
-    defaults = { arn = "arn:aws:lambda:ap-northeast-1:123456789012:layer:mock:1" }
-  }
-  mock_resource "aws_lambda_function" {
-    defaults = { arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:mock" }
-  }
-  mock_resource "aws_cloudwatch_event_bus" {
-    defaults = { arn = "arn:aws:events:ap-northeast-1:123456789012:event-bus/mock" }
-  }
-  mock_resource "aws_cloudwatch_event_rule" {
-    defaults = { arn = "arn:aws:events:ap-northeast-1:123456789012:rule/mock/mock" }
-  }
-  mock_resource "aws_cloudwatch_event_archive" {
-    defaults = { arn = "arn:aws:events:ap-northeast-1:123456789012:archive/mock" }
-  }
-  mock_resource "aws_sqs_queue" {
-    defaults = { arn = "arn:aws:sqs:ap-northeast-1:123456789012:mock", id = "https://sqs.ap-northeast-1.amazonaws.com/123456789012/mock", url = "https://sqs.ap-northeast-1.amazonaws.com/123456789012/mock" }
-  }
-  mock_resource "aws_dynamodb_table" {
-    defaults = { arn = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/mock" }
-  }
-  mock_resource "aws_s3_bucket" {
-    defaults = { arn = "arn:aws:s3:::mock" }
-  }
-  mock_resource "aws_schemas_registry" {
-    defaults = { arn = "arn:aws:schemas:ap-northeast-1:123456789012:registry/mock" }
-  }
-  mock_resource "aws_secretsmanager_secret" {
-    defaults = { arn = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:mock" }
-  }
-  mock_resource "aws_opensearchserverless_collection" {
-    defaults = { arn = "arn:aws:aoss:ap-northeast-1:123456789012:collection/mock", collection_endpoint = "https://mock.ap-northeast-1.aoss.amazonaws.com" }
-  }
-  mock_resource "aws_api_gateway_rest_api" {
-    defaults = { execution_arn = "arn:aws:execute-api:ap-northeast-1:123456789012:mockapi", id = "mockapi" }
-  }
-  mock_resource "aws_lambda_function_url" {
-    defaults = { function_url = "https://mock.lambda-url.ap-northeast-1.on.aws/" }
-  }
+  source = "./tests/mocks"
 }
 
 variables {
@@ -119,8 +66,8 @@ run "functions_module_least_privilege_and_hashes" {
     error_message = "each function runs as its own role"
   }
   assert {
-    condition     = length(data.aws_iam_policy_document.function["ingress"].statement) == 2 && data.aws_iam_policy_document.function["ingress"].statement[1].actions == toset(["events:PutEvents"])
-    error_message = "a role gets its own logs plus exactly the statements it was given"
+    condition     = length(data.aws_iam_policy_document.function["ingress"].statement) == 3 && data.aws_iam_policy_document.function["ingress"].statement[2].actions == toset(["events:PutEvents"])
+    error_message = "a role gets its own logs, X-Ray's traces, plus exactly the statements it was given"
   }
   assert {
     condition     = one(data.aws_iam_policy_document.function["ingress"].statement[0].resources) == "arn:aws:logs:ap-northeast-1:123456789012:log-group:/aws/lambda/mangaassist-test-ingress:*"
@@ -157,7 +104,7 @@ run "event_bus_every_target_has_retry_policy_and_its_own_dlq" {
       payments = {
         event_pattern = "{\"source\":[\"mangaassist.payments\"]}"
         targets = {
-          confirm = { type = "lambda", arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:f", function_name = "f", retry_policy = { maximum_retry_attempts = 4, maximum_event_age_in_seconds = 3600 } }
+          confirm = { type = "lambda", arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:f:live", function_name = "f", qualifier = "live", role_name = "f-role", retry_policy = { maximum_retry_attempts = 4, maximum_event_age_in_seconds = 3600 } }
         }
       }
       everything = {
@@ -201,12 +148,20 @@ run "event_bus_every_target_has_retry_policy_and_its_own_dlq" {
     error_message = "schemas register as JSON Schema draft 4"
   }
   assert {
-    condition     = length(aws_lambda_permission.events) == 1 && aws_lambda_permission.events["payments/confirm"].source_arn == aws_cloudwatch_event_rule.this["payments"].arn
-    error_message = "only the rule may invoke its Lambda target"
+    condition     = length(aws_lambda_permission.events) == 1 && aws_lambda_permission.events["payments/confirm"].source_arn == aws_cloudwatch_event_rule.this["payments"].arn && aws_lambda_permission.events["payments/confirm"].qualifier == "live"
+    error_message = "only the rule may invoke its Lambda target, on the alias the target names"
   }
   assert {
-    condition     = aws_lambda_function_event_invoke_config.target["f"].destination_config[0].on_failure[0].destination == aws_sqs_queue.dlq["payments/confirm"].arn && aws_lambda_function_event_invoke_config.target["f"].maximum_retry_attempts == 2
+    condition     = aws_lambda_function_event_invoke_config.target["f"].destination_config[0].on_failure[0].destination == aws_sqs_queue.dlq["payments/confirm"].arn && aws_lambda_function_event_invoke_config.target["f"].maximum_retry_attempts == 2 && aws_lambda_function_event_invoke_config.target["f"].qualifier == "live"
     error_message = "a Lambda target's own failures go to its DLQ after Lambda's retries"
+  }
+  assert {
+    condition     = aws_iam_role_policy.failure_destination["f"].role == "f-role" && jsondecode(aws_iam_role_policy.failure_destination["f"].policy).Statement[0].Resource == aws_sqs_queue.dlq["payments/confirm"].arn && jsondecode(aws_iam_role_policy.failure_destination["f"].policy).Statement[0].Action == "sqs:SendMessage"
+    error_message = "the target function's role may send to its DLQ, and only there"
+  }
+  assert {
+    condition     = aws_sqs_queue.dlq["payments/confirm"].name == "mangaassist-test-dlq-payments-confirm" && aws_sqs_queue.dlq["everything/sink"].name == "mangaassist-test-dlq-everything-sink"
+    error_message = "a target's DLQ is <prefix>-dlq-<rule>-<target>: never cut or hashed"
   }
   assert {
     condition     = length(aws_cloudwatch_metric_alarm.dlq_depth) == 3
@@ -223,7 +178,7 @@ run "event_bus_rejects_a_bad_retry_policy" {
     rules = {
       bad = {
         event_pattern = "{\"source\":[\"x\"]}"
-        targets       = { t = { type = "lambda", arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:f", function_name = "f", retry_policy = { maximum_retry_attempts = 186 } } }
+        targets       = { t = { type = "lambda", arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:f", function_name = "f", role_name = "f", retry_policy = { maximum_retry_attempts = 186 } } }
       }
     }
   }
@@ -327,8 +282,8 @@ run "root_every_rule_from_the_wiring_with_dlqs_and_queue_consumers" {
     error_message = "every rule target has its DLQ"
   }
   assert {
-    condition     = toset(keys(aws_iam_role_policy.failure_destination)) == toset(flatten([for r in values(jsondecode(file("wiring.json")).rules) : [for t in values(r.targets) : t.function if can(t.function)]]))
-    error_message = "every Lambda target's role may write its failed invocations to its DLQ, and no other role"
+    condition     = toset(keys(module.event_bus.failure_destinations)) == toset(flatten([for r in values(jsondecode(file("wiring.json")).rules) : [for t in values(r.targets) : "mangaassist-test-${t.function}" if can(t.function)]]))
+    error_message = "every Lambda target function sends its failed invocations to a DLQ (its role is allowed to), and no other"
   }
 }
 
@@ -351,11 +306,15 @@ run "search_module_grants_only_the_indexer_and_search_roles" {
     error_message = "the collection is encrypted"
   }
   assert {
-    condition     = toset(flatten([for s in jsondecode(aws_opensearchserverless_access_policy.data.policy) : s.Principal])) == toset(["arn:aws:iam::123456789012:role/indexer", "arn:aws:iam::123456789012:role/search"])
+    condition     = !contains(keys(jsondecode(aws_opensearchserverless_security_policy.encryption.policy)), "KmsARN")
+    error_message = "with an AWS-owned key the encryption policy names no key (no \"KmsARN\": null)"
+  }
+  assert {
+    condition     = toset(flatten([for s in jsondecode(aws_opensearchserverless_access_policy.data[0].policy) : s.Principal])) == toset(["arn:aws:iam::123456789012:role/indexer", "arn:aws:iam::123456789012:role/search"])
     error_message = "the data access policy names only the indexer and the search roles"
   }
   assert {
-    condition     = !contains(flatten([for r in jsondecode(aws_opensearchserverless_access_policy.data.policy)[1].Rules : r.Permission]), "aoss:WriteDocument")
+    condition     = !contains(flatten([for r in jsondecode(aws_opensearchserverless_access_policy.data[0].policy)[1].Rules : r.Permission]), "aoss:WriteDocument")
     error_message = "the search role cannot write"
   }
 }

@@ -133,3 +133,16 @@ def test_dev_lock_pins_runtime_packages_at_the_same_versions():
 
     runtime, dev = pins("requirements.txt"), pins("requirements-dev.txt")
     assert {k: dev.get(k) for k in runtime} == runtime
+
+
+def test_build_version_is_one_id_for_the_whole_build(two_builds):
+    (out, _), (manifest, other) = two_builds
+    assert re.fullmatch(r"[0-9a-f]{12}", manifest["build_version"])
+    assert manifest["build_version"] == other["build_version"], "the same zips give the same version"
+    entries = {f"layers/{n}": e for n, e in manifest["layers"].items()} | {
+        f"functions/{n}": e for n, e in manifest["functions"].items()}
+    changed = {**entries, "functions/health": {**entries["functions/health"], "source_code_hash": "changed"}}
+    assert build.build_version(entries) == manifest["build_version"]
+    assert build.build_version(changed) != manifest["build_version"], "any changed zip gives a new version"
+    # The order the artifacts come in does not matter.
+    assert build.build_version(dict(reversed(list(entries.items())))) == manifest["build_version"]

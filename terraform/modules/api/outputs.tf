@@ -12,3 +12,23 @@ output "openapi" {
   description = "The OpenAPI body the API was deployed from."
   value       = local.openapi
 }
+
+output "api_name" {
+  description = "The REST API's name (the ApiName dimension of its CloudWatch metrics)."
+  value       = aws_api_gateway_rest_api.this.name
+}
+
+output "stage_name" {
+  description = "The stage's name (the Stage dimension of its CloudWatch metrics)."
+  value       = aws_api_gateway_stage.this.stage_name
+}
+
+output "access_log_group_name" {
+  description = "The access log group (JSON lines: request id, key id, latency, status...)."
+  value       = aws_cloudwatch_log_group.access.name
+}
+
+output "web_acl_arn" {
+  description = "The WAF web ACL on the stage (null when var.waf.enabled is false)."
+  value       = one(aws_wafv2_web_acl.api[*].arn)
+}

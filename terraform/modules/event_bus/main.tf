@@ -1,8 +1,29 @@
 # The custom bus, its archive, the routing table's rules and targets, one DLQ per target,
-# the schema registry, and alarms on every DLQ.
+# optional forwarding rules to other accounts' buses, the schema registry, and an alarm on every DLQ.
 locals {
+  # Forwarding rules are rules like the wiring's, with one target: another account's bus.
+  forwarding_rules = {
+    for key, f in var.forwarding : "forward-${key}" => {
+      description   = coalesce(f.description, "Forward matching events to ${f.target_bus_arn}")
+      event_pattern = f.event_pattern
+      targets = {
+        bus = {
+          type              = "bus"
+          arn               = f.target_bus_arn
+          function_name     = null
+          qualifier         = null
+          role_name         = null
+          queue             = null
+          retry_policy      = f.retry_policy
+          input_transformer = null
+        }
+      }
+    }
+  }
+  rules = merge(var.rules, local.forwarding_rules)
+
   targets = merge([
-    for rule_name, rule in var.rules : {
+    for rule_name, rule in local.rules : {
       for target_id, target in rule.targets : "${rule_name}/${target_id}" => merge(target, {
         rule = rule_name
         id   = target_id
@@ -10,8 +31,9 @@ locals {
       })
     }
   ]...)
-  # Queue names are at most 80 characters; rule/target keys are short, the hash keeps them unique.
-  dlq_name = { for k, t in local.targets : k => "${var.name_prefix}-dlq-${substr(replace(k, "/", "-"), 0, 50)}-${substr(sha1(k), 0, 6)}" }
+  # The naming rule (scripts/mangaassist_dev/naming.py): never cut or hashed; the root module
+  # refuses a prefix that would make any of these longer than SQS's 80 characters.
+  dlq_name = { for k, t in local.targets : k => "${var.name_prefix}-dlq-${t.rule}-${t.id}" }
   sse      = var.kms_key_arn == null
 }
 
@@ -29,7 +51,7 @@ resource "aws_cloudwatch_event_archive" "this" {
 }
 
 resource "aws_cloudwatch_event_rule" "this" {
-  for_each       = var.rules
+  for_each       = local.rules
   name           = "${var.name_prefix}-${each.key}"
   description    = each.value.description
   event_bus_name = aws_cloudwatch_event_bus.this.name
@@ -70,7 +92,8 @@ resource "aws_sqs_queue" "dlq" {
 }
 
 # Only EventBridge, and only the rules that deliver to a queue, may send to it: a target queue
-# takes its rules' events, a DLQ only its own rule's dead letters.
+# takes its rules' events, a DLQ only its own rule's dead letters. Lambda's failure records come
+# with the function's role, which its own policy allows (below).
 locals {
   queue_senders = merge(
     { for q, _ in var.queues : "queue:${q}" => {
@@ -116,6 +139,7 @@ resource "aws_cloudwatch_event_target" "this" {
   event_bus_name = aws_cloudwatch_event_bus.this.name
   target_id      = each.value.id
   arn            = each.value.arn
+  role_arn       = each.value.type == "bus" ? aws_iam_role.forwarding[0].arn : null
 
   retry_policy {
     maximum_retry_attempts       = each.value.retry_policy.maximum_retry_attempts
@@ -135,25 +159,63 @@ resource "aws_cloudwatch_event_target" "this" {
   }
 }
 
+# A Lambda target is the function's alias (its qualifier); only its rule may invoke it.
 resource "aws_lambda_permission" "events" {
   for_each      = { for k, t in local.targets : k => t if t.type == "lambda" }
   statement_id  = "events-${replace(each.key, "/", "-")}"
   action        = "lambda:InvokeFunction"
   function_name = each.value.function_name
+  qualifier     = each.value.qualifier
   principal     = "events.amazonaws.com"
   source_arn    = aws_cloudwatch_event_rule.this[each.value.rule].arn
 }
 
+# Cross-account forwarding: EventBridge needs a role allowed to put events on the target buses
+# (and the target bus's resource policy must let this account in: the other account's side).
+data "aws_iam_policy_document" "forwarding_assume" {
+  count = length(var.forwarding) > 0 ? 1 : 0
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [for k, _ in local.forwarding_rules : aws_cloudwatch_event_rule.this[k].arn]
+    }
+  }
+}
+
+resource "aws_iam_role" "forwarding" {
+  count              = length(var.forwarding) > 0 ? 1 : 0
+  name               = "${var.name_prefix}-events-forwarding"
+  assume_role_policy = data.aws_iam_policy_document.forwarding_assume[0].json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "forwarding" {
+  count = length(var.forwarding) > 0 ? 1 : 0
+  name  = "put-events-on-target-buses"
+  role  = aws_iam_role.forwarding[0].id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Sid = "PutEventsOnTargetBuses", Effect = "Allow", Action = "events:PutEvents", Resource = distinct([for f in values(var.forwarding) : f.target_bus_arn]) }]
+  })
+}
+
 resource "aws_schemas_registry" "this" {
+  count       = var.create_schema_registry ? 1 : 0
   name        = "${var.name_prefix}-contracts"
   description = "The JSON Schemas in schemas/: event details, webhook payloads and the envelope."
   tags        = var.tags
 }
 
 resource "aws_schemas_schema" "this" {
-  for_each      = var.schemas
+  for_each      = var.create_schema_registry ? var.schemas : {}
   name          = each.key
-  registry_name = aws_schemas_registry.this.name
+  registry_name = aws_schemas_registry.this[0].name
   type          = "JSONSchemaDraft4"
   content       = each.value
   tags          = var.tags
@@ -189,9 +251,21 @@ locals {
   failure_destinations = { for fn, ts in local.lambda_targets : fn => ts[0] }
 }
 
+# Lambda's failure destinations write with the function's own role: only to its own DLQ.
+resource "aws_iam_role_policy" "failure_destination" {
+  for_each = local.failure_destinations
+  name     = "failure-destination"
+  role     = each.value.role_name
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Sid = "SendFailedInvocations", Effect = "Allow", Action = "sqs:SendMessage", Resource = aws_sqs_queue.dlq[each.value.key].arn }]
+  })
+}
+
 resource "aws_lambda_function_event_invoke_config" "target" {
   for_each                     = local.failure_destinations
   function_name                = each.key
+  qualifier                    = each.value.qualifier
   maximum_retry_attempts       = min(2, each.value.retry_policy.maximum_retry_attempts)
   maximum_event_age_in_seconds = max(60, min(21600, each.value.retry_policy.maximum_event_age_in_seconds))
 
@@ -200,4 +274,8 @@ resource "aws_lambda_function_event_invoke_config" "target" {
       destination = aws_sqs_queue.dlq[each.value.key].arn
     }
   }
+
+  # Lambda checks, when the config is written, that the function's role may send to the
+  # destination: the grant must exist first.
+  depends_on = [aws_iam_role_policy.failure_destination]
 }

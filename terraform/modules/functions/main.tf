@@ -1,4 +1,6 @@
-# One execution role per function, each allowed only what that function does.
+# One execution role per function, each allowed only what that function does; every function
+# publishes a version per change and is invoked through its alias (var.alias_name), which
+# carries the provisioned concurrency of the latency-sensitive ones.
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
@@ -46,6 +48,16 @@ data "aws_iam_policy_document" "function" {
     resources = ["${local.log_group_arn[each.key]}:*"]
   }
 
+  # X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level permissions.
+  dynamic "statement" {
+    for_each = var.tracing_mode == "Active" ? [1] : []
+    content {
+      sid       = "Traces"
+      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      resources = ["*"]
+    }
+  }
+
   dynamic "statement" {
     for_each = each.value.policy_statements
     content {
@@ -72,6 +84,10 @@ resource "aws_cloudwatch_log_group" "function" {
 }
 
 resource "aws_lambda_function" "function" {
+  #checkov:skip=CKV_AWS_116:Asynchronous invocations (the bus's targets) have an on-failure destination to their target's DLQ (event_bus module), which supersedes a function DLQ
+  #checkov:skip=CKV_AWS_117:No VPC resources to reach: the functions call AWS APIs (DynamoDB, S3, EventBridge, Bedrock, OpenSearch Serverless) with IAM, and a VPC would need NAT or endpoints for each
+  #checkov:skip=CKV_AWS_272:Code signing is not used: zips are built reproducibly from the hashed locks and deployed by source_code_hash from build/manifest.json
+  #checkov:skip=CKV_AWS_173:Environment variables hold names and settings, no secrets (those are in Secrets Manager); Lambda encrypts them at rest with its AWS-managed key, or var.kms_key_arn when given
   for_each                       = var.functions
   function_name                  = "${var.name_prefix}-${each.key}"
   description                    = each.value.description
@@ -86,13 +102,17 @@ resource "aws_lambda_function" "function" {
   memory_size                    = each.value.memory_size
   reserved_concurrent_executions = each.value.reserved_concurrency
   kms_key_arn                    = var.kms_key_arn
+  publish                        = true
 
   environment {
     variables = merge({
       POWERTOOLS_SERVICE_NAME = "mangaassist"
       POWERTOOLS_LOG_LEVEL    = "INFO"
-      FUNCTION_ROLE           = each.key
     }, each.value.environment)
+  }
+
+  tracing_config {
+    mode = var.tracing_mode
   }
 
   logging_config {
@@ -102,4 +122,21 @@ resource "aws_lambda_function" "function" {
 
   tags       = var.tags
   depends_on = [aws_iam_role_policy.function]
+}
+
+# Every invocation goes through the alias: API Gateway, the function URL, the bus's targets and
+# queue consumers name it, so it is where provisioned concurrency and failure destinations live.
+resource "aws_lambda_alias" "live" {
+  for_each         = var.functions
+  name             = var.alias_name
+  description      = "What every trigger invokes: the version this apply published."
+  function_name    = aws_lambda_function.function[each.key].function_name
+  function_version = aws_lambda_function.function[each.key].version
+}
+
+resource "aws_lambda_provisioned_concurrency_config" "live" {
+  for_each                          = { for k, f in var.functions : k => f if f.provisioned_concurrency > 0 }
+  function_name                     = aws_lambda_alias.live[each.key].function_name
+  qualifier                         = aws_lambda_alias.live[each.key].name
+  provisioned_concurrent_executions = each.value.provisioned_concurrency
 }

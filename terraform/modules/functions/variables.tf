@@ -38,13 +38,14 @@ variable "layer" {
 variable "functions" {
   description = "Functions keyed by logical name (the folder under functions/): zip, hash, sizing, environment and the IAM statements its role gets (least privilege: nothing else)."
   type = map(object({
-    filename             = string
-    source_code_hash     = string
-    description          = optional(string, "")
-    timeout              = optional(number, 10)
-    memory_size          = optional(number, 256)
-    reserved_concurrency = optional(number, -1)
-    environment          = optional(map(string), {})
+    filename                = string
+    source_code_hash        = string
+    description             = optional(string, "")
+    timeout                 = optional(number, 10)
+    memory_size             = optional(number, 256)
+    reserved_concurrency    = optional(number, -1)
+    provisioned_concurrency = optional(number, 0)
+    environment             = optional(map(string), {})
     policy_statements = optional(list(object({
       sid       = string
       actions   = list(string)
@@ -60,8 +61,36 @@ variable "functions" {
     error_message = "Every memory_size must be 128-10240 MB."
   }
   validation {
+    condition     = alltrue([for f in values(var.functions) : f.reserved_concurrency == -1 || f.reserved_concurrency >= 0])
+    error_message = "reserved_concurrency is -1 (unreserved) or 0 and more."
+  }
+  validation {
+    condition     = alltrue([for f in values(var.functions) : f.provisioned_concurrency >= 0 && (f.reserved_concurrency == -1 || f.provisioned_concurrency <= f.reserved_concurrency)])
+    error_message = "provisioned_concurrency is 0 (none) or more, and at most the function's reserved concurrency when it has one."
+  }
+  validation {
     condition     = alltrue([for k in keys(var.functions) : can(regex("^[a-z][a-z0-9_]*$", k))])
     error_message = "Function keys must be snake_case folder names."
+  }
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing of every function: Active samples and records traces, PassThrough only forwards an upstream trace header."
+  type        = string
+  default     = "Active"
+  validation {
+    condition     = contains(["Active", "PassThrough"], var.tracing_mode)
+    error_message = "tracing_mode is Active or PassThrough."
+  }
+}
+
+variable "alias_name" {
+  description = "The alias every trigger invokes."
+  type        = string
+  default     = "live"
+  validation {
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9_-]{0,127}$", var.alias_name)) && !can(regex("^[0-9]+$", var.alias_name))
+    error_message = "alias_name is a Lambda alias name (letters, digits, - and _, not a version number)."
   }
 }
 

@@ -1,5 +1,6 @@
 # The product vector index: an OpenSearch Serverless VECTORSEARCH collection, encrypted, with
-# access granted only to the indexer (write) and the search function (read).
+# access granted only to the indexer (write) and the search function (read). Collection and
+# policy names are at most 32 characters: the root module's name_prefix check covers them.
 locals {
   collection = "${var.name_prefix}-products"
   resource   = ["collection/${local.collection}"]
@@ -9,11 +10,11 @@ locals {
 resource "aws_opensearchserverless_security_policy" "encryption" {
   name = "${var.name_prefix}-enc"
   type = "encryption"
-  policy = jsonencode({
-    Rules       = [{ ResourceType = "collection", Resource = local.resource }]
-    AWSOwnedKey = var.kms_key_arn == null
-    KmsARN      = var.kms_key_arn
-  })
+  # With an AWS-owned key the policy names no key at all, as AWS's own examples do.
+  policy = jsonencode(merge(
+    { Rules = [{ ResourceType = "collection", Resource = local.resource }], AWSOwnedKey = var.kms_key_arn == null },
+    var.kms_key_arn == null ? {} : { KmsARN = var.kms_key_arn },
+  ))
 }
 
 resource "aws_opensearchserverless_security_policy" "network" {
@@ -26,8 +27,9 @@ resource "aws_opensearchserverless_security_policy" "network" {
 }
 
 resource "aws_opensearchserverless_access_policy" "data" {
-  name = "${var.name_prefix}-data"
-  type = "data"
+  count = var.create_data_access_policy ? 1 : 0
+  name  = "${var.name_prefix}-data"
+  type  = "data"
   policy = jsonencode([
     {
       Description = "catalog indexer: create the index, write documents"

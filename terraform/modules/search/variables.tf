@@ -1,9 +1,9 @@
 variable "name_prefix" {
-  description = "Prefix of the collection and its policies (e.g. mangaassist-prod); the collection name is at most 32 characters."
+  description = "Prefix of the collection (<prefix>-products) and its policies (<prefix>-enc, -net, -data), each at most 32 characters: the caller checks the lengths (the root module's name_prefix validation)."
   type        = string
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name_prefix))
-    error_message = "name_prefix must be 2-21 lowercase letters, digits or dashes here: collection names are at most 32 characters."
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name_prefix))
+    error_message = "name_prefix must be 2-31 lowercase letters, digits or dashes, starting with a letter."
   }
 }
 
@@ -19,6 +19,12 @@ variable "reader_role_arns" {
 
 variable "allow_public_network" {
   description = "Reach the collection endpoint from outside a VPC (Lambda functions without VPC config need this; access is still limited to the roles above by the data access policy)."
+  type        = bool
+  default     = true
+}
+
+variable "create_data_access_policy" {
+  description = "Create the data access policy that lets the writer and reader roles in. Exists to switch it off against an emulator that lacks the API (make deploy-test on moto); without it on AWS the functions cannot reach the collection."
   type        = bool
   default     = true
 }

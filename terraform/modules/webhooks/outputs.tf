@@ -17,3 +17,8 @@ output "secret_prefix" {
   description = "What the ingress function prepends to a source name to find its secret."
   value       = "${var.name_prefix}/webhooks/"
 }
+
+output "secret_names" {
+  description = "Secret name by source."
+  value       = { for k, s in aws_secretsmanager_secret.source : k => s.name }
+}

@@ -25,6 +25,12 @@ variable "function_name" {
   type        = string
 }
 
+variable "qualifier" {
+  description = "The alias (or version) of the ingress function the URL invokes; null for the unqualified function."
+  type        = string
+  default     = null
+}
+
 variable "log_group_name" {
   description = "The ingress function's log group, watched for accepted deliveries whose claim was not completed."
   type        = string
