@@ -45,6 +45,15 @@ class TokenVerifier:
         return Identity(subject, tier if tier in TIERS else "free")
 
 
+def api_key(headers: dict | None, query: dict | None) -> str | None:
+    """The API key presented: the ``x-api-key`` header, else ``?api_key=`` (WebSocket handshakes)."""
+    for name, value in (headers or {}).items():
+        if name.lower() == "x-api-key" and isinstance(value, str) and value:
+            return value
+    in_query = (query or {}).get("api_key")
+    return in_query if isinstance(in_query, str) and in_query else None
+
+
 def bearer(headers: dict | None, query: dict | None) -> str | None:
     """The token: ``Authorization: Bearer <jwt>``, or ``?token=<jwt>`` (browsers cannot set headers on a
     WebSocket handshake)."""

@@ -140,3 +140,33 @@ def test_no_token_is_anonymous_unless_tokens_are_required(authorizer, monkeypatc
 def test_anything_but_a_valid_token_is_401(authorizer, authorization):
     with pytest.raises(Exception, match="^Unauthorized$"):
         authorizer()(event(authorization), CONTEXT)
+
+
+def test_the_presented_api_key_is_the_usage_identifier_for_websocket_handshakes(authorizer):
+    handler = authorizer()
+    by_query = handler(event(query={"api_key": "k-123", "token": token()}), CONTEXT)
+    assert by_query["usageIdentifierKey"] == "k-123" and by_query["principalId"] == "user-42"
+    by_header = {**event(), "headers": {"X-Api-Key": "k-456"}}
+    assert handler(by_header, CONTEXT)["usageIdentifierKey"] == "k-456"
+    assert "usageIdentifierKey" not in handler(event(), CONTEXT)
+
+
+def test_without_an_issuer_every_token_is_refused_and_anonymous_requests_pass(authorizer, monkeypatch):
+    for name in ("JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS_URL"):
+        monkeypatch.delenv(name)
+    from mangaassist import settings
+
+    settings.reload()
+    handler = authorizer()
+    assert handler(event(), CONTEXT)["principalId"] == "anonymous"
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        handler(event(f"Bearer {token()}"), CONTEXT)
+
+
+def test_an_issuer_without_its_audience_fails_at_init_with_the_name(authorizer, monkeypatch):
+    monkeypatch.delenv("JWT_AUDIENCE")
+    from mangaassist import settings
+
+    settings.reload()
+    with pytest.raises(settings.MissingSetting, match="JWT_AUDIENCE is not set"):
+        authorizer()

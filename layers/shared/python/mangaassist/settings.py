@@ -197,18 +197,20 @@ def _boolean(raw: str) -> bool:
 
 @dataclass(frozen=True)
 class Auth:
-    """The authorizer's: whose end-user tokens the APIs accept."""
+    """The authorizer's: whose end-user tokens the APIs accept. Without an issuer (a deployment
+    with no identity provider) no token verifies: anonymous requests only."""
 
-    issuer: str  # JWT_ISSUER: the tokens' iss (a Cognito user pool's URL, say)
-    audience: str  # JWT_AUDIENCE: their aud (the app client id)
-    jwks_url: str  # JWT_JWKS_URL: where the issuer's public keys are
+    issuer: str | None  # JWT_ISSUER: the tokens' iss (a Cognito user pool's URL, say)
+    audience: str | None  # JWT_AUDIENCE: their aud (the app client id); required with an issuer
+    jwks_url: str | None  # JWT_JWKS_URL: where the issuer's public keys are; required with an issuer
     required: bool  # JWT_REQUIRED: true refuses requests without a token (401)
 
 
 @cache
 def auth() -> Auth:
-    return Auth(issuer=_read("JWT_ISSUER"), audience=_read("JWT_AUDIENCE"), jwks_url=_read("JWT_JWKS_URL"),
-                required=_read("JWT_REQUIRED", _boolean))
+    issuer = _optional("JWT_ISSUER")
+    return Auth(issuer=issuer, audience=_read("JWT_AUDIENCE") if issuer else None,
+                jwks_url=_read("JWT_JWKS_URL") if issuer else None, required=_read("JWT_REQUIRED", _boolean))
 
 
 @cache
