@@ -131,7 +131,7 @@ class Dispatcher:
 
     def _queue(self, task: dict, delay: float) -> None:
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(task, ensure_ascii=False),
-                              DelaySeconds=min(MAX_SQS_DELAY, max(0, math.ceil(delay))))
+                              DelaySeconds=min(MAX_SQS_DELAY, max(0, math.floor(delay))))
 
     def _dead_letter(self, task: dict, status: int, error: str) -> str:
         attempts = task["attempt"] + 1

@@ -94,8 +94,14 @@ class Subscriptions:
         self._lock = threading.Lock()
 
     # --- operators ---------------------------------------------------------------------------
-    def add(self, url: str, event_pattern, template=None, description: str = "") -> tuple[dict, str]:
-        """A new enabled subscription and its first secret (shown once)."""
+    def add(self, url: str, event_pattern, template=None, description: str = "",
+            secret: str | None = None) -> tuple[dict, str]:
+        """A new enabled subscription and its first secret (given, or made here; shown once)."""
+        if secret is not None:
+            try:
+                signing.secret_key(secret)
+            except ValueError as exc:
+                raise SubscriptionRefused(f"secret: {exc}") from exc
         pattern_text = event_pattern if isinstance(event_pattern, str) else json.dumps(event_pattern)
         try:
             compile_pattern(pattern_text)
@@ -108,7 +114,7 @@ class Subscriptions:
                 "description": description[:500]}
         if template is not None:
             item["template"] = json.dumps(validate_template(template))
-        secret = signing.new_secret()
+        secret = secret or signing.new_secret()
         self._write_secrets(subscription_id, [{"value": secret, "expires_at": None}], create=True)
         self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(subscription_id)")
         return item, secret

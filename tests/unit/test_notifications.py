@@ -1,0 +1,337 @@
+"""Outbound notifications against real receivers on 127.0.0.1: signatures the official libraries
+verify, Svix's retries with a stable webhook-id, 410, the DLQ and its redrive, SSRF refusals, and
+subscriptions refused when they are saved."""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+import standardwebhooks
+import svix.webhooks
+
+from mangaassist.notifications import egress, signing
+from mangaassist.notifications.dispatch import SCHEDULE, Dispatcher, message_id
+from mangaassist.notifications.subscriptions import SubscriptionRefused, Subscriptions, validate_template
+
+EVENT = {"version": "0", "id": "9f1c2a7b-0000-4000-8000-000000000001", "detail-type": "OrderConfirmationGenerated",
+         "source": "mangaassist.ai", "account": "123456789012", "time": "2026-11-25T03:04:05Z",
+         "region": "ap-northeast-1", "resources": [],
+         "detail": {"version": "1", "order_id": "ord_1", "payment_id": "pi_1", "text": "ご注文ありがとうございます",
+                    "model_id": "local.fast-v1", "request_id": "r1"}}
+
+
+class Receiver:
+    """An HTTP receiver on 127.0.0.1 answering from a script: a status, a delay, a huge body, a hang-up."""
+
+    def __init__(self, answers=None):
+        self.answers = list(answers or [])  # each: int status, or a dict {"status", "delay", "body", "close"}
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handle(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                outer.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                answer = outer.answers.pop(0) if outer.answers else 200
+                answer = answer if isinstance(answer, dict) else {"status": answer}
+                time.sleep(answer.get("delay", 0))
+                if answer.get("close"):
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                data = answer.get("body", b"ok")
+                self.send_response(answer["status"])
+                if answer["status"] in (301, 302, 307, 308):
+                    self.send_header("location", "http://169.254.169.254/latest/meta-data/")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handle)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers():
+    made: list[Receiver] = []
+
+    def make(answers=None) -> Receiver:
+        made.append(Receiver(answers))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+@pytest.fixture
+def platform(platform_aws, monkeypatch):
+    """Subscriptions, the notifications queue and its DLQ on moto, and a dispatcher that allows
+    loopback receivers (as the local stack does) with Svix's schedule shrunk a hundred-thousandfold."""
+    sqs = boto3.client("sqs")
+    queue = sqs.get_queue_url(QueueName="test-notifications")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName="test-notifications-dlq")["QueueUrl"]
+    published: list = []
+    subscriptions = Subscriptions(boto3.resource("dynamodb").Table("test-subscriptions"),
+                                  boto3.client("secretsmanager"), secret_prefix="test/subscriptions/",
+                                  allow_loopback=True)
+    dispatcher = Dispatcher(subscriptions=subscriptions, sqs=sqs, queue_url=queue, dlq_url=dlq,
+                            queue_arn="arn:aws:sqs:ap-northeast-1:123456789012:test-notifications",
+                            publish=published.extend, allow_loopback=True, time_scale=0.00001)
+
+    class Platform:
+        def __init__(self):
+            self.subscriptions, self.dispatcher, self.published, self.sqs = subscriptions, dispatcher, published, sqs
+            self.queue, self.dlq = queue, dlq
+
+        def drain(self, rounds: int = 20) -> list[str]:
+            """Receive and handle the dispatcher's own retry messages until the queue is empty."""
+            outcomes = []
+            for _ in range(rounds):
+                time.sleep(0.02)
+                got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+                if not got:
+                    break
+                for message in got:
+                    outcomes += dispatcher.handle(json.loads(message["Body"]))
+                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+            return outcomes
+
+        def dead_letters(self) -> list[dict]:
+            return sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10,
+                                       MessageAttributeNames=["All"]).get("Messages", [])
+
+    return Platform()
+
+
+def verify_with_the_official_libraries(request: dict, secrets: list[str]) -> None:
+    for secret in secrets:
+        standardwebhooks.Webhook(secret).verify(request["body"].decode(), request["headers"])
+        svix.webhooks.Webhook(secret).verify(request["body"], request["headers"])
+
+
+# --- deliveries ------------------------------------------------------------------------------
+def test_a_delivery_is_signed_as_the_official_libraries_verify(platform, receivers):
+    receiver = receivers()
+    item, secret = platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+    assert platform.dispatcher.handle(EVENT) == ["delivered"]
+    (request,) = receiver.requests
+    verify_with_the_official_libraries(request, [secret])
+    assert request["headers"]["webhook-id"] == message_id(EVENT["id"], item["subscription_id"])
+    assert json.loads(request["body"]) == EVENT
+
+
+def test_events_the_pattern_does_not_match_are_not_delivered(platform, receivers):
+    receiver = receivers()
+    platform.subscriptions.add(receiver.url, {"detail-type": ["ModerationFlagged"]})
+    assert platform.dispatcher.handle(EVENT) == [] and receiver.requests == []
+
+
+def test_during_a_rotation_both_secrets_sign_and_either_verifies(platform, receivers):
+    receiver = receivers()
+    item, old = platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+    new = platform.subscriptions.rotate(item["subscription_id"])
+    platform.subscriptions._secrets.clear()
+    platform.dispatcher.handle(EVENT)
+    (request,) = receiver.requests
+    assert len(request["headers"]["webhook-signature"].split()) == 2
+    verify_with_the_official_libraries(request, [old, new])
+    platform.subscriptions.rotate(item["subscription_id"], expire_old_in=0)
+    platform.subscriptions._secrets.clear()
+    platform.dispatcher.handle({**EVENT, "id": "other"})
+    assert len(receiver.requests[1]["headers"]["webhook-signature"].split()) == 1
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(old).verify(receiver.requests[1]["body"].decode(), receiver.requests[1]["headers"])
+
+
+def test_a_template_shapes_the_body_like_an_input_transformer(platform, receivers):
+    receiver = receivers()
+    template = {"InputPathsMap": {"order": "$.detail.order_id", "text": "$.detail.text"},
+                "InputTemplate": '{"text": "Order <order>: <text>"}'}
+    platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]}, template)
+    platform.dispatcher.handle(EVENT)
+    assert json.loads(receiver.requests[0]["body"]) == {"text": "Order ord_1: ご注文ありがとうございます"}
+
+
+def test_a_receiver_failing_three_times_then_succeeding_gets_the_event_once_with_one_webhook_id(platform, receivers):
+    receiver = receivers([500, 503, 429, 200])
+    platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+    assert platform.dispatcher.handle(EVENT) == ["retrying"]
+    assert platform.drain().count("delivered") == 1
+    assert len(receiver.requests) == 4 and len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
+    assert len({r["headers"]["webhook-timestamp"] for r in receiver.requests}) >= 1  # signed anew each attempt
+
+
+@pytest.mark.parametrize("answer", [{"status": 302}, {"status": 200, "delay": 0.6}, {"status": 200, "close": True},
+                                    {"status": 500, "body": b"x" * 10_000_000}],
+                         ids=["redirect", "slow", "hang-up", "10 MB"])
+def test_a_bad_answer_is_a_failed_attempt_never_a_stuck_dispatcher(platform, receivers, monkeypatch, answer):
+    monkeypatch.setattr(egress, "TIMEOUT_SECONDS", 0.3)
+    receiver = receivers([answer])
+    platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+    post = platform.dispatcher.post
+
+    def quick(url, body, headers, **kw):
+        return post(url, body, headers, timeout=0.3, **kw)
+
+    platform.dispatcher.post = quick
+    started = time.monotonic()
+    assert platform.dispatcher.handle(EVENT) == ["retrying"]
+    assert time.monotonic() - started < 5, "bounded by the timeout and the read cap"
+    assert len(receiver.requests) == 1, "a redirect is never followed"
+
+
+def test_a_receiver_always_failing_ends_in_the_dlq_and_redrive_delivers_once_it_recovers(platform, receivers):
+    receiver = receivers([500] * len(SCHEDULE))
+    item, _ = platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+    platform.dispatcher.handle(EVENT)
+    assert platform.drain().count("dead_lettered") == 1 and len(receiver.requests) == len(SCHEDULE)
+    (letter,) = platform.dead_letters()
+    attributes = {k: v["StringValue"] for k, v in letter["MessageAttributes"].items()}
+    assert attributes["SUBSCRIPTION_ID"] == item["subscription_id"] and attributes["LAST_STATUS"] == "500"
+    assert attributes["ATTEMPTS"] == str(len(SCHEDULE)) and attributes["TARGET_ARN"].endswith(":test-notifications")
+    task = json.loads(letter["Body"])
+    assert task["attempt"] == 0, "a redriven delivery starts its schedule over"
+    assert platform.dispatcher.handle(task) == ["delivered"]  # what ops.py redrive sends back to the queue
+    assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
+
+
+def test_410_disables_the_subscription_and_says_so(platform, receivers):
+    receiver = receivers([410])
+    item, _ = platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+    assert platform.dispatcher.handle(EVENT) == ["disabled"]
+    assert platform.subscriptions.get(item["subscription_id"])["enabled"] is False
+    (disabled,) = platform.published
+    assert disabled.detail_type == "SubscriptionDisabled" and disabled.detail["subscription_id"] == item[
+        "subscription_id"]
+    platform.subscriptions._cache = None
+    assert platform.dispatcher.handle({**EVENT, "id": "later"}) == [] and len(receiver.requests) == 1
+
+
+def test_a_job_callback_is_signed_with_the_keys_callback_secret_and_only_to_allowed_hosts(platform, receivers):
+    receiver = receivers()
+    _, secret = platform.subscriptions.set_callbacks("k1a2b3c4d5", ["127.0.0.1"])
+    completed = {**EVENT, "id": "job-event", "source": "mangaassist.jobs", "detail-type": "JobCompleted",
+                 "detail": {"version": "1", "job_id": "job_1", "task": "product_description", "status": "succeeded",
+                            "client_id": "k1a2b3c4d5", "callback_url": receiver.url,
+                            "completed_at": "2026-11-25T03:04:05Z"}}
+    assert platform.dispatcher.handle(completed) == ["delivered"]
+    verify_with_the_official_libraries(receiver.requests[0], [secret])
+    elsewhere = {**completed, "id": "job-event-2", "detail": {**completed["detail"], "callback_url":
+                                                                   receiver.url.replace("127.0.0.1", "localhost")}}
+    assert platform.dispatcher.handle(elsewhere) == ["dead_lettered"], "a host the key did not allow"
+    unknown = {**completed, "id": "job-event-3", "detail": {**completed["detail"], "client_id": "nobody"}}
+    assert platform.dispatcher.handle(unknown) == ["dropped"]
+
+
+# --- SSRF -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("url, reason", [
+    ("http://example.com/hook", "only https"),
+    ("https://10.0.0.5/hook", "not a public address"),
+    ("https://192.168.1.1/hook", "not a public address"),
+    ("https://172.16.0.1/hook", "not a public address"),
+    ("https://100.64.0.1/hook", "not a public address"),
+    ("https://169.254.169.254/latest/meta-data/", "metadata"),
+    ("https://[fd00:ec2::254]/", "metadata"),
+    ("https://127.0.0.1/hook", "loopback"),
+    ("https://[::1]/hook", "loopback"),
+    ("https://[::ffff:127.0.0.1]/hook", "loopback"),
+    ("https://localhost/hook", "loopback"),  # a name resolving to 127.0.0.1
+    ("https://0.0.0.0/hook", "not a public address"),
+    ("https://user:pass@example.com/hook", "credentials"),
+    ("https://example.com:99999/hook", "port"),
+    ("ftp://example.com/hook", "only https"),
+])
+def test_urls_the_platform_must_not_call_are_refused_on_the_aws_setting(url, reason):
+    with pytest.raises(egress.EgressRefused, match=reason):
+        scheme, host, port, _ = egress.check_url(url, allow_loopback=False)
+        egress.safe_addresses(host, port, allow_loopback=False)
+
+
+def test_a_name_that_rebinds_to_a_private_address_is_refused_at_connect_time(monkeypatch):
+    import socket
+
+    answers = iter([[(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 443))],
+                    [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", 443))]])
+    monkeypatch.setattr(egress.socket, "getaddrinfo", lambda *a, **k: next(answers))
+    egress.safe_addresses("rebind.example", 443, allow_loopback=False)  # public when the subscription was saved
+    with pytest.raises(egress.EgressRefused, match="not a public address"):  # private when posting
+        egress.post("https://rebind.example/hook", b"{}", {}, allow_loopback=False)
+
+
+def test_the_local_setting_allows_loopback_but_never_private_or_metadata():
+    egress.safe_addresses("127.0.0.1", 80, allow_loopback=True)
+    for address in ("10.1.2.3", "169.254.169.254"):
+        with pytest.raises(egress.EgressRefused):
+            egress.check_address(address, allow_loopback=True)
+
+
+# --- subscriptions refused when saved ------------------------------------------------------------
+@pytest.mark.parametrize("pattern, message", [
+    ({"source": "mangaassist.ai"}, "Event pattern is not valid. Reason: \"source\" must be an object or an array"),
+    ("{not json", "Event pattern is not valid"),
+    ({"detail": {"n": [{"numeric": [">", "x"]}]}}, "Value of > must be numeric"),
+])
+def test_an_invalid_pattern_is_refused_with_awss_message(platform, pattern, message):
+    with pytest.raises(SubscriptionRefused, match=message.replace("(", r"\(").replace(")", r"\)")):
+        platform.subscriptions.add("http://127.0.0.1:9/hook", pattern)
+
+
+@pytest.mark.parametrize("template, message", [
+    ({"InputTemplate": "{not json <x>}"}, "does not render JSON"),
+    ({"InputPathsMap": {"aws.x": "$.detail"}, "InputTemplate": "{}"}, "must be"),
+    ({"InputPathsMap": {"x": "detail.id"}, "InputTemplate": "{}"}, "JSON path"),
+    ({"InputPathsMap": [], "InputTemplate": "{}"}, "InputPathsMap maps"),
+    ("just text", "a template is"),
+])
+def test_a_malformed_template_is_refused_when_saved(template, message):
+    with pytest.raises(SubscriptionRefused, match=message):
+        validate_template(template)
+
+
+def test_a_slack_template_is_accepted():
+    assert validate_template({"InputPathsMap": {"t": "$.detail.text"}, "InputTemplate": '{"text": "<t>"}'})
+
+
+@pytest.mark.parametrize("secret", ["", "whsec_", "whsec_" + base64.b64encode(b"short").decode(), "nope"])
+def test_an_empty_or_malformed_secret_is_refused(platform, secret):
+    with pytest.raises(SubscriptionRefused, match="secret"):
+        platform.subscriptions.add("http://127.0.0.1:9/hook", {"source": ["x"]}, secret=secret)
+
+
+def test_the_signature_matches_the_standard_by_hand():
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    headers = signing.headers("msg_1", 1700000000, b'{"a":1}', [secret])
+    import hashlib
+    import hmac
+
+    digest = hmac.new(b"k" * 32, b'msg_1.1700000000.{"a":1}', hashlib.sha256).digest()
+    assert headers["webhook-signature"] == "v1," + base64.b64encode(digest).decode()
+
+
+def test_a_retry_received_before_it_is_due_waits_again_without_calling_the_receiver(platform, receivers):
+    receiver = receivers()
+    item, _ = platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+    task = {"kind": "delivery", "subscription_id": item["subscription_id"], "event": EVENT, "attempt": 3,
+            "msg_id": "msg_x", "due_at": time.time() + 3600}  # SQS delays at most 15 minutes
+    assert platform.dispatcher.handle(task) == ["waiting"] and receiver.requests == []
+    (again,) = platform.sqs.receive_message(QueueUrl=platform.queue, AttributeNames=["All"],
+                                            VisibilityTimeout=0).get("Messages", []) or [None]
+    assert again is None or json.loads(again["Body"])["due_at"] == task["due_at"]
