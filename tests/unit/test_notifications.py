@@ -331,7 +331,9 @@ def test_a_retry_received_before_it_is_due_waits_again_without_calling_the_recei
     item, _ = platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
     task = {"kind": "delivery", "subscription_id": item["subscription_id"], "event": EVENT, "attempt": 3,
             "msg_id": "msg_x", "due_at": time.time() + 3600}  # SQS delays at most 15 minutes
+    sent = []
+    real = platform.sqs.send_message
+    platform.dispatcher.sqs = type("Spy", (), {"send_message": lambda self, **kw: sent.append(kw) or real(**kw)})()
     assert platform.dispatcher.handle(task) == ["waiting"] and receiver.requests == []
-    (again,) = platform.sqs.receive_message(QueueUrl=platform.queue, AttributeNames=["All"],
-                                            VisibilityTimeout=0).get("Messages", []) or [None]
-    assert again is None or json.loads(again["Body"])["due_at"] == task["due_at"]
+    (again,) = sent
+    assert again["DelaySeconds"] == 900 and json.loads(again["MessageBody"]) == task
