@@ -112,7 +112,8 @@ def test_a_failing_or_broken_store_keeps_the_last_good_document(failure):
 def test_with_no_good_document_ever_the_code_defaults_apply():
     flags, _ = book({"chat_enabled": {"rules": "nonsense"}})
     decision = decide(flags, "u1", tier="premium")
-    assert (decision.enabled, decision.model_id, decision.max_tokens, decision.shadow_model_id) == (True, FAST, 500, None)
+    assert (decision.enabled, decision.model_id, decision.max_tokens) == (True, FAST, 500)
+    assert decision.shadow_model_id is None
     assert decide(book(ConfigurationStoreError("down"))[0], "u1", feature="generate").model_id == FALLBACK
 
 

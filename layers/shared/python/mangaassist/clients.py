@@ -24,12 +24,13 @@ PROFILES: dict[str, dict[str, Any]] = {
     "model": {"connect_timeout": 2, "read_timeout": 20, "retries": {"total_max_attempts": 1}},
     "breaker": {"connect_timeout": 1, "read_timeout": 1, "retries": {"total_max_attempts": 2}},
 }
-_built: dict[tuple[str, str], Any] = {}
+_built: dict[tuple, Any] = {}
 _lock = threading.Lock()  # boto3's default session is not safe to build clients from concurrently
 
 
-def client(service: str, profile: str = "default") -> Any:
-    key = (service, profile)
+def client(service: str, profile: str = "default", endpoint_url: str | None = None) -> Any:
+    """``endpoint_url``: a service reached at a deployment's own URL (API Gateway's @connections)."""
+    key = (service, profile) if endpoint_url is None else (service, profile, endpoint_url)
     found = _built.get(key)
     if found is not None:
         return found
@@ -38,7 +39,7 @@ def client(service: str, profile: str = "default") -> Any:
             import boto3
             from botocore.config import Config
 
-            _built[key] = boto3.client(service, config=Config(**PROFILES[profile]))
+            _built[key] = boto3.client(service, config=Config(**PROFILES[profile]), endpoint_url=endpoint_url)
         return _built[key]
 
 

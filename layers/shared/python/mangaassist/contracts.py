@@ -190,9 +190,12 @@ def _most_relevant(errors: list[ValidationError]) -> ValidationError | None:
     best_match gives up on a tie between branches. The branch whose first failure lies deepest
     in the document got furthest, so it is the one meant: a charge.refunded event without
     amount_refunded fails the checkout branch at ``type`` but the refund branch only deeper.
-    A failure outside the branches at the same place says it better (the whole enum of tasks,
-    not the one a branch allows).
+    A failure outside any branch says it better than a branch would (the whole enum of tasks, not
+    the one a branch allows; "party" is no frame type, rather than "seq" is missing).
     """
+    direct = [e for e in errors if not e.context]
+    if direct:
+        return best_match(direct)
     error = best_match(errors)
     while error is not None and error.context:
         branches: dict = {}
@@ -200,9 +203,6 @@ def _most_relevant(errors: list[ValidationError]) -> ValidationError | None:
             branches.setdefault(child.relative_schema_path[0], []).append(child)
         meant = max(branches.values(), key=lambda errs: (min(len(e.absolute_path) for e in errs), -len(errs)))
         error = best_match(meant)
-    if error is not None:
-        direct = [e for e in errors if not e.context and e.absolute_path == error.absolute_path]
-        error = best_match(direct) if direct else error
     return error
 
 

@@ -64,6 +64,12 @@ class Deps:
         return Sessions(self.table("sessions"), ttl_seconds=SESSION_TTL_SECONDS, max_turns=MAX_SESSION_MESSAGES)
 
     @cached_property
+    def connections(self):
+        from mangaassist.dal.connections import Connections
+
+        return Connections(self.table("connections"))
+
+    @cached_property
     def jobs(self):
         from mangaassist.dal.jobs import Jobs
         from mangaassist.jobs import JOB_TTL_SECONDS

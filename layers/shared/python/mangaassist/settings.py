@@ -238,6 +238,13 @@ def dlq_url(logical: str) -> str:
 
 
 @cache
+def websocket_callback_url() -> str:
+    """WEBSOCKET_CALLBACK_URL: the WebSocket stage's @connections endpoint (https://<api>.execute-api.
+    <region>.amazonaws.com/<stage>; the local gateway's own URL offline)."""
+    return _read("WEBSOCKET_CALLBACK_URL")
+
+
+@cache
 def job_max_attempts() -> int:
     """JOB_MAX_ATTEMPTS: deliveries of a job's message before the worker gives up on it (the jobs
     queue's maxReceiveCount: the last attempt records the failure instead of retrying)."""
@@ -253,5 +260,6 @@ def schemas_dir() -> str | None:
 def reload() -> None:
     """Forget what was read: the next call reads the environment again (tests)."""
     for read in (runtime, lambda_runtime_api, build_version, events, webhooks, models, search, auth, flags,
-                 notifications, table, bucket, queue_url, dlq_url, job_max_attempts, schemas_dir):
+                 notifications, table, bucket, queue_url, dlq_url, websocket_callback_url, job_max_attempts,
+                 schemas_dir):
         read.cache_clear()

@@ -18,6 +18,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mangaassist import after_response
@@ -28,7 +29,7 @@ from mangaassist.flags import shadow
 from mangaassist.flags.budget import Budgets
 from mangaassist.flags.decisions import Decision, FlagBook
 from mangaassist.inference import inference_completed
-from mangaassist.models import Provider
+from mangaassist.models import Completion, Provider
 from mangaassist.rest import ApiError, Caller, Deadline
 
 FEATURE = "chat"
@@ -63,6 +64,24 @@ def gate(flags: FlagBook, budgets: Budgets, decision: Decision) -> tuple[str, st
     return decision.model_id, None
 
 
+@dataclass(frozen=True)
+class Turn:
+    """A turn ready for the model: who asks, in which session, what the flags decided, the prompt."""
+
+    caller: Caller
+    session_id: str
+    session: dict | None  # as read: the write is conditioned on it
+    existing: bool  # the client named the session (it must still exist when the answer is written)
+    message: str
+    message_id: str
+    decision: Decision
+    model_id: str
+    budget_action: str | None
+    found: list[grounding.Product]
+    messages: list[dict]
+    system: str
+
+
 class ChatService:
     def __init__(self, *, sessions: Sessions, flags: FlagBook, budgets: Budgets, providers: Callable[..., Provider],
                  embedder, store, publish: Callable[[list[Event]], list[str]],
@@ -76,68 +95,88 @@ class ChatService:
         self.publish = publish
         self.clock = clock
 
-    def turn(self, request: dict, caller: Caller, deadline: Deadline, *, channel: str = "rest") -> dict:
+    def turn(self, request: dict, caller: Caller, deadline: Deadline) -> dict:
+        """One REST turn: the whole answer at once."""
         started = self.clock()
+        turn = self.prepare(request, caller, deadline.run)
+        provider = self.providers(turn.model_id)
+        completion = deadline.run(lambda: provider.converse(turn.messages, system=turn.system,
+                                                            max_tokens=turn.decision.max_tokens, feature=FEATURE))
+        self.remember(turn, completion)
+        answer = {
+            "session_id": turn.session_id, "message_id": turn.message_id, "answer": completion.text,
+            "model_id": completion.model_id, "fallback": completion.fallback_used,
+            "citations": grounding.cited(completion.text, turn.found),
+            "usage": {"input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens,
+                      "cost_usd": completion.estimated_cost_usd},
+            "latency_ms": round((self.clock() - started) * 1000),
+        }
+        events = self.events(turn, [completion], channel="rest")
+        after_response.defer(lambda: self.publish(events))
+        if turn.decision.shadow_model_id and turn.decision.shadow_model_id != completion.model_id:
+            shadow_provider = self.providers(turn.decision.shadow_model_id, only=True)
+            after_response.defer(lambda: shadow.compare(
+                completion, lambda: shadow_provider.converse(turn.messages, system=turn.system,
+                                                             max_tokens=turn.decision.max_tokens, feature=FEATURE),
+                request_id=turn.message_id, feature=FEATURE, with_texts=turn.decision.shadow_texts,
+                publish=self.publish))
+        return answer
+
+    def prepare(self, request: dict, caller: Caller, run: Callable = lambda work: work()) -> Turn:
+        """Everything before the model answers: the session, the flags' decision, the grounded prompt.
+        ``run`` bounds the I/O (a deadline's run for REST). Raises ApiError for a refusal."""
         message = request["message"].strip()
         session_id = request.get("session_id")
-        history: list[dict] = []
         session = None
         if session_id:
-            session = self.sessions.get(session_id, caller.client_id)
+            session = run(lambda: self.sessions.get(session_id, caller.client_id))
             if session is None:
                 raise ApiError(404, "unknown_session", "no such session for this client (sessions end after "
                                                        "24 hours without a turn): start a new one")
-            history = session["turns"]
-        else:
-            session_id = new_session_id()
+        history: list[dict] = session["turns"] if session else []
+        session_id = session_id or new_session_id()
         message_id = "msg_" + uuid.uuid4().hex[:20]
         context = self.flags.context(FEATURE, tier=caller.tier, user_id=caller.user_id, request_id=message_id,
                                      subject=caller.user_id or session_id)
         decision = self.flags.decide(FEATURE, context)
         model_id, budget_action = gate(self.flags, self.budgets, decision)
-        locale = grounding.language(message, request.get("locale"))
-        found = deadline.run(lambda: self._ground(message, history))
+        found = run(lambda: self._ground(message, history))
         messages = [{"role": t["role"], "content": [{"text": t["text"]}]} for t in history[-CONTEXT_MESSAGES:]]
         messages.append({"role": "user", "content": [{"text": message}]})
-        system = grounding.system_prompt(found, locale, decision.prompt_version)
-        provider = self.providers(model_id)
-        completion = deadline.run(lambda: provider.converse(messages, system=system, max_tokens=decision.max_tokens,
-                                                            feature=FEATURE))
+        locale = grounding.language(message, request.get("locale"))
+        return Turn(caller=caller, session_id=session_id, session=session, existing=bool(request.get("session_id")),
+                    message=message, message_id=message_id, decision=decision, model_id=model_id,
+                    budget_action=budget_action, found=found, messages=messages,
+                    system=grounding.system_prompt(found, locale, decision.prompt_version))
+
+    def remember(self, turn: Turn, completion: Completion) -> None:
+        """The message and its answer, appended to the session (one conditional write)."""
         now = int(time.time())
         try:
-            self.sessions.append(session_id, caller.client_id, [
-                {"role": "user", "text": message, "message_id": message_id, "at": now},
-                {"role": "assistant", "text": completion.text, "message_id": message_id, "at": now,
+            self.sessions.append(turn.session_id, turn.caller.client_id, [
+                {"role": "user", "text": turn.message, "message_id": turn.message_id, "at": now},
+                {"role": "assistant", "text": completion.text, "message_id": turn.message_id, "at": now,
                  "model_id": completion.model_id},
-            ], user_id=caller.user_id, must_exist=bool(request.get("session_id")), seen=session)
+            ], user_id=turn.caller.user_id, must_exist=turn.existing, seen=turn.session)
         except SessionNotFound as exc:  # deleted, or expired, while the model answered
             raise ApiError(404, "unknown_session", "the session ended while answering: start a new one") from exc
-        answer = {
-            "session_id": session_id, "message_id": message_id, "answer": completion.text,
-            "model_id": completion.model_id, "fallback": completion.fallback_used,
-            "citations": grounding.cited(completion.text, found),
-            "usage": {"input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens,
-                      "cost_usd": completion.estimated_cost_usd},
-            "latency_ms": round((self.clock() - started) * 1000),
-        }
-        received = {"version": "1", "session_id": session_id, "message_id": message_id, "text": message[:4000],
-                    "channel": channel}
-        if caller.user_id:
-            received["customer_id"] = caller.user_id[:200]
-        chosen = {"model_rule": decision.model_rule, "prompt_version": decision.prompt_version}
-        if budget_action:
-            chosen["budget_action"] = budget_action
-        events = [Event("mangaassist.chat", "MessageReceived", received),
-                  inference_completed(completion, request_id=message_id, feature=FEATURE, correlation_id=session_id,
-                                      **chosen)]
-        after_response.defer(lambda: self.publish(events))
-        if decision.shadow_model_id and decision.shadow_model_id != completion.model_id:
-            shadow_provider = self.providers(decision.shadow_model_id, only=True)
-            after_response.defer(lambda: shadow.compare(
-                completion, lambda: shadow_provider.converse(messages, system=system, max_tokens=decision.max_tokens,
-                                                             feature=FEATURE),
-                request_id=message_id, feature=FEATURE, with_texts=decision.shadow_texts, publish=self.publish))
-        return answer
+
+    def events(self, turn: Turn, completions: list[Completion], *, channel: str,
+               connection_id: str | None = None) -> list[Event]:
+        """MessageReceived, and an InferenceCompleted per model call (a failed one included)."""
+        received = {"version": "1", "session_id": turn.session_id, "message_id": turn.message_id,
+                    "text": turn.message[:4000], "channel": channel}
+        if turn.caller.user_id:
+            received["customer_id"] = turn.caller.user_id[:200]
+        if connection_id:
+            received["connection_id"] = connection_id[:200]
+        chosen = {"model_rule": turn.decision.model_rule, "prompt_version": turn.decision.prompt_version}
+        if turn.budget_action:
+            chosen["budget_action"] = turn.budget_action
+        calls = [inference_completed(completion, request_id=turn.message_id if i == 0 else
+                                     f"{turn.message_id}-{i}", feature=FEATURE, correlation_id=turn.session_id,
+                                     **chosen) for i, completion in enumerate(completions)]
+        return [Event("mangaassist.chat", "MessageReceived", received), *calls]
 
     def forget(self, session_id: str, caller: Caller) -> None:
         try:

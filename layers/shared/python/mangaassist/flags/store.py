@@ -35,8 +35,10 @@ class LastGoodStore(StoreProvider):
         return self.get_configuration()
 
     def get_configuration(self) -> dict[str, Any]:
-        if self._failed_at is not None and self.clock() - self._failed_at < self.retry_seconds and self._good:
-            return self._good  # AppConfig just failed: do not wait on it for every request
+        if self._failed_at is not None and self.clock() - self._failed_at < self.retry_seconds:
+            if self._good is None:  # AppConfig just failed: do not wait on it for every request
+                raise ConfigurationStoreError("no feature flags yet")
+            return self._good
         try:
             document = self.inner.get_configuration()
             SchemaValidator(document).validate()

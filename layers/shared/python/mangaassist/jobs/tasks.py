@@ -47,7 +47,7 @@ def product_description(job_input: dict, deps, provider, max_tokens: int) -> tup
     language = LANGUAGES[job_input.get("locale", "ja")]
     tone = TONES[job_input.get("tone", "neutral")]
     system = (f"You write product descriptions for a Japanese manga store: about 100 words in {language}, {tone}, "
-              "from the facts in <product> only. Never add a title, a price, a date or a plot point that is not "
+              "from the product facts below only. Never add a title, a price, a date or a plot point that is not "
               "there.\n<product>\n" + _facts(product, DESCRIPTION_FACTS) + "\n</product>")
     completion = provider.converse([{"role": "user", "content": [{"text": "Write the product description."}]}],
                                    system=system, max_tokens=max_tokens, temperature=0.4, feature="generate")
@@ -66,7 +66,7 @@ def review_summary(job_input: dict, deps, provider, max_tokens: int) -> tuple[di
                       for i, r in enumerate(reviews, 1))
     language = LANGUAGES[job_input.get("locale", "ja")]
     system = (f"You summarise customer reviews for a Japanese manga store, in {language}, in three to five "
-              "sentences: what readers liked, what they did not. Use only the reviews in <reviews>.\n<reviews>\n"
+              "sentences: what readers liked, what they did not. Use only the reviews below.\n<reviews>\n"
               + lines + "\n</reviews>")
     completion = provider.converse([{"role": "user", "content": [{"text": "Summarise these reviews."}]}],
                                    system=system, max_tokens=max_tokens, temperature=0.3, feature="generate")

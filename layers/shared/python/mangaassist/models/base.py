@@ -66,11 +66,17 @@ class ModelUnavailable(ModelError):
 
 
 class CompletionStream:
-    """Iterates text chunks; once exhausted, ``completion`` holds the final Completion."""
+    """Iterates text chunks; once exhausted, ``completion`` holds the final Completion.
+    ``model_id`` names the model that is answering, once it is known (for a router's stream:
+    when the first chunk arrived). ``close()`` stops the generation (a client that went away)."""
 
-    def __init__(self, chunks: Generator[str, None, Completion]):
+    def __init__(self, chunks: Generator[str, None, Completion], model_id: str | None = None):
         self._chunks = chunks
         self.completion: Completion | None = None
+        self.model_id = model_id
+
+    def close(self) -> None:
+        self._chunks.close()
 
     def __iter__(self) -> CompletionStream:
         return self

@@ -48,13 +48,19 @@ class BedrockModel:
     def converse_stream(self, messages: list[dict], *, system: str | None = None,
                         max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = DEFAULT_TEMPERATURE,
                         feature: str = DEFAULT_FEATURE) -> CompletionStream:
-        return CompletionStream(self._stream(self._request(messages, system, max_tokens, temperature)))
+        return CompletionStream(self._stream(self._request(messages, system, max_tokens, temperature)),
+                                model_id=self.model_id)
 
     def _stream(self, request: dict) -> Generator[str, None, Completion]:
         started = time.perf_counter()
         with bedrock_errors(self.model_id):  # errors arrive on the call and inside the event stream
             response = self.client.converse_stream(**request)
-            return (yield from parse_converse_stream(response["stream"], self.model_id, started=started))
+            try:
+                return (yield from parse_converse_stream(response["stream"], self.model_id, started=started))
+            finally:  # a consumer that stops early (its client went away) ends the HTTP stream: no more tokens
+                close = getattr(response["stream"], "close", None)  # botocore's EventStream has one
+                if close is not None:
+                    close()
 
     def _request(self, messages, system, max_tokens, temperature) -> dict:
         request = {

@@ -186,7 +186,8 @@ class LocalProvider:
         fault = _next_fault(self.model_id)
         if fault is not None and not fault.after_chunks:
             raise ModelError(fault.code, "injected by the local stack", self.model_id)
-        return CompletionStream(self._stream(self._answer(messages, system, max_tokens, feature), fault))
+        return CompletionStream(self._stream(self._answer(messages, system, max_tokens, feature), fault),
+                                model_id=self.model_id)
 
     def _stream(self, completion: Completion, fault: Fault | None) -> Generator[str, None, Completion]:
         """The answer a token at a time (one per four ASCII characters or per other character),

@@ -76,17 +76,23 @@ class ModelRouter:
                         max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = DEFAULT_TEMPERATURE,
                         feature: str = DEFAULT_FEATURE) -> CompletionStream:
         options = dict(system=system, max_tokens=max_tokens, temperature=temperature, feature=feature)
-        return CompletionStream(self._stream(messages, options))
+        outer = CompletionStream(self._stream(messages, options, lambda model_id: setattr(outer, "model_id", model_id)))
+        return outer
 
-    def _stream(self, messages: list[dict], options: dict) -> Generator[str, None, Completion]:
+    def _stream(self, messages: list[dict], options: dict,
+                answering: Callable[[str], None]) -> Generator[str, None, Completion]:
         def first_chunk(model):
             stream = model.converse_stream(messages, **options)
             return stream, next(stream, None)  # a model has answered once its first chunk is here
 
         (stream, first), fallback_used = self._first_success(first_chunk)
-        if first is not None:
-            yield first
-            yield from stream
+        answering(stream.model_id)
+        try:
+            if first is not None:
+                yield first
+                yield from stream
+        finally:
+            stream.close()  # a consumer that stops early stops the model's stream too
         return replace(stream.completion, fallback_used=fallback_used)
 
     def _first_success(self, call: Callable[[Model], T]) -> tuple[T, bool]:

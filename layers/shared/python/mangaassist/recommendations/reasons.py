@@ -14,10 +14,10 @@ import re
 FEATURE = "recommend"
 MAX_REASON = 300
 SYSTEM = {
-    "en": ("You recommend manga in a Japanese manga store. For each product in <content>, write one short reason "
+    "en": ("You recommend manga in a Japanese manga store. For each product listed below, write one short reason "
            "(at most 25 words, in English) why it suits the customer, using only its facts. Reply with JSON only: "
            '{"reasons": [{"product_id": "...", "reason": "..."}]}.'),
-    "ja": ("あなたは日本の漫画ストアのおすすめ担当です。<content> の各商品について、事実だけを使って、"
+    "ja": ("あなたは日本の漫画ストアのおすすめ担当です。下の各商品について、事実だけを使って、"
            "お客様に合う理由を日本語で一文ずつ書いてください。JSON だけで答えてください: "
            '{"reasons": [{"product_id": "...", "reason": "..."}]}'),
 }
