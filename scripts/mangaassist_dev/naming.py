@@ -7,7 +7,10 @@ additions:
   (``<prefix>-raw-payloads-<account>``), because bucket names are global and take no ``_``;
 - a queue's own DLQ: ``<prefix>-<queue>-dlq``; a rule target's DLQ: ``<prefix>-dlq-<rule>-<target>``;
 - the bus and the archive: ``<prefix>-bus``, ``<prefix>-archive``;
-- webhook secrets: ``<prefix>/webhooks/<source>``.
+- webhook secrets: ``<prefix>/webhooks/<source>``; subscriptions' signing secrets:
+  ``<prefix>/subscriptions/<subscription id>``;
+- AppConfig: the application is ``<prefix>``, the feature flags' profile ``feature-flags`` (the
+  environment is the deployment's: ``dev``, ``prod``; ``local`` offline).
 
 Names are never cut or hashed to fit a service's limit: Terraform refuses, at plan time, a
 prefix that would make any derived name too long (variables.tf, ``name_prefix``). Terraform's
@@ -47,6 +50,8 @@ def derive(prefix: str, wiring: dict, account: str) -> dict:
         "target_dlqs": {f"{rule}/{target}": target_dlq_name(prefix, rule, target)
                         for rule, spec in wiring.get("rules", {}).items() for target in spec.get("targets", {})},
         "webhook_secret_prefix": f"{prefix}/webhooks/",
+        "notification_secret_prefix": f"{prefix}/subscriptions/",
+        "appconfig": {"application": prefix, "profile": "feature-flags"},
         "webhook_secrets": {name: f"{prefix}/webhooks/{name}" for name in wiring.get("sources", {})},
     }
 
