@@ -107,6 +107,9 @@ class Stack:
         archive_cfg = self.wiring.archive
         self.archive = Archive(self.archive_name, archive_cfg.event_pattern if archive_cfg else None,
                                self.data_dir / "archive.jsonl")
+        from mangaassist.search.local_store import check as check_vector_indexes
+
+        self.notes += check_vector_indexes(self.data_dir)
         self.journal = Journal(self.data_dir / "journal.jsonl")
         journaled = self.journal.exists()
         contents = self.journal.load()
