@@ -68,7 +68,7 @@ def main() -> int:
         print(f"analytics sink: {result['analytics_stored']} of {result['events']} events stored, "
               f"{result['analytics_drained_after_s']} s after the last delivery")
         print("goal " + ("met" if result["goal_met"] else "MISSED"))
-    return 0
+    return 0 if result["goal_met"] else 1
 
 
 def run(stack, args) -> dict:
