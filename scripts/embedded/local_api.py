@@ -141,7 +141,7 @@ class LocalApi:
             "deliveries": records, "matched": matched, "counts": router.log.counts(),
             "faults": self.stack.functions.faults(),
             "archive": {"events": archive.event_count, "size_bytes": archive.size_bytes},
-            "sources": sorted(self.stack.wiring.sources), "rules": [r.name for r in self.stack.wiring.rules],
+            "sources": router.log.sources(), "rules": [r.name for r in self.stack.wiring.rules],
             "updated_at": time.time(),
         })
 

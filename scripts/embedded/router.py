@@ -47,6 +47,7 @@ class DeliveryLog:
     def __init__(self, limit: int = 100_000):
         self._records: deque[dict] = deque(maxlen=limit)
         self._by_key: dict[Key, dict] = {}
+        self._sources: set[str] = set()  # every event source seen, for the page's filter
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._open = 0
@@ -58,6 +59,7 @@ class DeliveryLog:
                 del self._by_key[self.key(oldest)]
         self._records.append(record)
         self._by_key[self.key(record)] = record
+        self._sources.add(record["source"])
 
     @staticmethod
     def key(record: dict) -> Key:
@@ -133,6 +135,10 @@ class DeliveryLog:
         with self._lock:
             return [{**r, "errors": list(r["errors"])} for r in self._records
                     if all(r.get(k) == v for k, v in wanted.items())]
+
+    def sources(self) -> list[str]:
+        with self._lock:
+            return sorted(self._sources)
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
