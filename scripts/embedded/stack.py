@@ -49,6 +49,9 @@ class Settings:
     snapshot_seconds: float = 5.0
     log_level: str = "INFO"
     log_format: str = "text"
+    header_timeout: float = 10.0  # the gateway's limits (embedded/http_server.Limits)
+    idle_timeout: float = 30.0
+    body_timeout: float = 30.0
 
 
 class Stack:
@@ -167,7 +170,11 @@ class Stack:
         self.router.resume(pending)
         self.notes.append(f"resumed {len(pending)} deliveries")
         gc.freeze()  # moto's clients, boto3's models and the resources above live as long as the stack
-        self.gateway = Gateway(self)
+        from embedded.http_server import Limits
+
+        settings = self.settings
+        self.gateway = Gateway(self, Limits(header_timeout=settings.header_timeout, idle_timeout=settings.idle_timeout,
+                                            body_timeout=settings.body_timeout))
         self.port = self.gateway.start(self.port)
 
     def stop(self) -> None:
@@ -245,9 +252,16 @@ def settings_from(argv: list[str] | None) -> Settings:
         parser.error(f"--emulator-shards takes {', '.join(s for (s,) in PER_SERVICE)}, not {args.emulator_shards!r}")
     if args.drain_seconds < 0 or args.snapshot_seconds < 0:
         parser.error("--drain-seconds and --snapshot-seconds must be >= 0")
+    try:
+        timeouts = {name: float(env(f"GATEWAY_{name.upper()}", default))
+                    for name, default in (("header_timeout", "10"), ("idle_timeout", "30"), ("body_timeout", "30"))}
+    except ValueError as exc:
+        parser.error(f"GATEWAY_*_TIMEOUT: {exc}")
+    if min(timeouts.values()) <= 0:
+        parser.error("GATEWAY_*_TIMEOUT must be > 0 seconds")
     return Settings(port=args.port, data_dir=args.data, time_scale=args.time_scale, shards=shards,
                     drain_seconds=args.drain_seconds, snapshot_seconds=args.snapshot_seconds,
-                    log_level=env("POWERTOOLS_LOG_LEVEL", "INFO"), log_format=args.log_format)
+                    log_level=env("POWERTOOLS_LOG_LEVEL", "INFO"), log_format=args.log_format, **timeouts)
 
 
 def print_ready(stack: Stack) -> None:

@@ -70,10 +70,13 @@ class StackClient:
             return done.returncode, done.stdout + done.stderr
 
 
-def start_stack(data_dir: Path, extra_env: dict | None = None, timeout: float = 90) -> StackClient:
+def start_stack(data_dir: Path, extra_env: dict | None = None, timeout: float = 90,
+                new_session: bool = False) -> StackClient:
+    """`make run` on a free port; ``new_session``: in a process group of its own (to kill it whole)."""
     env = {**os.environ, "PORT": "0", "MANGAASSIST_DATA": str(data_dir), **(extra_env or {})}
     process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "local_stack.py")], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=new_session)
     lines: list[str] = []
     arrived: queue.SimpleQueue = queue.SimpleQueue()
 
