@@ -19,6 +19,7 @@ snapshot or the new one, never half of one.
 """
 from __future__ import annotations
 
+import copyreg
 import gc
 import io
 import os
@@ -30,35 +31,53 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 FORMAT = 1
+_BACKEND_DICT_ATTRIBUTES = {"backend", "service_name", "_use_boto3_regions", "_additional_regions", "_id"}
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 
 Backends = dict[tuple[str, str, str], object]  # (service, account, region) -> moto backend
 
 
+def _archive_without_events(archive) -> tuple:
+    state = dict(archive.__dict__, events=[])
+    return copyreg.__newobj__, (type(archive),), state
+
+
 class _Pickler(pickle.Pickler):
-    """moto keeps locks in some models (SQS queues, S3 keys): a lock is saved as a new one."""
+    """moto keeps locks in some models (SQS queues, S3 keys): a lock is saved as a new one.
+
+    moto's EventBridge archives are saved without their events: the stack's own archive
+    (archive.jsonl) is the one replays read, and moto's copy would make every snapshot grow with
+    every event ever sent (DescribeArchive's EventCount starts again at 0 after a restart)."""
 
     def reducer_override(self, obj):
         if isinstance(obj, _LOCK_TYPES):
             return (threading.RLock if "RLock" in type(obj).__name__ else threading.Lock), ()
+        if type(obj).__name__ == "Archive" and type(obj).__module__ == "moto.events.models":
+            return _archive_without_events(obj)
         return NotImplemented
 
 
-def capture(owned: Callable[[str], bool]) -> Backends:
-    """The backends moto holds for the services this process owns."""
+def capture(owned: Callable[[str], bool]) -> tuple[Backends, dict[str, dict]]:
+    """The backends moto holds for the services this process owns, and each service's own
+    service-wide records (S3 keeps which account owns each bucket name beside the backends:
+    without it a restored bucket would be created anew, empty, by the next CreateBucket)."""
     from moto.core.base_backend import BackendDict
 
-    return {(backends.service_name, account, region): backend
-            for backends in list(BackendDict._instances) if owned(backends.service_name)
-            for account, region, backend in list(backends.iter_backends())}
+    services = [backends for backends in list(BackendDict._instances) if owned(backends.service_name)]
+    backends = {(service.service_name, account, region): backend
+                for service in services for account, region, backend in list(service.iter_backends())}
+    extras = {service.service_name: {k: v for k, v in vars(service).items() if k not in _BACKEND_DICT_ATTRIBUTES}
+              for service in services}
+    return backends, {name: found for name, found in extras.items() if found}
 
 
-def encode(backends: Backends, taken_at: float) -> bytes:
+def encode(captured: tuple[Backends, dict[str, dict]], taken_at: float) -> bytes:
     import moto
 
+    backends, extras = captured
     buffer = io.BytesIO()
     _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(
-        {"format": FORMAT, "moto": moto.__version__, "taken_at": taken_at, "backends": backends})
+        {"format": FORMAT, "moto": moto.__version__, "taken_at": taken_at, "backends": backends, "extras": extras})
     return buffer.getvalue()
 
 
@@ -86,7 +105,10 @@ def restore(folder: Path, owned: Callable[[str], bool], own_file: str | None = N
     from moto.backends import get_backend
 
     report = Restored()
-    newest: dict[str, tuple[float, dict]] = {}  # service -> (taken_at, {(account, region): backend})
+    if own_file is not None:  # a snapshot's writer killed mid-way left its temporary file
+        for leftover in folder.glob(f".{own_file}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+    newest: dict[str, tuple[float, dict, dict]] = {}  # service -> (taken_at, {(account, region): backend}, extras)
     for path in sorted(folder.glob("*.pickle")) if folder.is_dir() else ():
         try:
             with open(path, "rb") as file:
@@ -94,6 +116,7 @@ def restore(folder: Path, owned: Callable[[str], bool], own_file: str | None = N
             if saved.get("format") != FORMAT:
                 raise ValueError(f"format {saved.get('format')!r}, not {FORMAT}")
             taken_at, backends = float(saved["taken_at"]), dict(saved["backends"])
+            extras = dict(saved.get("extras", {}))
         except Exception as exc:  # any damage: say so, keep the file for a look, start without it
             if own_file is not None and path.name != own_file:
                 continue  # another emulator process's file: it says so, once
@@ -110,8 +133,8 @@ def restore(folder: Path, owned: Callable[[str], bool], own_file: str | None = N
             by_service.setdefault(service, {})[(account, region)] = backend
         for service, held in by_service.items():  # each service from the newest file that has it
             if owned(service) and (service not in newest or newest[service][0] <= taken_at):
-                newest[service] = (taken_at, held)
-    for service, (taken_at, backends) in newest.items():
+                newest[service] = (taken_at, held, extras.get(service, {}))
+    for service, (taken_at, backends, extras) in newest.items():
         try:
             service_backends = get_backend(service)
         except Exception as exc:  # a service this moto no longer has
@@ -119,6 +142,8 @@ def restore(folder: Path, owned: Callable[[str], bool], own_file: str | None = N
             continue
         for (account, region), backend in backends.items():
             dict.__setitem__(service_backends[account], region, backend)  # past moto's lazy creation
+        for name, value in extras.items():
+            setattr(service_backends, name, value)
         report.services.add(service)
         report.taken_at = taken_at if report.taken_at is None else min(report.taken_at, taken_at)
     return report
@@ -160,6 +185,7 @@ class Snapshots:
             pid = os.fork()
             if pid == 0:  # the child: only this thread exists here; write and leave at once
                 gc.disable()  # nothing it allocates outlives it
+                os.nice(19)  # on a busy machine the calls being answered come first
                 code = 0
                 try:
                     write_atomically(self.path, encode(capture(self.owned), taken_at))
