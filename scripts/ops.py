@@ -592,8 +592,20 @@ def one_line(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
+def relative_times_as_values(argv: list[str]) -> list[str]:
+    """argparse takes ``--from -1h`` for two options; ``--from=-1h`` it reads as one with a value."""
+    out, args = [], iter(argv)
+    for arg in args:
+        value = next(args, None) if arg in ("--from", "--to") else None
+        if value is not None and _RELATIVE.fullmatch(value):
+            out.append(f"{arg}={value}")
+        else:
+            out += [arg] + ([value] if value is not None else [])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(relative_times_as_values(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
     except BrokenPipeError:  # `ops.py status | head`
