@@ -43,7 +43,7 @@ def _archive_without_events(archive) -> tuple:
 
 
 class _Pickler(pickle.Pickler):
-    """moto keeps locks in some models (SQS queues, S3 keys): a lock is saved as a new one.
+    """moto keeps locks in some models (SQS queues, S3 keys): a lock or condition is saved as a new one.
 
     moto's EventBridge archives are saved without their events: the stack's own archive
     (archive.jsonl) is the one replays read, and moto's copy would make every snapshot grow with
@@ -52,6 +52,8 @@ class _Pickler(pickle.Pickler):
     def reducer_override(self, obj):
         if isinstance(obj, _LOCK_TYPES):
             return (threading.RLock if "RLock" in type(obj).__name__ else threading.Lock), ()
+        if type(obj) is threading.Condition:  # SQS queues': a fresh one, without a long poll's waiters
+            return threading.Condition, ()
         if type(obj).__name__ == "Archive" and type(obj).__module__ == "moto.events.models":
             return _archive_without_events(obj)
         return NotImplemented

@@ -40,7 +40,7 @@ CREATE INDEX IF NOT EXISTS docs_by_version ON docs(version);
 """
 
 
-def data_dir() -> str:
+def default_data_dir() -> str:
     """Where local data lives: the one environment read of this module."""
     return os.environ.get("LOCAL_DATA_DIR", ".local")
 
@@ -127,8 +127,8 @@ _indexes_guard = threading.Lock()
 
 
 class LocalVectorStore:
-    def __init__(self, data_dir_: str | os.PathLike | None = None, index: str = DEFAULT_INDEX):
-        root = Path(data_dir_ or data_dir())
+    def __init__(self, data_dir: str | os.PathLike | None = None, index: str = DEFAULT_INDEX):
+        root = Path(data_dir or default_data_dir())
         self.path = (root / "vectors" / f"{index}.sqlite3").resolve()
         with _indexes_guard:
             self._index = _indexes.setdefault(self.path, _Index(self.path))
