@@ -69,7 +69,8 @@ def main() -> int:
     print(f"{'function':<22}{'import ms':>10}{'/ boto3':>9}{'zip KB':>9}  goal (<= {RATIO_GOAL}, <= 64 KB)")
     for r in rows:
         kb = f"{r['zip_bytes'] / 1024:.1f}" if r["zip_bytes"] is not None else "-"
-        print(f"{r['function']:<22}{r['import_ms']:>10}{r['ratio_to_boto3']:>9}{kb:>9}  {'ok' if r['ok'] else 'MISSED'}")
+        verdict = "ok" if r["ok"] else "MISSED"
+        print(f"{r['function']:<22}{r['import_ms']:>10}{r['ratio_to_boto3']:>9}{kb:>9}  {verdict}")
     print(f"{'layer shared.zip':<22}{'':>10}{'':>9}{layer_size / 1024 / 1024:>8.1f}M  "
           f"{'ok' if result['layer_ok'] else 'MISSED'} (<= 25 MB)")
     return 0 if result["goal_met"] else 1
