@@ -26,6 +26,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -282,7 +283,7 @@ def print_ready(stack: Stack) -> None:
     print(f"  stack description: {path}; Ctrl-C stops (twice: at once)", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> None:
     stack = Stack(settings_from(argv))
     stopping = threading.Event()
 
@@ -301,8 +302,19 @@ def main(argv: list[str] | None = None) -> int:
         emulator = getattr(stack, "emulator", None)
         if emulator is not None:
             emulator.stop()
-        return 1
+        sys.stderr.flush()
+        os._exit(1)  # deliveries resumed before the failure may be running: nothing to wait for
     print_ready(stack)
     stopping.wait()
-    stack.stop()
-    return 0
+    try:
+        stack.stop()
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    else:
+        code = 0
+    # Everything that matters is saved. A function call still finishing on a pool thread, which
+    # nobody waits for any more, must not hold the exit (the interpreter joins pool threads).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
