@@ -82,8 +82,9 @@ checkov: $(CHECKOV_VENV)/.installed ## checkov on terraform/: 0 failed; every sk
 lock-checkov: $(STAMP) ## re-pin requirements-checkov.txt from requirements-checkov.in with hashes
 	$(PIP_COMPILE) -o requirements-checkov.txt requirements-checkov.in
 
-bench: $(STAMP) ## benchmarks, printed as tables
-	@set -e; for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; echo; done
+bench: $(STAMP) ## benchmarks, printed as tables; fails when any goal is missed (all of them still run)
+	@missed=""; for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || missed="$$missed $$b"; echo; done; \
+	if [ -n "$$missed" ]; then echo "goals missed by:$$missed"; exit 1; fi
 
 clean: ## remove generated files (keeps .venv)
 	rm -rf build .local .pytest_cache .hypothesis terraform/.terraform

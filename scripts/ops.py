@@ -1,35 +1,43 @@
 #!/usr/bin/env python3
 """Operator CLI: send signed webhooks, replay the archive, redrive dead letters, test patterns, cost.
 
-Every command works against AWS (default credentials and region; names from --prefix) and
-against the local stack (--local, reading .local/stack.json), prints a human summary, and
-prints JSON instead with --json.
+Every command works against AWS (default credentials; every resource name from Terraform's
+outputs: `terraform -chdir=terraform output -json`, or --outputs FILE) and against the local
+stack (--local, reading its stack.json), prints a human summary, and prints JSON instead with
+--json. Errors are one line on stderr and exit status 1 (2 for a bad argument).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
+import re
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mangaassist_dev.delivery import parse_dead_letter
+from mangaassist_dev.delivery import DeadLetter
 from mangaassist_dev.routing import load_wiring
 
 from mangaassist.events.patterns import InvalidEventPattern, compile_pattern
 
 ROOT = Path(__file__).resolve().parents[1]
+POLL_SECONDS = 0.5
 
 
 class OpsError(Exception):
     """A failure the operator can act on: printed as one line, exit status 1."""
 
 
-def http_json(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 30) -> tuple[int, dict, dict]:
+def http_json(method: str, url: str, body=None, headers: dict | None = None,
+              timeout: float = 30) -> tuple[int, dict, dict]:
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
@@ -37,22 +45,88 @@ def http_json(method: str, url: str, body=None, headers: dict | None = None, tim
             status, raw, head = response.status, response.read(), dict(response.headers)
     except urllib.error.HTTPError as exc:
         status, raw, head = exc.code, exc.read(), dict(exc.headers)
-    except urllib.error.URLError as exc:
-        raise OpsError(f"cannot reach {url}: {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise OpsError(f"cannot reach {url}: {reason}") from exc
     try:
         return status, json.loads(raw or b"{}"), head
     except ValueError:
         return status, {"raw": raw.decode("utf-8", "replace")}, head
 
 
+# --- argument values ---------------------------------------------------------------------------
+_RELATIVE = re.compile(r"-(\d+(?:\.\d+)?)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def moment(text: str) -> float:
+    """A point in time: ISO 8601 (UTC unless it says otherwise), epoch seconds, ``now``, or
+    relative to now: ``-90s``, ``-30m``, ``-1h``, ``-2d``, ``-1w``."""
+    text = text.strip()
+    if text == "now":
+        return time.time()
+    relative = _RELATIVE.fullmatch(text)
+    if relative:
+        return time.time() - float(relative.group(1)) * _UNITS[relative.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time: use ISO 8601 (2026-11-25T09:00:00Z), "
+                                         "epoch seconds, now, or -30m/-1h/-2d") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def days(text: str) -> int:
+    if not (text.isdigit() and 1 <= int(text) <= 366):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of days from 1 to 366")
+    return int(text)
+
+
+def positive(text: str) -> int:
+    if not (text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= 1")
+    return int(text)
+
+
+def file_path(text: str) -> Path:
+    """A file, given as a path or, as the AWS CLI takes it, file://path."""
+    return Path(text.removeprefix("file://"))
+
+
+def inline_or_file(text: str) -> str:
+    """A JSON argument, inline or as file://path (as `aws events test-event-pattern` takes it)."""
+    if text.startswith("file://"):
+        path = file_path(text)
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(f"cannot read {path}: {exc.strerror}") from None
+    return text
+
+
 # --- where the platform runs -------------------------------------------------------------------
+def default_stack_file() -> Path:
+    """The stack `make run` started: it writes stack.json in its data folder (MANGAASSIST_DATA)."""
+    return Path(os.environ.get("MANGAASSIST_DATA") or ROOT / ".local") / "stack.json"
+
+
 class Local:
     """The stack `make run` started, described by its stack.json."""
+
+    local = True
 
     def __init__(self, stack_file: Path):
         if not stack_file.exists():
             raise OpsError(f"{stack_file} not found: start the local stack with `make run` first")
-        self.info = json.loads(stack_file.read_text())
+        try:
+            self.info = json.loads(stack_file.read_text())
+            self.names = self.info["names"]
+        except (ValueError, KeyError) as exc:
+            raise OpsError(f"{stack_file} is not a stack description ({exc}); restart `make run`") from None
         import boto3
 
         self.aws = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
@@ -62,53 +136,114 @@ class Local:
     def client(self, service: str):
         return self.aws.client(service, endpoint_url=self.endpoint)
 
-    def source(self, name: str) -> tuple[str, list[str]]:
+    def control(self, method: str, path: str, body=None) -> tuple[int, dict]:
+        """A /_local control, with the stack's dev token."""
+        status, answer, _ = http_json(method, f"{self.info['base_url']}{path}", body,
+                                      {"x-local-token": self.info.get("local_token", "")})
+        return status, answer
+
+    def source(self, name: str) -> tuple[str, str, list[str]]:
         source = self.info["sources"].get(name)
         if not source:
             raise OpsError(f"unknown source {name!r}; sources: {', '.join(self.info['sources'])}")
-        return source["url"], source["secrets"]
+        return source["url"], source["scheme"], source["secrets"]
 
-    def deliver_to(self, target_arn: str, event: dict) -> None:
-        if ":sqs:" in target_arn:
-            sqs = self.client("sqs")
-            sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=target_arn.rsplit(":", 1)[-1])["QueueUrl"],
-                             MessageBody=json.dumps(event))
-            return
-        function = target_arn.rsplit(":", 1)[-1].removeprefix(f"{self.info['prefix']}-")
-        status, body, _ = http_json("POST", f"{self.info['base_url']}/_local/invoke/{function}", event)
-        if status != 200 or body.get("status") != "ok":
+    def redeliver(self, letter: DeadLetter) -> None:
+        status, body = self.control("POST", "/_local/redeliver", {
+            "event": letter.event, "rule_arn": letter.rule_arn, "target_arn": letter.target_arn})
+        if status != 200 or body.get("status") != "delivered":
             raise OpsError(body.get("error") or body.get("message") or f"HTTP {status}")
 
-    def replay(self, start: float, end: float, rules: list[str] | None, name: str, dry_run: bool, archive: str) -> dict:
-        status, body, _ = http_json("POST", f"{self.info['base_url']}/_local/replays", {
+    def replay(self, start: float, end: float, rules: list[str] | None, name: str, dry_run: bool, archive: str,
+               wait: bool, quiet: bool) -> dict:
+        status, body = self.control("POST", "/_local/replays", {
             "archive": archive, "name": name, "start": start, "end": end, "rules": rules, "dry_run": dry_run})
+        if status != 200:
+            raise OpsError(body.get("message", f"HTTP {status}"))
+        if dry_run or not wait:
+            return body
+        shown = None
+        while True:  # progress until every delivery of the replay finished
+            status, state = self.control("GET", f"/_local/replays/{name}")
+            if status != 200:
+                raise OpsError(state.get("message", f"HTTP {status}"))
+            line = replay_progress(state)
+            if line != shown and not quiet:
+                print(f"  {line}", file=sys.stderr, flush=True)
+                shown = line
+            if state["state"] == "COMPLETED":
+                return {**body, **state}
+            time.sleep(POLL_SECONDS)
+
+    def deliveries(self) -> dict:
+        status, body = self.control("GET", "/_local/deliveries")
         if status != 200:
             raise OpsError(body.get("message", f"HTTP {status}"))
         return body
 
-    def deliveries(self) -> dict:
-        return http_json("GET", f"{self.info['base_url']}/_local/deliveries")[1]
+
+def replay_progress(state: dict) -> str:
+    failed = f", {state['dead_lettered']} dead-lettered" if state.get("dead_lettered") else ""
+    return f"replay {state['replay_name']}: {state['finished']}/{state['deliveries']} delivered{failed}"
+
+
+def terraform_outputs(path: str | None) -> dict:
+    """`terraform output -json` of the deployment (or a file holding it), values unwrapped."""
+    if path:
+        try:
+            raw = file_path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise OpsError(f"cannot read {path}: {exc.strerror}") from None
+    else:
+        try:
+            done = subprocess.run(["terraform", f"-chdir={ROOT / 'terraform'}", "output", "-json"],
+                                  capture_output=True, text=True, timeout=120)
+        except FileNotFoundError:
+            raise OpsError("terraform is not on the PATH: pass --outputs FILE (from `terraform output -json`), "
+                           "or --local") from None
+        if done.returncode != 0:
+            first = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise OpsError(f"terraform output failed ({first}); pass --outputs FILE, or --local")
+        raw = done.stdout
+    try:
+        outputs = json.loads(raw)
+    except ValueError as exc:
+        raise OpsError(f"the Terraform outputs are not JSON: {exc}") from None
+    values = {k: v["value"] if isinstance(v, dict) and "value" in v else v for k, v in outputs.items()}
+    if not isinstance(values.get("names"), dict):
+        raise OpsError("the Terraform outputs have no `names` output: apply the current terraform/ first "
+                       "(or use --local)")
+    return values
 
 
 class Cloud:
-    """A `terraform apply`-ed deployment, found by its name prefix."""
+    """A `terraform apply`-ed deployment: every name from its Terraform outputs."""
 
-    def __init__(self, prefix: str, region: str | None):
+    local = False
+
+    def __init__(self, outputs_file: str | None, region: str | None):
         import boto3
 
+        self.outputs = terraform_outputs(outputs_file)
+        self.names = self.outputs["names"]
         self.aws = boto3.session.Session(region_name=region)
-        self.prefix = prefix
-        self.info = {"prefix": prefix, "bus": f"{prefix}-bus", "archive": f"{prefix}-archive"}
+        self.info = {"names": self.names, "bus": self.names["bus"], "archive": self.names["archive"]}
 
     def client(self, service: str):
         return self.aws.client(service)
 
-    def source(self, name: str) -> tuple[str, list[str]]:
-        secret = self.client("secretsmanager").get_secret_value(SecretId=f"{self.prefix}/webhooks/{name}")
-        url = self.client("lambda").get_function_url_config(FunctionName=f"{self.prefix}-webhook_ingress")["FunctionUrl"]
-        return f"{url.rstrip('/')}/webhooks/{name}", json.loads(secret["SecretString"])["secrets"]
+    def source(self, name: str) -> tuple[str, str, list[str]]:
+        wiring = load_wiring()
+        if name not in wiring.sources:
+            raise OpsError(f"unknown source {name!r}; sources: {', '.join(wiring.sources)}")
+        url = (self.outputs.get("webhook_urls") or {}).get(name)
+        if not url:
+            raise OpsError(f"the Terraform outputs have no webhook_urls[{name!r}]")
+        secret = self.client("secretsmanager").get_secret_value(SecretId=self.names["webhook_secrets"][name])
+        return url, wiring.sources[name]["scheme"], json.loads(secret["SecretString"])["secrets"]
 
-    def deliver_to(self, target_arn: str, event: dict) -> None:
+    def redeliver(self, letter: DeadLetter) -> None:
+        target_arn, event = letter.target_arn, letter.event
         if ":sqs:" in target_arn:
             sqs = self.client("sqs")
             url = sqs.get_queue_url(QueueName=target_arn.rsplit(":", 1)[-1])["QueueUrl"]
@@ -118,118 +253,162 @@ class Cloud:
         if result.get("FunctionError"):
             raise OpsError(f"{target_arn} failed: {result['Payload'].read().decode()[:500]}")
 
-    def replay(self, start: float, end: float, rules: list[str] | None, name: str, dry_run: bool, archive: str) -> dict:
+    def replay(self, start: float, end: float, rules: list[str] | None, name: str, dry_run: bool, archive: str,
+               wait: bool, quiet: bool) -> dict:
         events = self.client("events")
         if dry_run:
             described = events.describe_archive(ArchiveName=archive)
             return {"dry_run": True, "events": described.get("EventCount"), "rules": {},
                     "note": "AWS does not expose archived events; EventCount is the whole archive"}
-        bus_arn = events.describe_event_bus(Name=self.info["bus"])["Arn"]
+        bus_arn = events.describe_event_bus(Name=self.names["bus"])["Arn"]
         destination = {"Arn": bus_arn}
         if rules:
-            destination["FilterArns"] = [events.describe_rule(Name=f"{self.prefix}-{r}", EventBusName=self.info["bus"])["Arn"]
-                                         for r in rules]
+            destination["FilterArns"] = [
+                events.describe_rule(Name=self.names["rules"][r], EventBusName=self.names["bus"])["Arn"] for r in rules]
         archive_arn = events.describe_archive(ArchiveName=archive)["ArchiveArn"]
         events.start_replay(ReplayName=name, EventSourceArn=archive_arn, Destination=destination,
                             EventStartTime=datetime.fromtimestamp(start, UTC),
                             EventEndTime=datetime.fromtimestamp(end, UTC))
-        while True:  # progress until the replay settles
+        while wait:  # progress until the replay settles
             state = events.describe_replay(ReplayName=name)
             last = state.get("EventLastReplayedTime")
-            print(f"  {state['State']:<10} replayed up to {last or '-'}", file=sys.stderr, flush=True)
+            if not quiet:
+                print(f"  {state['State']:<10} replayed up to {last or '-'}", file=sys.stderr, flush=True)
             if state["State"] in ("COMPLETED", "FAILED", "CANCELLED"):
                 return {"replay_name": name, "state": state["State"], "reason": state.get("StateReason")}
             time.sleep(5)
+        return {"replay_name": name, "state": "STARTING"}
 
 
 def platform(args):
     if args.local:
-        return Local(Path(args.stack))
-    return Cloud(args.prefix, args.region)
+        return Local(Path(args.stack) if args.stack else default_stack_file())
+    return Cloud(args.outputs, args.region)
 
 
 def emit(args, result: dict, human: str) -> None:
     print(json.dumps(result, indent=2, default=str) if args.json else human)
 
 
-# --- commands ----------------------------------------------------------------------------------
-def cmd_send(args) -> int:
-    from mangaassist_dev.signing import sign
+def progress(args):
+    """Where per-item progress goes: stderr, unless --json keeps the terminal quiet."""
+    return None if args.json else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
 
+
+# --- commands ----------------------------------------------------------------------------------
+def webhook(scheme: str, spec: dict, secrets: list[str], body: bytes, new_id: bool) -> tuple[bytes, dict]:
+    """The body and headers a partner sends. The delivery id (wiring.json's ``delivery_id``) is
+    derived from the body, so sending the same file again is the partner's retry; ``new_id``
+    mints a fresh one: a new delivery of the same content."""
+    from mangaassist_dev import signing
+
+    stable = hashlib.sha256(body).hexdigest()
+    kind, _, where = spec.get("delivery_id", "signed").partition(":")
+    if kind == "payload" and new_id:
+        payload = json.loads(body)
+        *parents, leaf = where.split(".")
+        holder = payload
+        for key in parents:
+            holder = holder[key]
+        prefix = str(holder.get(leaf, "")).split("_", 1)[0] + "_" if "_" in str(holder.get(leaf, "")) else ""
+        holder[leaf] = f"{prefix}{uuid.uuid4().hex}"
+        body = json.dumps(payload, ensure_ascii=False).encode()
+    delivery = uuid.uuid4().hex if new_id else stable[:32]
+    headers = {"content-type": "application/json"}
+    if scheme == "stripe":
+        headers.update(signing.sign_stripe(secrets, body))
+    elif scheme == "github":
+        headers.update(signing.sign_github(secrets, body), **{"X-GitHub-Event": "push",
+                                                              "X-GitHub-Delivery": str(uuid.UUID(delivery))})
+    elif scheme == "standard-webhooks":
+        headers.update(signing.sign_standard(secrets, body, msg_id=f"msg_{delivery}"))
+    else:
+        raise OpsError(f"unknown signature scheme {scheme!r}")
+    return body, headers
+
+
+def cmd_send(args) -> int:
     where = platform(args)
-    url, secrets = where.source(args.source)
-    url = args.url or url
-    body = Path(args.file).read_bytes()
-    scheme = where.info["sources"][args.source]["scheme"] if args.local else args.scheme
-    headers = {"content-type": "application/json", **sign(scheme, secrets, body)}
-    status, answer, _ = http_json("POST", url, body, headers)
+    url, scheme, secrets = where.source(args.source)
+    scheme = args.scheme or scheme
+    try:
+        body = args.file.read_bytes()
+    except OSError as exc:
+        raise OpsError(f"cannot read {args.file}: {exc.strerror}") from None
+    if args.new_id:
+        try:
+            json.loads(body)
+        except ValueError as exc:
+            raise OpsError(f"--new-id rewrites the payload's id: {args.file} is not JSON ({exc})") from None
+    body, headers = webhook(scheme, load_wiring().sources.get(args.source, {}), secrets, body, args.new_id)
+    status, answer, _ = http_json("POST", args.url or url, body, headers)
     emit(args, {"status": status, "response": answer}, f"{args.source}: HTTP {status} {json.dumps(answer)}")
     return 0 if status < 400 else 1
 
 
-def _parse_time(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 def cmd_replay(args) -> int:
     where = platform(args)
-    start, end = _parse_time(args.start), _parse_time(args.end)
-    name = args.name or f"replay-{int(time.time())}"
-    result = where.replay(start, end, args.rule or None, name, args.dry_run, args.archive or where.info["archive"])
-    lines = [f"{'dry run: ' if args.dry_run else ''}{result.get('events')} archived events in range"]
+    if args.end < args.start:
+        raise OpsError("--to is before --from")
+    name = args.name or f"replay-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
+    result = where.replay(args.start, args.end, args.rule or None, name, args.dry_run,
+                          args.archive or where.info["archive"], wait=not args.no_wait, quiet=args.json)
+    span = (f"{datetime.fromtimestamp(args.start, UTC):%Y-%m-%d %H:%M:%S} to "
+            f"{datetime.fromtimestamp(args.end, UTC):%Y-%m-%d %H:%M:%S} UTC")
+    lines = [f"{'dry run: ' if args.dry_run else ''}{result.get('events')} archived events from {span}"]
     lines += [f"  {rule:<28} {count} event(s)" for rule, count in result.get("rules", {}).items()]
     if not args.dry_run:
-        lines.append(f"replay {result.get('replay_name')} {result.get('state', 'started')}")
+        lines.append(replay_progress(result) if "deliveries" in result
+                     else f"replay {result.get('replay_name')} {result.get('state', 'started')}")
     emit(args, result, "\n".join(lines))
-    return 0
+    return 0 if result.get("state") not in ("FAILED", "CANCELLED") else 1
+
+
+def chosen_dlqs(args, names: dict) -> list[tuple[str, str]]:
+    """(rule/target key, DLQ name) for --dlq, --rule with --target, or --all."""
+    dlqs = names["target_dlqs"]
+    if args.all:
+        return list(dlqs.items())
+    if args.dlq:
+        found = [(key, name) for key, name in dlqs.items() if name == args.dlq]
+        if not found:
+            raise OpsError(f"no target DLQ named {args.dlq!r}; DLQs: {', '.join(dlqs.values())}")
+        return found
+    if not (args.rule and args.target):
+        raise OpsError("say which DLQ: --dlq NAME, --rule R --target T, or --all")
+    try:
+        targets = load_wiring().rule(args.rule).targets
+    except KeyError as exc:
+        raise OpsError(exc.args[0]) from None
+    keys = [f"{args.rule}/{t.id}" for t in targets if args.target in (t.id, t.resource)]
+    if not keys:
+        raise OpsError(f"rule {args.rule!r} has no target {args.target!r}; targets: {', '.join(t.id for t in targets)}")
+    return [(key, dlqs[key]) for key in keys]
 
 
 def cmd_redrive(args) -> int:
+    from mangaassist_dev.redrive import redrive_queue
+
     where = platform(args)
     sqs = where.client("sqs")
-    try:
-        url = sqs.get_queue_url(QueueName=args.dlq)["QueueUrl"]
-    except sqs.exceptions.QueueDoesNotExist as exc:
-        raise OpsError(f"no queue named {args.dlq!r}") from exc
-    done, failed, seen, to_release = 0, [], set(), []
-    while args.max is None or done + len(failed) < args.max:
-        # A dry run only peeks (visibility 0); a redrive hides each message while it re-delivers it.
-        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                    VisibilityTimeout=0 if args.dry_run else 30,
-                                    MessageAttributeNames=["All"]).get("Messages", [])
-        fresh = [m for m in batch if m["MessageId"] not in seen]
-        to_release += [m for m in batch if m["MessageId"] in seen]
-        if not fresh:
-            break
-        for message in fresh[: None if args.max is None else args.max - done - len(failed)]:
-            seen.add(message["MessageId"])
-            letter = parse_dead_letter(message)
-            if args.dry_run:
-                done += 1
-                print(f"  would redrive {letter.event.get('id')} -> {letter.target_arn} ({letter.error_code})", file=sys.stderr)
-                continue
-            try:
-                where.deliver_to(letter.target_arn, letter.event)
-            except Exception as exc:  # it stays in the DLQ
-                failed.append({"event_id": letter.event.get("id"), "error": str(exc)})
-                to_release.append(message)
-                continue
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            done += 1
-            print(f"  redriven {letter.event.get('id')} -> {letter.target_arn}", file=sys.stderr, flush=True)
-    for message in to_release:  # what failed, or was received twice, is visible again at once
-        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
-    left = int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
-                                                                        "ApproximateNumberOfMessagesNotVisible"])
-               ["Attributes"]["ApproximateNumberOfMessages"])
-    result = {"dlq": args.dlq, "dry_run": args.dry_run, "redriven": 0 if args.dry_run else done,
-              "would_redrive": done if args.dry_run else 0, "failed": failed, "left_visible": left}
-    verb = "would redrive" if args.dry_run else "redrove"
-    emit(args, result, f"{verb} {done}, failed {len(failed)}, {left} left visible in {args.dlq}")
-    return 1 if failed else 0
+    results, lines = [], []
+    for key, name in chosen_dlqs(args, where.names):
+        try:
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            raise OpsError(f"no queue named {name!r}") from None
+        result = redrive_queue(sqs, url, name, where.redeliver, max_messages=args.max, dry_run=args.dry_run,
+                               progress=progress(args)).as_dict()
+        results.append({"key": key, **result})
+        verb = f"would redrive {result['would_redrive']}" if args.dry_run else f"redrove {result['redriven']}"
+        lines.append(f"{name}: {verb}, failed {len(result['failed'])}, {result['left_visible']} left visible")
+        reasons: dict[str, int] = {}
+        for failure in result["failed"]:
+            reasons[failure["error"]] = reasons.get(failure["error"], 0) + 1
+        lines += [f"  {count} failed: {reason}" for reason, count in reasons.items()]
+    summary = results[0] if len(results) == 1 else {"dlqs": results}
+    emit(args, summary, "\n".join(lines))
+    return 1 if any(r["failed"] for r in results) else 0
 
 
 def cmd_test_event_pattern(args) -> int:
@@ -237,7 +416,8 @@ def cmd_test_event_pattern(args) -> int:
         matcher = compile_pattern(args.event_pattern)
         event = json.loads(args.event)
     except InvalidEventPattern as exc:
-        emit(args, {"error": "InvalidEventPatternException", "message": str(exc)}, f"InvalidEventPatternException: {exc}")
+        emit(args, {"error": "InvalidEventPatternException", "message": str(exc)},
+             f"InvalidEventPatternException: {exc}")
         return 2
     except ValueError as exc:
         emit(args, {"error": "InvalidEvent", "message": str(exc)}, f"event is not JSON: {exc}")
@@ -250,10 +430,11 @@ def cmd_test_event_pattern(args) -> int:
 def cmd_status(args) -> int:
     where = platform(args)
     wiring = load_wiring()
-    rows = {f"{r.name}/{t.id}": {"rule": r.name, "target": t.resource, "delivered": 0, "failed": 0, "in_dlq": 0}
+    dlqs = where.names["target_dlqs"]
+    rows = {f"{r.name}/{t.id}": {"rule": r.name, "target": t.resource, "dlq": dlqs[f"{r.name}/{t.id}"],
+                                 "delivered": 0, "failed": 0, "in_dlq": 0}
             for r in wiring.rules for t in r.targets}
     sqs = where.client("sqs")
-    archive = {}
     if args.local:
         data = where.deliveries()
         by_target = {(r["rule"], r["target"]): k for k, r in rows.items()}
@@ -264,26 +445,43 @@ def cmd_status(args) -> int:
             elif key and d["status"] == "dead_lettered":
                 rows[key]["failed"] += 1
         archive = data.get("archive", {})
-        dlqs = {k: v["url"] for k, v in where.info["dlqs"].items()}
     else:
-        dlqs = {}
-        for key in rows:
-            name = next((q for q in sqs.list_queues(QueueNamePrefix=f"{args.prefix}-dlq-{key.replace('/', '-')}"[:80])
-                         .get("QueueUrls", [])), None)
-            if name:
-                dlqs[key] = name
         described = where.client("events").describe_archive(ArchiveName=where.info["archive"])
         archive = {"events": described.get("EventCount"), "size_bytes": described.get("SizeBytes")}
-    for key, url in dlqs.items():
+    for row in rows.values():
+        try:
+            url = sqs.get_queue_url(QueueName=row["dlq"])["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            row["in_dlq"] = None
+            continue
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-        rows[key]["in_dlq"] = int(attrs["ApproximateNumberOfMessages"])
+        row["in_dlq"] = int(attrs["ApproximateNumberOfMessages"])
     result = {"targets": list(rows.values()), "archive": archive}
-    lines = [f"{'rule':<24}{'target':<22}{'delivered':>10}{'failed':>8}{'in DLQ':>8}"]
-    lines += [f"{r['rule']:<24}{r['target']:<22}{r['delivered']:>10}{r['failed']:>8}{r['in_dlq']:>8}" for r in rows.values()]
+    width = max(len(r["dlq"]) for r in rows.values())
+    lines = [f"{'rule':<22}{'target':<20}{'delivered':>10}{'failed':>8}{'in DLQ':>8}  {'DLQ':<{width}}"]
+    lines += [f"{r['rule']:<22}{r['target']:<20}{r['delivered']:>10}{r['failed']:>8}"
+              f"{'-' if r['in_dlq'] is None else r['in_dlq']:>8}  {r['dlq']}" for r in rows.values()]
     lines.append(f"archive: {archive.get('events')} events, {archive.get('size_bytes')} bytes")
     if not args.local:
         lines.append("(delivered/failed counts on AWS are in CloudWatch: AWS/Events Invocations, FailedInvocations)")
     emit(args, result, "\n".join(lines))
+    return 0
+
+
+def cmd_env(args) -> int:
+    """Shell variables for the deployment: eval "$(ops.py env --local)"."""
+    where = platform(args)
+    if args.local:
+        values = {"MANGAASSIST_URL": where.info["base_url"], "MANGAASSIST_API_KEY": where.info["api_key"],
+                  "MANGAASSIST_LOCAL_TOKEN": where.info.get("local_token", "")}
+    else:
+        values = {"MANGAASSIST_URL": str(where.outputs.get("api_url") or "").rstrip("/")}
+        if where.outputs.get("api_key_id"):
+            values["MANGAASSIST_API_KEY"] = where.client("apigateway").get_api_key(
+                apiKey=where.outputs["api_key_id"], includeValue=True)["value"]
+    import shlex
+
+    emit(args, values, "\n".join(f"export {name}={shlex.quote(value)}" for name, value in values.items()))
     return 0
 
 
@@ -300,7 +498,7 @@ def cmd_cost(args) -> int:
     days = [(today - timedelta(days=n)).isoformat() for n in range(args.days)]
     usage = daily_usage(days, client=where.client("dynamodb"), table=where.info["names"]["tables"]["usage"])
     projected = projected_cost_per_million(usage)
-    rows = [{"day": day, "model_id": model, **{k: str(v) for k, v in counters.items()}}
+    rows = [{"day": day, "model_id": model, **{k: json_number(v) for k, v in counters.items()}}
             for day, models in sorted(usage.items()) for model, counters in sorted(models.items())]
     # The model part of docs/capacity-and-cost.md, from the measured tokens and model mix.
     totals: dict[str, dict[str, float]] = {}
@@ -311,12 +509,12 @@ def cmd_cost(args) -> int:
                 totals[model][name] += float(value)
     model_part = project_model_cost(totals, messages_per_day=args.messages_per_day)
     result = {"days": args.days, "rows": rows,
-              "projected_cost_per_million_messages_usd": str(projected) if projected else None,
+              "projected_cost_per_million_messages_usd": None if projected is None else json_number(projected),
               "prices_as_of": PRICES_AS_OF, "model_cost_at_volume": asdict(model_part) if model_part else None}
     lines = [f"{'day':<12}{'model':<46}{'calls':>8}{'in tokens':>12}{'out tokens':>12}{'cost USD':>12}"]
-    lines += [f"{r['day']:<12}{r['model_id']:<46}{r.get('calls', '0'):>8}{r.get('input_tokens', '0'):>12}"
-              f"{r.get('output_tokens', '0'):>12}{float(r.get('cost_usd', 0)):>12.6f}" for r in rows]
-    lines.append(f"projected cost per 1M messages: {'$' + str(projected) if projected else 'no model calls yet'}"
+    lines += [f"{r['day']:<12}{r['model_id']:<46}{r.get('calls', 0):>8}{r.get('input_tokens', 0):>12}"
+              f"{r.get('output_tokens', 0):>12}{float(r.get('cost_usd', 0)):>12.6f}" for r in rows]
+    lines.append(f"projected cost per 1M messages: {'no model calls yet' if projected is None else f'${projected}'}"
                  f" (prices as of {PRICES_AS_OF})")
     if model_part:
         lines += ["", "model part at this mix and these tokens (docs/capacity-and-cost.md):",
@@ -325,62 +523,117 @@ def cmd_cost(args) -> int:
     return 0
 
 
+def json_number(value):
+    """A DynamoDB number (Decimal) as JSON has it: an int when whole, else a float."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ops.py", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--local", action="store_true", help="act on the local stack (make run)")
-    common.add_argument("--stack", default=str(ROOT / ".local" / "stack.json"), help="the local stack's description")
-    common.add_argument("--prefix", default="mangaassist", help="terraform name_prefix of the deployment")
+    common.add_argument("--stack", default=None,
+                        help="the local stack's description (default: $MANGAASSIST_DATA/stack.json, "
+                             "or .local/stack.json)")
+    common.add_argument("--outputs", default=None, metavar="FILE",
+                        help="AWS: `terraform output -json` saved in FILE (default: run it in terraform/)")
     common.add_argument("--region", default=None)
     common.add_argument("--json", action="store_true", help="print JSON for machines")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("send", parents=[common], help="sign and send a webhook as that partner would")
     p.add_argument("source")
-    p.add_argument("--file", required=True)
+    p.add_argument("--file", required=True, type=file_path, help="the payload (a path, or file://path)")
+    p.add_argument("--new-id", action="store_true",
+                   help="a new delivery id (otherwise derived from the file: sending it again is a retry, answered 200 "
+                        "duplicate)")
     p.add_argument("--url", help="override the webhook URL")
-    p.add_argument("--scheme", default=None, help="signature scheme (AWS only; local reads it from the stack)")
+    p.add_argument("--scheme", default=None, help="override the signature scheme (default: the source's)")
     p.set_defaults(func=cmd_send)
 
     p = sub.add_parser("replay", parents=[common], help="replay archived events to chosen rules")
     p.add_argument("--archive")
-    p.add_argument("--from", dest="start", required=True, help="ISO time or epoch seconds")
-    p.add_argument("--to", dest="end", required=True, help="ISO time or epoch seconds")
+    p.add_argument("--from", dest="start", required=True, type=moment,
+                   help="ISO 8601 time (UTC unless it says), epoch seconds, now, or relative: -30m, -1h, -2d")
+    p.add_argument("--to", dest="end", required=True, type=moment, help="as --from")
     p.add_argument("--rule", action="append", help="a rule to receive the replay (repeatable); default: all")
-    p.add_argument("--name", help="replay name (default replay-<epoch>)")
+    p.add_argument("--name", help="replay name, used once (default replay-<time>-<random>)")
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--no-wait", action="store_true", help="start it and return, without following its progress")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("redrive", parents=[common], help="re-deliver dead letters to their targets")
-    p.add_argument("--dlq", required=True, help="DLQ name")
-    p.add_argument("--max", type=int)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--dlq", help="a target DLQ's name")
+    which.add_argument("--all", action="store_true", help="every target DLQ")
+    p.add_argument("--rule", help="with --target: that rule target's DLQ")
+    p.add_argument("--target", help="a target id or function/queue name of --rule")
+    p.add_argument("--max", type=positive, help="at most this many messages per DLQ")
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(func=cmd_redrive)
 
     p = sub.add_parser("test-event-pattern", parents=[common], help="like `aws events test-event-pattern`, offline")
-    p.add_argument("--event-pattern", required=True)
-    p.add_argument("--event", required=True)
+    p.add_argument("--event-pattern", required=True, type=inline_or_file, help="JSON, or file://path")
+    p.add_argument("--event", required=True, type=inline_or_file, help="JSON, or file://path")
     p.set_defaults(func=cmd_test_event_pattern)
 
-    p = sub.add_parser("status", parents=[common], help="per rule and target: delivered, failed, in DLQ")
+    p = sub.add_parser("status", parents=[common], help="per rule and target: delivered, failed, in DLQ, its DLQ")
     p.set_defaults(func=cmd_status)
 
+    p = sub.add_parser("env", parents=[common], help='shell variables for the API: eval "$(ops.py env --local)"')
+    p.set_defaults(func=cmd_env)
+
     p = sub.add_parser("cost", parents=[common], help="daily tokens and cost per model, projected cost per 1M messages")
-    p.add_argument("--days", type=int, default=7)
-    p.add_argument("--messages-per-day", type=int, default=1_000_000, help="volume the model part is projected to")
+    p.add_argument("--days", type=days, default=7, help="how many days back, 1-366 (default 7)")
+    p.add_argument("--messages-per-day", type=positive, default=1_000_000, help="volume the model part is projected to")
     p.set_defaults(func=cmd_cost)
     return parser
 
 
+def one_line(exc: BaseException) -> str:
+    """What went wrong, as an operator can act on it."""
+    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+
+    if isinstance(exc, OpsError):
+        return str(exc)
+    if isinstance(exc, NoRegionError):
+        return "no AWS region: pass --region, set AWS_REGION (or AWS_DEFAULT_REGION), or use --local"
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials: configure them (aws configure, AWS_PROFILE), or use --local"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'ClientError')}: {error.get('Message', exc)} ({exc.operation_name})"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def relative_times_as_values(argv: list[str]) -> list[str]:
+    """argparse takes ``--from -1h`` for two options; ``--from=-1h`` it reads as one with a value."""
+    out, args = [], iter(argv)
+    for arg in args:
+        value = next(args, None) if arg in ("--from", "--to") else None
+        if value is not None and _RELATIVE.fullmatch(value):
+            out.append(f"{arg}={value}")
+        else:
+            out += [arg] + ([value] if value is not None else [])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(relative_times_as_values(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
-    except OpsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except BrokenPipeError:  # `ops.py status | head`
         return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback: one line (OPS_TRACEBACK=1 shows where)
+        if os.environ.get("OPS_TRACEBACK"):
+            raise
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

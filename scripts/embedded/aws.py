@@ -59,6 +59,18 @@ def envelope(entry: dict, event_id: str, region: str) -> dict:
     }
 
 
+def accepted_events(request: bytes, response: bytes, authorization: str, bus_name: str) -> list[dict]:
+    """The envelopes of the events a successful PutEvents accepted for ``bus_name``."""
+    match = _REGION.search(authorization or "")
+    region = match.group(1) if match else "us-east-1"
+    events = []
+    for entry, result in zip(json.loads(request).get("Entries", []), json.loads(response).get("Entries", [])):
+        bus = (entry.get("EventBusName") or "default").rsplit("/", 1)[-1]
+        if bus == bus_name and "EventId" in result:
+            events.append(envelope(entry, result["EventId"], region))
+    return events
+
+
 class PutEventsTap:
     """WSGI middleware in front of moto: one request at a time, and a tap on one bus's PutEvents.
 
@@ -66,24 +78,33 @@ class PutEventsTap:
     check before either writes, which real DynamoDB never allows. Serialising requests keeps
     conditional writes (idempotency claims, breaker state) atomic. SQS long polls are left out
     of the lock, or one idle consumer would stall every other call.
+
+    With ``tap_in_process=False`` the calls that come through call_app are not tapped: their
+    caller reports them itself (EmulatorProcess, so that an event is archived before PutEvents
+    answers). ``calls`` counts every call, for the state snapshots' "anything changed?".
     """
 
     UNLOCKED = {"AmazonSQS.ReceiveMessage"}
 
-    def __init__(self, app, bus_name: str, on_events: Callable[[list[dict]], None], direct=None):
+    def __init__(self, app, bus_name: str, on_events: Callable[[list[dict]], None], direct=None,
+                 tap_in_process: bool = True):
         self.full_app = app
         self.direct_app = direct or app
         self.bus_name = bus_name
         self.on_events = on_events
-        self._lock = threading.Lock()
+        self.tap_in_process = tap_in_process
+        self.calls = 0
+        self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
-        app = self.direct_app if environ.get(IN_PROCESS) else self.full_app
+        in_process = environ.get(IN_PROCESS)
+        app = self.direct_app if in_process else self.full_app
         target = environ.get("HTTP_X_AMZ_TARGET")
+        self.calls += 1
         if target in self.UNLOCKED:
             return app(environ, start_response)
-        with self._lock:
-            if target != "AWSEvents.PutEvents":
+        with self.lock:
+            if target != "AWSEvents.PutEvents" or (in_process and not self.tap_in_process):
                 return list(app(environ, start_response))
             return self._put_events(app, environ, start_response)
 
@@ -99,19 +120,10 @@ class PutEventsTap:
 
         chunks = list(app(environ, capture))
         if captured.get("status", "").startswith("200"):
-            self._report(json.loads(body), json.loads(b"".join(chunks)), environ)
+            events = accepted_events(body, b"".join(chunks), environ.get("HTTP_AUTHORIZATION", ""), self.bus_name)
+            if events:
+                self.on_events(events)
         return chunks
-
-    def _report(self, request: dict, response: dict, environ) -> None:
-        match = _REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
-        region = match.group(1) if match else "us-east-1"
-        events = []
-        for entry, result in zip(request.get("Entries", []), response.get("Entries", [])):
-            bus = (entry.get("EventBusName") or "default").rsplit("/", 1)[-1]
-            if bus == self.bus_name and "EventId" in result:
-                events.append(envelope(entry, result["EventId"], region))
-        if events:
-            self.on_events(events)
 
 
 IN_PROCESS = "mangaassist.in_process"  # environ key: the request came through call_app, not the port
@@ -322,10 +334,11 @@ class Emulator:
     """
 
     def __init__(self, bus_name: str, on_events: Callable[[list[dict]], None], port: int = 0, in_process: bool = False,
-                 front: Callable | None = None):
-        """`front` wraps the app for requests that come through the port."""
+                 front: Callable | None = None, tap_in_process: bool = True):
+        """`front` wraps the app for requests that come through the port; `tap_in_process`: see PutEventsTap."""
         dispatcher = DomainDispatcherApplication(create_backend_app)
-        self.app = PutEventsTap(dispatcher, bus_name, on_events, direct=DirectDispatch(dispatcher))
+        self.app = PutEventsTap(dispatcher, bus_name, on_events, direct=DirectDispatch(dispatcher),
+                                tap_in_process=tap_in_process)
         self._server = make_server("127.0.0.1", port, front(self.app) if front else self.app, threaded=True,
                                    request_handler=QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)

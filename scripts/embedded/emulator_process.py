@@ -15,8 +15,15 @@ port other clients use (ops.py, the AWS CLI, Terraform) and forwards what belong
 child. PutEvents' tap lives in the main child; its events come back over the control pipe to
 the router.
 
-Children ignore Ctrl-C (the terminal sends it to the whole process group: the parent decides
-when to stop) and exit when the parent asks or when the parent is gone.
+Children ignore Ctrl-C, SIGTERM and SIGHUP (a terminal or `kill -- -PGID` signals the whole
+process group: the parent decides when to stop, after draining deliveries that still need moto)
+and exit when the parent asks or when the parent is gone. With a data folder they restore their
+services' state at start, snapshot it while running and save it when they exit, the parent gone
+or not (emulator_state.py).
+
+Sockets are in Linux's abstract namespace: nothing on disk to leave behind when a process is
+killed. Elsewhere they live in a temporary folder named after the stack's pid; a later start
+removes folders whose stack is gone.
 """
 from __future__ import annotations
 
@@ -33,18 +40,21 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Client, Listener
+from pathlib import Path
 from urllib.parse import quote, unquote
 
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY
 from werkzeug.http import HTTP_STATUS_CODES
 
-from embedded.aws import Headers, InProcessTransport, PutEventsTap
+from embedded.aws import Headers, InProcessTransport, PutEventsTap, accepted_events
 
-START_TIMEOUT = 60
+START_TIMEOUT = 120  # moto's import, and restoring a large saved state
+SAVE_TIMEOUT = 120
 REPLY_TIMEOUT = 60  # longer than any call moto answers (SQS long polls wait at most 20 s)
 # Services that can have a child of their own (SigV4 signing names), the rest staying in the main
 # child: a webhook's raw-body put and its claim are then answered side by side. On two cores that
@@ -93,7 +103,8 @@ class _Forward:
         stream, length = environ["wsgi.input"], environ.get("CONTENT_LENGTH")
         body = stream.read(int(length)) if length else stream.read() if environ.get("wsgi.input_terminated") else b""
         target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or (
-            quote(environ.get("PATH_INFO", "/")) + (f"?{environ['QUERY_STRING']}" if environ.get("QUERY_STRING") else ""))
+            quote(environ.get("PATH_INFO", "/"))
+            + (f"?{environ['QUERY_STRING']}" if environ.get("QUERY_STRING") else ""))
         preserved = environ.get(PRESERVED_HEADER_NAMES_ENVIRON_KEY) or {}
         headers = [(preserved.get(key) or key[5:].replace("_", "-"), value)
                    for key, value in environ.items() if key.startswith("HTTP_")]
@@ -109,15 +120,25 @@ class _Forward:
         return [content]
 
 
+def _owner(services: tuple[str, ...], others: tuple[str, ...]) -> Callable[[str], bool]:
+    """Which moto services a child keeps state for: its own, or (the main child) all but the others'."""
+    if services:
+        return lambda service: service in services
+    return lambda service: service not in others
+
+
 def _serve(bus_name: str, port: int, address: str, authkey: bytes, control,
-           routes: dict[str, str] | None = None) -> None:
+           routes: dict[str, str] | None = None, state: dict | None = None) -> None:
     """A child: moto's app on its port and on its socket until told to stop. `routes` (service
-    -> socket address) are the other children, for what the port receives on their behalf."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    -> socket address) are the other children, for what the port receives on their behalf.
+    `state` (folder, file, services, others, interval): where its moto state is kept."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
     import gc
 
     from embedded import moto_speedups
     from embedded.aws import Emulator, call_app
+    from embedded.emulator_state import Restored, Snapshots, restore
 
     moto_speedups.apply()  # this process only: checked against the installed moto's source, a warning line per skip
 
@@ -139,16 +160,49 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control,
         while True:
             send(("events", outbox.get()))
 
+    state_of = state or {}
+    restored, owned = Restored(), _owner(tuple(state_of.get("services", ())), tuple(state_of.get("others", ())))
     try:
-        emulator = Emulator(bus_name, outbox.put, port, front=(lambda app: _Forward(app, forwards)) if forwards else None)
+        if state:
+            restored = restore(Path(state["folder"]), owned, state["file"])
+        # Calls through the socket are the parent's, which reports their PutEvents itself.
+        emulator = Emulator(bus_name, outbox.put, port, tap_in_process=False,
+                            front=(lambda app: _Forward(app, forwards)) if forwards else None)
         emulator.start()
         listener = Listener(address, family="AF_UNIX", authkey=authkey)
     except OSError as exc:
         send(("error", str(exc)))
         return
+    snapshots = Snapshots(Path(state["folder"]) / state["file"], emulator.app.lock, owned, float(state["interval"]),
+                          calls=lambda: emulator.app.calls) if state else None
+    if snapshots:
+        snapshots.start()
     threading.Thread(target=forward, name="emulator-events", daemon=True).start()
+    _answer_calls(listener, lambda message: call_app(emulator.app, *message))
+    gc.freeze()  # moto and its models live as long as the process
+    send(("ready", {"endpoint": emulator.endpoint_url, "restored": sorted(restored.services),
+                    "taken_at": restored.taken_at, "skipped": restored.skipped}))
+    try:
+        while control.recv()[0] != "stop":
+            pass
+    except (EOFError, OSError):
+        pass  # the parent is gone: save what it left, then go
+    listener.close()
+    if snapshots:
+        snapshots.stop()
+        try:
+            send(("saved", snapshots.save()))
+        except Exception as exc:  # a full disk: say so, the last snapshot stays
+            send(("saved", {"error": f"{type(exc).__name__}: {exc}"}))
+    emulator.stop()
+    for connections in forwards.values():
+        connections.close()
+    _remove_socket(address)
 
-    calls = _CallLoop(lambda message: call_app(emulator.app, *message))
+
+def _answer_calls(listener, answer: Callable[[tuple], tuple]) -> None:
+    """Every connection to the socket served by one _CallLoop."""
+    calls = _CallLoop(answer)
 
     def accept() -> None:
         while True:
@@ -160,26 +214,16 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control,
 
     threading.Thread(target=calls.run, name="emulator-calls", daemon=True).start()
     threading.Thread(target=accept, name="emulator-accept", daemon=True).start()
-    gc.freeze()  # moto and its models live as long as the process
-    send(("ready", emulator.endpoint_url))
-    try:
-        while control.recv()[0] != "stop":
-            pass
-    except (EOFError, OSError):
-        pass  # the parent is gone
-    listener.close()
-    emulator.stop()
-    for connections in forwards.values():
-        connections.close()
-    # A parent that died can't tidy up: the last child out removes the socket folder.
-    try:
-        os.unlink(address)
-    except OSError:
-        pass
-    try:
-        os.rmdir(os.path.dirname(address))
-    except OSError:
-        pass  # another child's socket is still there
+
+
+def _remove_socket(address: str) -> None:
+    if address.startswith("\0"):  # abstract: nothing on disk
+        return
+    for leftover in (lambda: os.unlink(address), lambda: os.rmdir(os.path.dirname(address))):
+        try:
+            leftover()
+        except OSError:
+            pass  # another child's socket is still there: the last child out removes the folder
 
 
 def _unlocked(headers: Headers) -> bool:
@@ -313,14 +357,18 @@ class _Child:
     """One moto child: its process, its control pipe, its socket and the connections to it."""
 
     def __init__(self, context, name: str, bus_name: str, port: int, address: str, authkey: bytes,
-                 routes: dict[str, str]):
+                 routes: dict[str, str], state: dict | None):
         self.name = name
         self.address = address
         self.control, child_end = context.Pipe()
         self.process = context.Process(target=_serve, name=f"mangaassist-emulator-{name}", daemon=True,
-                                       args=(bus_name, port, address, authkey, child_end, routes))
+                                       args=(bus_name, port, address, authkey, child_end, routes, state))
         self.connections = _Connections(address, authkey)
         self.endpoint_url = ""
+        self.ready: dict = {}
+        self.saved: dict | None = None
+        self._saved = threading.Event()
+        self.on_events: Callable[[list[dict]], None] | None = None
 
     def wait_ready(self) -> None:
         try:
@@ -331,7 +379,26 @@ class _Child:
             kind, value = "error", f"the AWS emulator process ({self.name}) exited while starting"
         if kind != "ready":
             raise OSError(value)
-        self.endpoint_url = value
+        self.ready = value
+        self.endpoint_url = value["endpoint"]
+        threading.Thread(target=self._listen, name=f"emulator-{self.name}-control", daemon=True).start()
+
+    def _listen(self) -> None:
+        """What the child says after it is ready: events accepted over its port, and "saved"."""
+        while True:
+            try:
+                kind, value = self.control.recv()
+            except (EOFError, OSError):
+                self._saved.set()
+                return
+            if kind == "saved":
+                self.saved = value
+                self._saved.set()
+            elif kind == "events" and self.on_events is not None:
+                try:
+                    self.on_events(value)
+                except Exception:  # one bad batch must not stop every later event reaching the router
+                    traceback.print_exc(file=sys.stderr)
 
     def stop(self) -> None:
         try:
@@ -339,6 +406,7 @@ class _Child:
         except (OSError, ValueError):
             pass
         if self.process.pid is not None:
+            self._saved.wait(SAVE_TIMEOUT)
             self.process.join(10)
             if self.process.is_alive():
                 self.process.terminate()
@@ -347,23 +415,64 @@ class _Child:
         self.control.close()
 
 
+def _socket_folder() -> str | None:
+    """None on Linux (abstract sockets); elsewhere a temporary folder named after this process,
+    after removing those of stacks that are gone."""
+    if sys.platform.startswith("linux"):
+        return None
+    root = Path(tempfile.gettempdir())
+    for folder in root.glob("mangaassist-emulator-*"):
+        owner = folder.name.split("-")[2]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"mangaassist-emulator-{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class EmulatorProcess:
     """The Emulator's interface (endpoint_url, start, stop), with moto in child processes. boto3
-    sessions created in this process after start() reach them over their sockets."""
+    sessions created in this process after start() reach them over their sockets.
+
+    With ``state_folder``, each child restores its services from there at start, snapshots them
+    every ``snapshot_seconds`` (0: only at stop) and saves them at stop (emulator_state.py).
+    """
 
     def __init__(self, bus_name: str, on_events: Callable[[list[dict]], None], port: int = 0,
-                 shards: tuple[tuple[str, ...], ...] = ()):
+                 shards: tuple[tuple[str, ...], ...] = (), state_folder: Path | None = None,
+                 snapshot_seconds: float = 0.0):
         self.bus_name = bus_name
         self.port = port
         self.on_events = on_events
-        self.socket_dir = tempfile.mkdtemp(prefix="mangaassist-emulator-")
+        self.socket_dir = _socket_folder()
+        tag = f"mangaassist-emulator-{os.getpid()}-{secrets.token_hex(4)}"
+        address = (lambda i: f"\0{tag}-{i}") if self.socket_dir is None else (
+            lambda i: os.path.join(self.socket_dir, f"{i}.sock"))
         authkey = secrets.token_bytes(32)
         context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited threads or locks
-        self._shards = [_Child(context, "-".join(services), bus_name, 0, os.path.join(self.socket_dir, f"{i}.sock"),
-                               authkey, {}) for i, services in enumerate(shards, 1)]
+        sharded = tuple(service for services in shards for service in services)
+
+        def state(name: str, services: tuple[str, ...]) -> dict | None:
+            if state_folder is None:
+                return None
+            return {"folder": str(state_folder), "file": f"{name}.pickle", "services": services, "others": sharded,
+                    "interval": snapshot_seconds}
+
+        names = ["-".join(services) for services in shards]
+        self._shards = [_Child(context, name, bus_name, 0, address(i), authkey, {}, state(name, services))
+                        for i, (name, services) in enumerate(zip(names, shards), 1)]
         routes = {service: child for services, child in zip(shards, self._shards) for service in services}
-        self._main = _Child(context, "main", bus_name, port, os.path.join(self.socket_dir, "0.sock"), authkey,
-                            {service: child.address for service, child in routes.items()})
+        self._main = _Child(context, "main", bus_name, port, address(0), authkey,
+                            {service: child.address for service, child in routes.items()}, state("main", ()))
+        self._main.on_events = on_events
         self._by_service = {service: child.connections for service, child in routes.items()}
         self._children = [self._main, *self._shards]
         self._transport = None
@@ -381,15 +490,38 @@ class EmulatorProcess:
         self.endpoint_url = self._main.endpoint_url
         self._transport = InProcessTransport(self._call, self.endpoint_url)
         self._transport.install()
-        threading.Thread(target=self._pump_events, name="emulator-events", daemon=True).start()
         return self
+
+    @property
+    def restored(self) -> dict:
+        """What the children restored: services, the oldest snapshot's time, what was skipped."""
+        taken = [c.ready.get("taken_at") for c in self._children if c.ready.get("restored")]
+        return {"services": sorted({s for c in self._children for s in c.ready.get("restored", [])}),
+                "taken_at": min(taken) if taken else None,
+                "skipped": [line for c in self._children for line in c.ready.get("skipped", [])]}
 
     def _call(self, method: str, url: str, headers: Headers, body: bytes) -> tuple[int, Headers, bytes]:
         if not self._by_service:  # one child (the default): no scope to read on every call
-            return self._main.connections.call(method, url, headers, body)
-        authorization = next((value for name, value in headers if name.lower() == "authorization"), None)
-        service = signing_service(authorization, url.partition("?")[2])
-        return self._by_service.get(service, self._main.connections).call(method, url, headers, body)
+            answer = self._main.connections.call(method, url, headers, body)
+        else:
+            authorization = next((value for name, value in headers if name.lower() == "authorization"), None)
+            service = signing_service(authorization, url.partition("?")[2])
+            answer = self._by_service.get(service, self._main.connections).call(method, url, headers, body)
+        if answer[0] == 200 and _is_put_events(headers):
+            # Reported before PutEvents returns: an event is archived before the caller hears it
+            # was accepted (the ingress answers 202 only then). If the router cannot take them,
+            # the call fails as AWS fails it, and the caller retries or answers 503.
+            authorization = next((value for name, value in headers if name.lower() == "authorization"), "")
+            events = accepted_events(body, answer[2], authorization, self.bus_name)
+            try:
+                if events:
+                    self.on_events(events)
+            except Exception as exc:
+                traceback.print_exc(file=sys.stderr)
+                return 500, [("Content-Type", "application/x-amz-json-1.1")], json.dumps(
+                    {"__type": "InternalFailure", "message": f"the local bus could not record the events: {exc!r}"}
+                ).encode()
+        return answer
 
     @property
     def pid(self) -> int | None:
@@ -408,22 +540,19 @@ class EmulatorProcess:
         if self._transport:
             self._transport.uninstall()
 
-    def _pump_events(self) -> None:
-        while True:
-            try:
-                kind, value = self._main.control.recv()
-            except (EOFError, OSError):
-                return
-            if kind != "events":
-                continue
-            try:
-                self.on_events(value)
-            except Exception:  # one bad batch must not stop every later event reaching the router
-                traceback.print_exc(file=sys.stderr)
-
-    def stop(self) -> None:
-        """Idempotent: stops the children, closes connections, removes the sockets' folder."""
+    def stop(self) -> dict:
+        """Idempotent: stops the children (each saves its state first), closes connections,
+        removes the sockets' folder. What was saved: bytes, seconds, errors."""
         self.stop_in_process()
+        started = time.monotonic()
         for child in self._children:
             child.stop()
-        shutil.rmtree(self.socket_dir, ignore_errors=True)
+        if self.socket_dir:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+        saved = [child.saved for child in self._children if child.saved]
+        return {"bytes": sum(s.get("bytes", 0) for s in saved), "seconds": round(time.monotonic() - started, 2),
+                "errors": [f"{c.name}: {c.saved['error']}" for c in self._children if c.saved and "error" in c.saved]}
+
+
+def _is_put_events(headers: Headers) -> bool:
+    return any(value == "AWSEvents.PutEvents" and name.lower() == "x-amz-target" for name, value in headers)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from mangaassist_dev.delivery import NO_RESOURCE, TargetError
 
+from embedded import function_logs
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -96,7 +98,8 @@ class Functions:
         timeout = float(spec.get("timeout", 3))
         context = LambdaContext(self.name(function), self.arn(function), spec.get("memory_size", 128), timeout)
         started = time.monotonic()
-        result = self.handler(function)(event, context)
+        with function_logs.invocation(function, event):
+            result = self.handler(function)(event, context)
         # A thread cannot be stopped, but a run past the timeout failed on AWS: report it so.
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"Task timed out after {timeout:.2f} seconds")

@@ -3,10 +3,21 @@
 Every resource comes from terraform/wiring.json, the file Terraform deploys from: tables with
 their keys, buckets, target queues, one DLQ per rule target, the bus and its archive, and a
 secret per webhook source seeded with dev values.
+
+The data folder (``MANGAASSIST_DATA``, default ``.local/``) keeps, across a stop or a crash:
+
+- ``archive.jsonl``: every event the bus accepted (it is written before PutEvents answers);
+- ``journal.jsonl``: which of their deliveries finished, and the replays started
+  (mangaassist_dev.journal): at start, what was accepted and not finished is delivered again;
+- ``emulator/*.pickle``: moto's state (emulator_state.py), saved at stop and snapshotted every
+  ``EMULATOR_SNAPSHOT_SECONDS`` while running;
+- ``dev-credentials.json`` (the dev API key and partner secrets), ``vectors/`` (the local vector
+  index), and ``stack.json``, this run's description for ops.py and the tests.
+
+Damaged files never stop a start: what was skipped is printed before ``ready``.
 """
 from __future__ import annotations
 
-import base64
 import gc
 import json
 import os
@@ -14,10 +25,12 @@ import secrets
 import signal
 import sys
 import threading
+import time
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 from mangaassist_dev.naming import derive
-from mangaassist_dev.tables import create_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-northeast-1"
@@ -27,43 +40,38 @@ PREFIX = "mangaassist-local"
 LOCAL_FAST_MODEL, LOCAL_FALLBACK_MODEL = "local.fast-v1", "local.deep-v1"
 
 
-def _dev_secret(scheme: str) -> str:
-    if scheme == "standard-webhooks":
-        return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    if scheme == "stripe":
-        return "whsec_" + secrets.token_hex(16)
-    return secrets.token_hex(20)
+@dataclass(frozen=True)
+class Settings:
+    """Everything `make run` reads from its environment or arguments (main() parses them)."""
+
+    port: int = 8080
+    data_dir: Path = ROOT / ".local"
+    time_scale: float = 0.001
+    shards: tuple[tuple[str, ...], ...] = ()
+    drain_seconds: float = 10.0
+    snapshot_seconds: float = 5.0
+    log_level: str = "INFO"
+    log_format: str = "text"
+    header_timeout: float = 10.0  # the gateway's limits (embedded/http_server.Limits)
+    idle_timeout: float = 30.0
+    body_timeout: float = 30.0
 
 
 class Stack:
-    def __init__(self, port: int, data_dir: Path, time_scale: float, shards: tuple[tuple[str, ...], ...] = ()):
-        self.port = port
-        self.shards = shards  # services whose moto runs in a process of its own (emulator_process.py)
-        self.data_dir = data_dir.resolve()
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.port = settings.port
+        self.data_dir = settings.data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.time_scale = time_scale
         self.wiring_doc = json.loads((ROOT / "terraform" / "wiring.json").read_text())
         self.names = derive(PREFIX, self.wiring_doc, ACCOUNT)  # the names Terraform gives them
         self.bus_name = self.names["bus"]
         self.archive_name = self.names["archive"]
+        self.local_token = secrets.token_urlsafe(24)  # a new one each run: /_local's changes need it
+        self.notes: list[str] = []  # what start() skipped, replaced or resumed, printed before ready
         self._stopped = threading.Event()
 
     # --- settings the functions read, as Terraform sets them on AWS --------------------------
-    def _dev_credentials(self) -> dict:
-        """Dev secrets and API key, kept in the data folder so a restart keeps them."""
-        path = self.data_dir / "dev-credentials.json"
-        known = json.loads(path.read_text()) if path.exists() else {}
-        creds = {
-            "api_key": known.get("api_key") or secrets.token_urlsafe(24),
-            "sources": {
-                name: known.get("sources", {}).get(name) or {"scheme": spec["scheme"], "secrets": [_dev_secret(spec["scheme"])]}
-                for name, spec in self.wiring_doc.get("sources", {}).items()
-            },
-        }
-        path.write_text(json.dumps(creds, indent=2))
-        path.chmod(0o600)
-        return creds
-
     def _environment(self, endpoint: str) -> dict:
         env = {
             "AWS_ENDPOINT_URL": endpoint,
@@ -89,7 +97,7 @@ class Stack:
             "VECTOR_INDEX": "products",
             "LOCAL_DATA_DIR": str(self.data_dir),
             "POWERTOOLS_SERVICE_NAME": "mangaassist",
-            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            "POWERTOOLS_LOG_LEVEL": self.settings.log_level,
             "POWERTOOLS_METRICS_NAMESPACE": "MangaAssist",
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
@@ -101,94 +109,116 @@ class Stack:
         env["JOB_MAX_ATTEMPTS"] = str(self.wiring_doc["queues"]["jobs"]["max_receive_count"])
         return env
 
-    # --- resources -------------------------------------------------------------------------
-    def _create_resources(self, aws) -> None:
-        doc = self.wiring_doc
-        create_tables(aws.client("dynamodb"), self.names["tables"], doc.get("tables", {}))
-        s3 = aws.client("s3")
-        for name in doc.get("buckets", {}):
-            s3.create_bucket(Bucket=self.names["buckets"][name],
-                             CreateBucketConfiguration={"LocationConstraint": REGION})
-        sqs = aws.client("sqs")
-        self.queue_urls, self.queue_arns = {}, {}
-        for name, spec in doc.get("queues", {}).items():
-            dlq = sqs.create_queue(QueueName=self.names["queue_dlqs"][name])["QueueUrl"]
-            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            self.queue_urls[name] = sqs.create_queue(QueueName=self.names["queues"][name], Attributes={
-                "VisibilityTimeout": str(spec.get("visibility_timeout_seconds", 60)),
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
-                                             "maxReceiveCount": spec.get("max_receive_count", 5)}),
-            })["QueueUrl"]
-            self.queue_arns[name] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.names['queues'][name]}"
-        self.dlqs = {}
-        for rule in self.wiring.rules:
-            for target in rule.targets:
-                name = self.names["target_dlqs"][f"{rule.name}/{target.id}"]
-                self.dlqs[f"{rule.name}/{target.id}"] = {"name": name, "url": sqs.create_queue(QueueName=name)["QueueUrl"]}
-        events = aws.client("events")
-        bus_arn = events.create_event_bus(Name=self.bus_name)["EventBusArn"]
-        for rule in self.wiring.rules:  # described for `aws events` users; the router delivers
-            events.put_rule(Name=self.names["rules"][rule.name], EventBusName=self.bus_name,
-                            EventPattern=json.dumps(rule.event_pattern), Description=rule.description)
-        archive = doc.get("archive") or {}
-        events.create_archive(ArchiveName=self.archive_name, EventSourceArn=bus_arn,
-                              EventPattern=json.dumps(archive.get("event_pattern") or {"source": [{"prefix": ""}]}),
-                              RetentionDays=archive.get("retention_days", 0))
-        sm = aws.client("secretsmanager")
-        for name, source in self.credentials["sources"].items():
-            sm.create_secret(Name=self.names["webhook_secrets"][name], SecretString=json.dumps({"secrets": source["secrets"]}))
-
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         from mangaassist_dev.delivery import Archive
+        from mangaassist_dev.journal import Journal
         from mangaassist_dev.routing import parse_wiring
 
+        from embedded import dev_credentials, function_logs
         from embedded.emulator_process import EmulatorProcess
-        from embedded.gateway import Gateway
-        from embedded.lambdas import Functions
-        from embedded.router import QueueConsumer, Router
 
         self.wiring = parse_wiring(self.wiring_doc)
-        self.credentials = self._dev_credentials()
+        self.credentials, notes = dev_credentials.load(self.data_dir / "dev-credentials.json",
+                                                       self.wiring_doc.get("sources", {}))
+        self.notes += notes
         self.api_key = self.credentials["api_key"]
-        self.emulator = EmulatorProcess(self.bus_name, lambda events: self.router.put(events), shards=self.shards).start()
-        os.environ.update(self._environment(self.emulator.endpoint_url))
-        import boto3
-
-        aws = boto3.session.Session(region_name=REGION)
-        self._create_resources(aws)
+        function_logs.configure("mangaassist", self.settings.log_level, self.settings.log_format)
         archive_cfg = self.wiring.archive
         self.archive = Archive(self.archive_name, archive_cfg.event_pattern if archive_cfg else None,
                                self.data_dir / "archive.jsonl")
+        from mangaassist.search.local_store import check as check_vector_indexes
+
+        self.notes += check_vector_indexes(self.data_dir)
+        self.journal = Journal(self.data_dir / "journal.jsonl")
+        journaled = self.journal.exists()
+        contents = self.journal.load()
+        self.notes += [d.describe() for d in (self.archive.damage, contents.damage) if d]
+        self.emulator = EmulatorProcess(self.bus_name, lambda events: self.router.put(events),
+                                        shards=self.settings.shards, state_folder=self.data_dir / "emulator",
+                                        snapshot_seconds=self.settings.snapshot_seconds).start()
+        restored = self.emulator.restored
+        self.notes += [f"emulator state: {line}" for line in restored["skipped"]]
+        if restored["services"]:
+            taken = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(restored["taken_at"]))
+            self.notes.append(f"restored emulator state of {taken} ({', '.join(restored['services'])})")
+        if not journaled and self.archive.event_count:
+            # A data folder from before the journal: its archive's deliveries were made then.
+            contents.baseline = time.time()
+            self.journal.baseline(contents.baseline)
+            self.notes.append(f"archive.jsonl predates the journal: its {self.archive.event_count} events count as "
+                              "delivered")
+        os.environ.update(self._environment(self.emulator.endpoint_url))
+        self._start_delivering(contents, restored["taken_at"] or 0.0)
+
+    def _start_delivering(self, contents, trusted_until: float) -> None:
+        import boto3
+        from mangaassist_dev.journal import trusted, unfinished
+
+        from embedded.dead_letters import DeadLetters
+        from embedded.gateway import Gateway
+        from embedded.lambdas import Functions
+        from embedded.resources import ensure_resources
+        from embedded.router import QueueConsumer, Router
+
+        aws = boto3.session.Session(region_name=REGION)
+        queues = ensure_resources(aws, self.wiring_doc, self.wiring, self.names, self.credentials, REGION, ACCOUNT)
+        self.queue_urls, self.dlqs = queues["urls"], queues["dlqs"]
         self.functions = Functions(self.wiring.functions, names=self.names["functions"], region=REGION, account=ACCOUNT)
-        self.router = Router(self.wiring, self.functions, aws, bus_name=self.bus_name, names=self.names, region=REGION,
-                             account=ACCOUNT, archive=self.archive, dlq_urls={k: v["url"] for k, v in self.dlqs.items()},
-                             queue_urls=self.queue_urls, time_scale=self.time_scale)
+        self.router = Router(self.wiring, self.functions, aws, bus_name=self.bus_name, names=self.names,
+                             region=REGION, account=ACCOUNT, archive=self.archive, journal=self.journal,
+                             dlq_urls={k: v["url"] for k, v in self.dlqs.items()}, queue_urls=self.queue_urls,
+                             time_scale=self.settings.time_scale)
+        self.dead_letters = DeadLetters(aws.client("sqs"), self.dlqs, self.router, self.wiring)
+        done = trusted(contents, trusted_until)
+        self.router.log.restore(sorted(done.values(), key=lambda r: r["finished_at"])[-self.router.log_limit:])
+        self.router.known_replays(contents.replays, done)
+        pending = unfinished(self.archive.archived(), self.wiring, contents, trusted_until, self.archive.between)
         # Lambda polls a queue with several concurrent batches (five to start with, at most the
         # mapping's maximum concurrency), so a busy queue drains while others are in flight.
         self.consumers = [
             QueueConsumer(name, spec, self.functions, aws, queue_url=self.queue_urls[name],
-                          queue_arn=self.queue_arns[name], region=REGION, index=i)
+                          queue_arn=queues["arns"][name], region=REGION, index=i)
             for name, spec in self.wiring.queues.items()
             for i in range(min(5, int(spec.get("maximum_concurrency", 5))))
         ]
         for consumer in self.consumers:
             consumer.start()
-        gc.freeze()  # moto, boto3's models and the resources above live as long as the stack
-        self.gateway = Gateway(self.port, self)
-        self.port = self.gateway.server_address[1]
-        threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
+        self.router.resume(pending)
+        self.notes.append(f"resumed {len(pending)} deliveries")
+        gc.freeze()  # moto's clients, boto3's models and the resources above live as long as the stack
+        from embedded.http_server import Limits
+
+        settings = self.settings
+        self.gateway = Gateway(self, Limits(header_timeout=settings.header_timeout, idle_timeout=settings.idle_timeout,
+                                            body_timeout=settings.body_timeout))
+        self.port = self.gateway.start(self.port)
 
     def stop(self) -> None:
+        """Stop accepting, drain deliveries for up to ``drain_seconds``, then save and stop."""
         if self._stopped.is_set():
             return
         self._stopped.set()
-        self.gateway.shutdown()
+        started = time.monotonic()
+        self.gateway.stop_accepting()
+        self.gateway.stop()  # requests in progress finish (their PutEvents included)
+        pending = self.router.log.open
+        print(f"stopping: no new requests; draining {pending} deliveries (up to {self.settings.drain_seconds:g} s)",
+              flush=True)
+        left = self.router.drain(self.settings.drain_seconds)
+        self.router.shutdown()
         for consumer in self.consumers:
             consumer.stop()
-        self.router.shutdown()
-        self.emulator.stop()
+        for consumer in self.consumers:
+            consumer.join(5)  # a batch in progress finishes before the state is saved
+        print(f"drained in {time.monotonic() - started:.1f} s: "
+              + (f"{left} deliveries left for the next start" if left else "every delivery finished"), flush=True)
+        saved = self.emulator.stop()
+        for error in saved["errors"]:
+            print(f"emulator state NOT saved: {error}", flush=True)
+        print(f"saved emulator state ({saved['bytes'] / 1e6:.1f} MB) in {saved['seconds']:.1f} s", flush=True)
         self.archive.close()
+        self.journal.close()
 
     def description(self) -> dict:
         base = f"http://127.0.0.1:{self.port}"
@@ -199,54 +229,108 @@ class Stack:
             "prefix": PREFIX,
             "names": self.names,
             "api_key": self.api_key,
+            "local_token": self.local_token,
             "bus": self.bus_name,
             "archive": self.archive_name,
             "data_dir": str(self.data_dir),
             "pid": os.getpid(),
+            "emulator_pids": self.emulator.pids,
             "rules": {r.name: {"targets": [t.resource for t in r.targets]} for r in self.wiring.rules},
             "dlqs": self.dlqs,
-            "sources": {name: {**s, "url": f"{base}/webhooks/{name}"} for name, s in self.credentials["sources"].items()},
+            "sources": {name: {**s, "url": f"{base}/webhooks/{name}"}
+                        for name, s in self.credentials["sources"].items()},
             "routes": {key: f"{base}{key.split(' ', 1)[1]}" for key in self.wiring_doc.get("routes", {})},
         }
 
 
-def main(argv: list[str] | None = None) -> int:
+def settings_from(argv: list[str] | None) -> Settings:
+    """The command line, each option defaulting to its environment variable."""
     import argparse
-
-    parser = argparse.ArgumentParser(description="Run the MangaAssist platform offline.")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("MANGAASSIST_DATA", ROOT / ".local")))
-    parser.add_argument("--time-scale", type=float, default=float(os.environ.get("DELIVERY_TIME_SCALE", "0.001")),
-                        help="multiplies EventBridge's retry delays and event age (0.001: hours become seconds)")
-    parser.add_argument("--emulator-shards", default=os.environ.get("EMULATOR_SHARDS", ""),
-                        help="services given a moto process of their own, e.g. s3,dynamodb (default: one process)")
-    args = parser.parse_args(argv)
 
     from embedded.emulator_process import PER_SERVICE
 
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description="Run the MangaAssist platform offline.")
+    parser.add_argument("--port", type=int, default=int(env("PORT", "8080")))
+    parser.add_argument("--data", type=Path, default=Path(env("MANGAASSIST_DATA", str(ROOT / ".local"))))
+    parser.add_argument("--time-scale", type=float, default=float(env("DELIVERY_TIME_SCALE", "0.001")),
+                        help="multiplies EventBridge's retry delays and event age (0.001: hours become seconds)")
+    parser.add_argument("--emulator-shards", default=env("EMULATOR_SHARDS", ""),
+                        help="services given a moto process of their own, e.g. s3,dynamodb (default: one process)")
+    parser.add_argument("--drain-seconds", type=float, default=float(env("DRAIN_SECONDS", "10")),
+                        help="at stop, how long deliveries in progress may take before the state is saved")
+    parser.add_argument("--snapshot-seconds", type=float, default=float(env("EMULATOR_SNAPSHOT_SECONDS", "5")),
+                        help="how often the emulator's state is snapshotted while running (0: only at stop)")
+    parser.add_argument("--log-format", choices=("text", "json"), default=env("FUNCTION_LOGS", "text"),
+                        help="function logs: one readable line each (text) or Powertools' JSON")
+    args = parser.parse_args(argv)
     shards = tuple((service,) for service in filter(None, (s.strip().lower() for s in args.emulator_shards.split(","))))
     if not set(shards) <= set(PER_SERVICE):  # the rest must stay together (rules deliver to SQS inside moto)
         parser.error(f"--emulator-shards takes {', '.join(s for (s,) in PER_SERVICE)}, not {args.emulator_shards!r}")
-    stack = Stack(args.port, args.data, args.time_scale, shards)
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    if args.drain_seconds < 0 or args.snapshot_seconds < 0:
+        parser.error("--drain-seconds and --snapshot-seconds must be >= 0")
     try:
-        stack.start()
-    except OSError as exc:
-        print(f"cannot start: {exc} (is another stack on port {args.port}? set PORT=...)", file=sys.stderr)
-        return 1
+        timeouts = {name: float(env(f"GATEWAY_{name.upper()}", default))
+                    for name, default in (("header_timeout", "10"), ("idle_timeout", "30"), ("body_timeout", "30"))}
+    except ValueError as exc:
+        parser.error(f"GATEWAY_*_TIMEOUT: {exc}")
+    if min(timeouts.values()) <= 0:
+        parser.error("GATEWAY_*_TIMEOUT must be > 0 seconds")
+    return Settings(port=args.port, data_dir=args.data, time_scale=args.time_scale, shards=shards,
+                    drain_seconds=args.drain_seconds, snapshot_seconds=args.snapshot_seconds,
+                    log_level=env("POWERTOOLS_LOG_LEVEL", "INFO"), log_format=args.log_format, **timeouts)
+
+
+def print_ready(stack: Stack) -> None:
     info = stack.description()
-    (stack.data_dir / "stack.json").write_text(json.dumps(info, indent=2) + "\n")
+    path = stack.data_dir / "stack.json"
+    path.write_text(json.dumps(info, indent=2) + "\n")
+    path.chmod(0o600)  # the API key, the partner secrets and the dev token
+    for note in stack.notes:
+        print(note)
     print(f"ready {info['base_url']} (AWS emulator {info['aws_endpoint_url']}, data {stack.data_dir})")
     print(f"  dev API key: {info['api_key']}")
+    print(f"  dev token for /_local changes (x-local-token): {info['local_token']}")
     for name, source in info["sources"].items():
         print(f"  webhook {name:<8} POST {source['url']}  scheme={source['scheme']} secret={source['secrets'][0]}")
     for key, url in info["routes"].items():
         print(f"  route   {key:<24} {url}")
     print(f"  watch   {info['base_url']}/_local/   deliveries {info['base_url']}/_local/deliveries")
-    print(f"  stack description: {stack.data_dir / 'stack.json'}; Ctrl-C stops", flush=True)
+    print(f"  stack description: {path}; Ctrl-C stops (twice: at once)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    stack = Stack(settings_from(argv))
+    stopping = threading.Event()
+
+    def on_signal(signum, frame) -> None:
+        if stopping.is_set():  # a second Ctrl-C: stop now; the emulator saves its state as it exits
+            print("stopping at once", flush=True)
+            os._exit(130)
+        stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    try:
+        stack.start()
+    except OSError as exc:
+        print(f"cannot start: {exc} (is another stack on port {stack.port}? set PORT=...)", file=sys.stderr)
+        emulator = getattr(stack, "emulator", None)
+        if emulator is not None:
+            emulator.stop()
+        sys.stderr.flush()
+        os._exit(1)  # deliveries resumed before the failure may be running: nothing to wait for
+    print_ready(stack)
     stopping.wait()
-    print("stopping", flush=True)
-    stack.stop()
-    return 0
+    try:
+        stack.stop()
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    else:
+        code = 0
+    # Everything that matters is saved. A function call still finishing on a pool thread, which
+    # nobody waits for any more, must not hold the exit (the interpreter joins pool threads).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

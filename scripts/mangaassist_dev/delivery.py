@@ -27,6 +27,7 @@ from pathlib import Path
 from mangaassist.backoff import full_jitter
 from mangaassist.contracts import ContractError
 from mangaassist.events.patterns import compile_pattern
+from mangaassist_dev.jsonl import AppendLog, Damage, read_records
 from mangaassist_dev.routing import RetryPolicy, Rule
 
 # EventBridge does not publish its backoff schedule; these bound the exponential growth so
@@ -212,44 +213,71 @@ def _epoch(rfc3339: str) -> float:
 
 
 class Archive:
-    """An event archive: what its pattern matches, minus replays, kept as JSON lines on disk."""
+    """An event archive: what its pattern matches, minus replays, kept as JSON lines on disk.
+
+    The local stack's archive is also its log of accepted events (mangaassist_dev.journal says
+    which of their deliveries finished), so an event is on disk before PutEvents answers. A
+    damaged line is skipped (``damage`` says which), never a reason not to start.
+    """
 
     def __init__(self, name: str, event_pattern: dict | None, path: Path | None = None):
         self.name = name
         managed = dict(event_pattern or {})
         managed["replay-name"] = [{"exists": False}]
         self._matches = compile_pattern(managed)
-        self._path = path
         self._lock = threading.Lock()
-        self._file = None  # opened on the first event and kept: one open() per event was a hot spot
+        self._log = AppendLog(path) if path else None
         self._events: list[tuple[float, dict]] = []
-        if path and path.exists():
-            for line in path.read_text().splitlines():
-                record = json.loads(line)
-                self._events.append((record["archived_at"], record["event"]))
+        self._by_id: dict[str, dict] = {}
+        self._size = 0
+        self.damage = Damage(path or Path("archive"))
+        if path:
+            for number, record in read_records(path, self.damage):
+                event = record.get("event")
+                try:
+                    if not (isinstance(event["id"], str) and isinstance(event["time"], str)):
+                        raise TypeError
+                    self._keep(float(record.get("archived_at") or 0), event)
+                except (KeyError, TypeError, ValueError):  # JSON, but not an archived event
+                    self.damage.lines.append(number)
+
+    def _keep(self, stamp: float, event: dict) -> None:
+        self._events.append((stamp, event))
+        self._by_id[event["id"]] = event
+        self._size += len(json.dumps(event, separators=(",", ":")))
 
     def record(self, event: dict, archived_at: float | None = None) -> bool:
         if not self._matches(event):
             return False
         stamp = time.time() if archived_at is None else archived_at
         with self._lock:
-            self._events.append((stamp, event))
-            if self._path:
-                if self._file is None:
-                    self._file = self._path.open("a", buffering=1)  # line-buffered: each event is written out whole
-                self._file.write(json.dumps({"archived_at": stamp, "event": event}) + "\n")
+            self._keep(stamp, event)
+            if self._log:
+                self._log.append({"archived_at": stamp, "event": event})
         return True
 
     def close(self) -> None:
+        if self._log:
+            self._log.close()
+
+    def get(self, event_id: str) -> dict | None:
+        return self._by_id.get(event_id)
+
+    def archived(self) -> list[tuple[float, dict]]:
+        """Every (archived_at, event), in the order they were archived."""
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            return list(self._events)
 
     def between(self, start: float, end: float) -> list[dict]:
         """Archived events whose ``time`` lies in [start, end] (epoch seconds), oldest first."""
         with self._lock:
-            timed = [(_epoch(e["time"]), e) for _, e in self._events]
+            events = [e for _, e in self._events]
+        timed = []
+        for event in events:
+            try:
+                timed.append((_epoch(event["time"]), event))
+            except ValueError:  # a damaged time: no replay can ask for it
+                continue
         return [e for _, e in sorted((p for p in timed if start <= p[0] <= end), key=lambda pair: pair[0])]
 
     @property
@@ -258,5 +286,4 @@ class Archive:
 
     @property
     def size_bytes(self) -> int:
-        with self._lock:
-            return sum(len(json.dumps(e, separators=(",", ":"))) for _, e in self._events)
+        return self._size

@@ -61,17 +61,19 @@ def main() -> int:
     layer_size = manifest["layers"]["shared"]["size"]
     result = {"boto3_import_ms": round(base * 1000, 1), "functions": rows, "layer_zip_bytes": layer_size,
               "layer_ok": layer_size <= LAYER_ZIP_GOAL}
+    result["goal_met"] = result["layer_ok"] and all(r["ok"] for r in rows)
     if args.json:
         print(json.dumps(result, indent=2))
-        return 0
+        return 0 if result["goal_met"] else 1
     print(f"fresh-process `import boto3`: {result['boto3_import_ms']} ms (median of {args.runs})")
     print(f"{'function':<22}{'import ms':>10}{'/ boto3':>9}{'zip KB':>9}  goal (<= {RATIO_GOAL}, <= 64 KB)")
     for r in rows:
         kb = f"{r['zip_bytes'] / 1024:.1f}" if r["zip_bytes"] is not None else "-"
-        print(f"{r['function']:<22}{r['import_ms']:>10}{r['ratio_to_boto3']:>9}{kb:>9}  {'ok' if r['ok'] else 'MISSED'}")
+        verdict = "ok" if r["ok"] else "MISSED"
+        print(f"{r['function']:<22}{r['import_ms']:>10}{r['ratio_to_boto3']:>9}{kb:>9}  {verdict}")
     print(f"{'layer shared.zip':<22}{'':>10}{'':>9}{layer_size / 1024 / 1024:>8.1f}M  "
           f"{'ok' if result['layer_ok'] else 'MISSED'} (<= 25 MB)")
-    return 0
+    return 0 if result["goal_met"] else 1
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ def main() -> int:
     args = parser.parse_args()
     result = run(args.repetitions, args.rounds)
     print(json.dumps(result, indent=2) if args.json else table(result))
-    return 0
+    return 0 if result["goal_met"] else 1
 
 
 if __name__ == "__main__":

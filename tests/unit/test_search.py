@@ -196,7 +196,8 @@ def test_local_store_persists_across_instances(store, tmp_path):
     assert {h.id for h in other.query(query_vector("x"), k=10)} == set(CATALOG)
     other.delete(["op-107"])
     assert "op-107" not in {h.id for h in store.query(query_vector("One Piece 107"), k=10)}
-    assert [p.name for p in (tmp_path / "vectors").iterdir()] == ["products.json"]  # no temporary files left
+    assert {p.name for p in (tmp_path / "vectors").iterdir()} <= {"products.sqlite3", "products.sqlite3-wal",
+                                                                   "products.sqlite3-shm"}  # no temporary files left
 
 
 def test_local_store_is_thread_safe(tmp_path):
@@ -213,6 +214,45 @@ def test_local_store_is_thread_safe(tmp_path):
     for thread in threads:
         thread.join()
     assert len(LocalVectorStore(tmp_path, index="threads").query(vector, k=1000)) == 120
+
+
+def test_local_store_sees_another_process_writes(store, tmp_path):
+    code = (f"import sys; sys.path.insert(0, {str(LAYER)!r}); from mangaassist.search import Doc; "
+            "from mangaassist.search.local_store import LocalVectorStore as S; "
+            f"s = S({str(tmp_path)!r}); s.delete(['cook-1']); s.upsert([Doc('new-1', {query_vector('new title')!r}, "
+            "{'title': 'new'})])")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    ids = {h.id for h in store.query(query_vector("x"), k=10)}
+    assert "new-1" in ids and "cook-1" not in ids
+
+
+def test_a_json_index_of_the_earlier_store_is_imported_once(tmp_path):
+    vectors = tmp_path / "vectors"
+    vectors.mkdir()
+    (vectors / "products.json").write_text(json.dumps({"version": 1, "docs": {
+        "op-107": {"vector": [1.0, 0.0], "fields": {"title": "One Piece 107"}}}}))
+    store = LocalVectorStore(tmp_path)
+    assert [h.id for h in store.query([1.0, 0.0], k=5)] == ["op-107"]
+    assert (vectors / "products.json.imported").exists() and not (vectors / "products.json").exists()
+
+
+def test_ties_rank_by_id_and_k_bounds_the_hits(tmp_path):
+    store = LocalVectorStore(tmp_path, index="ties")
+    store.upsert([Doc(doc_id, [1.0, 0.0], {}) for doc_id in ("b", "a", "c")] + [Doc("z", [0.0, 1.0], {})])
+    assert [h.id for h in store.query([1.0, 0.0], k=2)] == ["a", "b"]
+    assert [h.id for h in store.query([1.0, 0.0], k=10)] == ["a", "b", "c", "z"]
+    assert store.query([0.0, 0.0], k=1)[0].score == 0.0  # a zero vector scores 0, no division by zero
+
+
+def test_a_damaged_index_is_moved_aside_by_the_check(tmp_path):
+    from mangaassist.search.local_store import check
+
+    store = LocalVectorStore(tmp_path, index="broken")
+    store.upsert([Doc("a", [1.0], {})])
+    (tmp_path / "vectors" / "junk.sqlite3").write_bytes(b"not a database at all" * 100)
+    notes = check(tmp_path)
+    assert len(notes) == 1 and "junk.sqlite3: damaged" in notes[0]
+    assert (tmp_path / "vectors" / "junk.damaged").exists() and (tmp_path / "vectors" / "broken.sqlite3").exists()
 
 
 def test_local_store_rejects_a_vector_of_another_dimension(store):
@@ -399,7 +439,7 @@ def test_http_errors_raise_with_status_and_body(monkeypatch):
 def test_get_vector_store_follows_the_settings(monkeypatch, tmp_path):
     search_settings(monkeypatch, LOCAL_DATA_DIR=str(tmp_path), VECTOR_INDEX="catalog")
     local = search.get_vector_store()
-    assert isinstance(local, LocalVectorStore) and local.path == tmp_path.resolve() / "vectors" / "catalog.json"
+    assert isinstance(local, LocalVectorStore) and local.path == tmp_path.resolve() / "vectors" / "catalog.sqlite3"
     search_settings(monkeypatch, VECTOR_STORE="opensearch", VECTOR_INDEX="catalog")
     with pytest.raises(settings.MissingSetting, match="OPENSEARCH_ENDPOINT is not set"):
         search.get_vector_store()

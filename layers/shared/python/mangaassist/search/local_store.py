@@ -1,88 +1,166 @@
-"""The offline vector store: exact cosine similarity over every document, kept in a JSON file.
+"""The offline vector store: exact cosine similarity over every document, kept in SQLite.
 
-One file per index, ``<LOCAL_DATA_DIR>/vectors/<index>.json`` (default data dir ``.local``, which
-git ignores and ``make clean`` removes). Writes go to a temporary file renamed over the old one,
-so a reader never sees half a file; every store on the same file in a process shares one lock,
-and each operation reloads the file when another instance (or process) changed it. Concurrent
-writers in different processes can still lose an update: this store is for one local process.
+One database per index, ``<LOCAL_DATA_DIR>/vectors/<index>.sqlite3`` (settings.search(); the local
+stack's data folder, ``.local`` by default, which git ignores and ``make clean`` removes), from the
+standard library's sqlite3.
+
+- A write is one transaction touching only its documents (the JSON file this replaces was
+  rewritten whole, 5-8 MB, under the lock every search waited on).
+- Searches read an in-memory copy of the vectors, one per database per process, brought up to
+  date before each search with the rows written since (every write stamps its rows with the
+  next version; a delete leaves a versioned tombstone), so another process's writes are seen too.
+- The database is in WAL mode: a search never waits for a write in another process.
+
+Exact cosine over a few thousand vectors is milliseconds of arithmetic; a real deployment uses
+OpenSearch Serverless (opensearch.py). A ``<index>.json`` left by the earlier store is imported
+once and renamed ``.json.imported``.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import tempfile
+import sqlite3
 import threading
+from array import array
+from heapq import nlargest
+from operator import mul
 from pathlib import Path
 
 from mangaassist.search import DEFAULT_INDEX, Doc, Hit, VectorStoreError
 
-_locks: dict[Path, threading.Lock] = {}
-_locks_guard = threading.Lock()
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS docs (
+    id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    vector BLOB,           -- float64s; NULL: deleted (a tombstone other processes catch up with)
+    norm REAL,
+    fields TEXT            -- JSON
+);
+CREATE INDEX IF NOT EXISTS docs_by_version ON docs(version);
+"""
+
+
+class _Index:
+    """One database file's connection and in-memory copy, shared by every store on it in a process."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lock = threading.RLock()  # a first write may import a JSON index inside db()
+        self.docs: dict[str, tuple[tuple[float, ...], float, dict]] = {}  # id -> (vector, norm, fields)
+        self.version = 0
+        self._db: sqlite3.Connection | None = None
+
+    def db(self) -> sqlite3.Connection:
+        with self.lock:
+            return self._db or self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a process crash, not a power cut
+                db.executescript(SCHEMA)
+            except sqlite3.DatabaseError as exc:
+                raise VectorStoreError(None, f"the local index {self.path} is unreadable: {exc}") from exc
+            self._db = db
+            self._import_json()
+        return self._db
+
+    def _import_json(self) -> None:
+        legacy = self.path.with_suffix(".json")
+        if not legacy.exists():
+            return
+        try:
+            docs = json.loads(legacy.read_text(encoding="utf-8"))["docs"]
+            self.write([Doc(doc_id, doc["vector"], doc["fields"]) for doc_id, doc in docs.items()], [])
+        except (ValueError, KeyError, TypeError):
+            return  # not ours to fix: left as it is
+        os.replace(legacy, legacy.with_name(legacy.name + ".imported"))
+
+    def sync(self) -> None:
+        """Bring the in-memory copy up to the database's latest version (caller holds the lock)."""
+        rows = self.db().execute("SELECT id, version, vector, norm, fields FROM docs WHERE version > ?",
+                                 (self.version,)).fetchall()
+        for doc_id, version, blob, norm, fields in rows:
+            if blob is None:
+                self.docs.pop(doc_id, None)
+            else:
+                self.docs[doc_id] = (tuple(array("d", blob)), norm, json.loads(fields))
+            self.version = max(self.version, version)
+
+    def write(self, upserts: list[Doc], deletes: list[str]) -> None:
+        with self.lock:
+            db = self.db()
+            try:
+                db.execute("BEGIN IMMEDIATE")  # one writer at a time, across processes too
+                version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM docs").fetchone()[0]
+                db.executemany(
+                    "INSERT INTO docs (id, version, vector, norm, fields) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET version = excluded.version, vector = excluded.vector, "
+                    "norm = excluded.norm, fields = excluded.fields",
+                    [(doc.id, version, array("d", doc.vector).tobytes(), math.sqrt(sum(x * x for x in doc.vector)),
+                      json.dumps(doc.fields, ensure_ascii=False)) for doc in upserts])
+                db.executemany("UPDATE docs SET version = ?, vector = NULL, norm = NULL, fields = NULL WHERE id = ?",
+                               [(version, doc_id) for doc_id in deletes])
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            self.sync()
+
+    def snapshot(self) -> list[tuple[str, tuple[float, ...], float, dict]]:
+        with self.lock:
+            self.sync()
+            return [(doc_id, vector, norm, fields) for doc_id, (vector, norm, fields) in self.docs.items()]
+
+
+_indexes: dict[Path, _Index] = {}
+_indexes_guard = threading.Lock()
 
 
 class LocalVectorStore:
     def __init__(self, data_dir: str | os.PathLike, index: str = DEFAULT_INDEX):
         root = Path(data_dir)
-        self.path = (root / "vectors" / f"{index}.json").resolve()
-        with _locks_guard:
-            self._lock = _locks.setdefault(self.path, threading.Lock())
-        self._docs: dict[str, dict] = {}
-        self._loaded_version: tuple | None = None
+        self.path = (root / "vectors" / f"{index}.sqlite3").resolve()
+        with _indexes_guard:
+            self._index = _indexes.setdefault(self.path, _Index(self.path))
 
     def ensure_index(self) -> None:
-        with self._lock:
-            if not self.path.exists():
-                self._save({})
+        with self._index.lock:
+            self._index.db()
 
     def upsert(self, docs: list[Doc]) -> None:
-        with self._lock:
-            current = dict(self._load())
-            current.update({doc.id: {"vector": list(doc.vector), "fields": doc.fields} for doc in docs})
-            self._save(current)
+        if docs:
+            self._index.write(docs, [])
 
     def delete(self, ids: list[str]) -> None:
-        gone = set(ids)
-        with self._lock:
-            self._save({doc_id: doc for doc_id, doc in self._load().items() if doc_id not in gone})
+        if ids:
+            self._index.write([], list(ids))
 
     def query(self, vector: list[float], k: int = 10, filters: dict | None = None) -> list[Hit]:
-        with self._lock:
-            docs = self._load()
-        hits = [
-            Hit(doc_id, _cosine(vector, doc["vector"]), doc["fields"])
-            for doc_id, doc in docs.items() if matches(doc["fields"], filters or {})
-        ]
-        hits.sort(key=lambda hit: (-hit.score, hit.id))
-        return hits[:k]
-
-    def _load(self) -> dict[str, dict]:
-        try:
-            version = _version(self.path)
-        except FileNotFoundError:
-            return {}
-        if version != self._loaded_version:
-            self._docs = json.loads(self.path.read_text(encoding="utf-8"))["docs"]
-            self._loaded_version = version
-        return self._docs
-
-    def _save(self, docs: dict[str, dict]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump({"version": 1, "docs": docs}, file, ensure_ascii=False)
-            os.replace(temporary, self.path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
-        self._docs, self._loaded_version = docs, _version(self.path)
+        docs = self._index.snapshot()
+        if docs and len(docs[0][1]) != len(vector):
+            raise VectorStoreError(None, f"vector dimension {len(vector)} does not match the index's {len(docs[0][1])}")
+        query_norm = math.sqrt(sum(x * x for x in vector))
+        scored = []
+        for doc_id, doc_vector, norm, fields in docs:
+            if filters and not matches(fields, filters):
+                continue
+            denominator = query_norm * norm
+            scored.append((sum(map(mul, vector, doc_vector)) / denominator if denominator else 0.0, doc_id, fields))
+        best = nlargest(k, scored, key=lambda hit: (hit[0], _Reverse(hit[1])))
+        return [Hit(doc_id, score, fields) for score, doc_id, fields in best]
 
 
-def _version(path: Path) -> tuple:
-    # Each save renames a new file in: its inode changes even when the clock is too coarse.
-    stat = path.stat()
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+class _Reverse(str):
+    """Orders ids descending, so ties on score rank ids ascending among the largest."""
+
+    def __lt__(self, other: str) -> bool:
+        return str.__gt__(self, other)
 
 
 def matches(fields: dict, filters: dict) -> bool:
@@ -97,8 +175,21 @@ def matches(fields: dict, filters: dict) -> bool:
     return True
 
 
-def _cosine(a: list[float], b: list[float]) -> float:
-    if len(a) != len(b):
-        raise VectorStoreError(None, f"vector dimension {len(a)} does not match the index's {len(b)}")
-    norms = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return sum(x * y for x, y in zip(a, b)) / norms if norms else 0.0
+def check(root: str | os.PathLike) -> list[str]:
+    """For the local stack at start: each index database that SQLite finds damaged is moved aside
+    (``.damaged``) so search starts empty instead of failing; what was done, one line each."""
+    notes = []
+    for path in sorted(Path(root, "vectors").glob("*.sqlite3")):
+        try:
+            with sqlite3.connect(path) as db:
+                verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            db.close()
+        except sqlite3.DatabaseError as exc:
+            verdict = str(exc)
+        if verdict != "ok":
+            for suffix in ("", "-wal", "-shm"):
+                if Path(f"{path}{suffix}").exists():
+                    os.replace(f"{path}{suffix}", f"{path.with_suffix('.damaged')}{suffix}")
+            notes.append(f"vectors/{path.name}: damaged ({verdict}); moved to {path.with_suffix('.damaged').name}, "
+                         "the index starts empty (replay the catalog events to rebuild it)")
+    return notes
