@@ -59,7 +59,7 @@ def test_file_urls_are_accepted_where_the_aws_cli_takes_them(stack, tmp_path):
     assert done.returncode == 0 and json.loads(done.stdout) == {"Result": True}
     one_line_error(ops("test-event-pattern", "--event-pattern", f"file://{tmp_path / 'none.json'}", "--event", "{}"), 2,
                    "cannot read")
-    code, sent = stack.ops("send", "github", "--file", f"file://{EVENTS / 'github.push.json'}", "--new-id")
+    code, sent = stack.ops("send", "reviews", "--file", f"file://{EVENTS / 'reviews.submitted.json'}", "--new-id")
     assert code == 0 and sent["status"] == 202
 
 
