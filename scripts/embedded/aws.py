@@ -87,7 +87,8 @@ class PutEventsTap:
     UNLOCKED = {"AmazonSQS.ReceiveMessage"}
 
     def __init__(self, app, bus_name: str, on_events: Callable[[list[dict]], None], direct=None,
-                 tap_in_process: bool = True):
+                 tap_in_process: bool = True, extensions: list | None = None):
+        self.extensions = list(extensions or [])  # (wants(environ), WSGI app): APIs moto lacks
         self.full_app = app
         self.direct_app = direct or app
         self.bus_name = bus_name
@@ -101,6 +102,9 @@ class PutEventsTap:
         app = self.direct_app if in_process else self.full_app
         target = environ.get("HTTP_X_AMZ_TARGET")
         self.calls += 1
+        for wants, extension in self.extensions:
+            if wants(environ):
+                return extension(environ, start_response)
         if target in self.UNLOCKED:
             return app(environ, start_response)
         with self.lock:
@@ -334,11 +338,12 @@ class Emulator:
     """
 
     def __init__(self, bus_name: str, on_events: Callable[[list[dict]], None], port: int = 0, in_process: bool = False,
-                 front: Callable | None = None, tap_in_process: bool = True):
-        """`front` wraps the app for requests that come through the port; `tap_in_process`: see PutEventsTap."""
+                 front: Callable | None = None, tap_in_process: bool = True, extensions: list | None = None):
+        """`front` wraps the app for requests that come through the port; `tap_in_process`, `extensions`:
+        see PutEventsTap."""
         dispatcher = DomainDispatcherApplication(create_backend_app)
         self.app = PutEventsTap(dispatcher, bus_name, on_events, direct=DirectDispatch(dispatcher),
-                                tap_in_process=tap_in_process)
+                                tap_in_process=tap_in_process, extensions=extensions)
         self._server = make_server("127.0.0.1", port, front(self.app) if front else self.app, threaded=True,
                                    request_handler=QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)

@@ -1,4 +1,7 @@
-"""The dev API key and partner secrets, kept in the data folder so a restart keeps them.
+"""The dev API keys and partner secrets, kept in the data folder so a restart keeps them.
+
+Two API keys, ``dev`` and ``dev-2`` (ids as API Gateway's ``apiKeyId``): each is a client with
+its own usage plan counters and its own jobs, so a second client is one header away.
 
 ``dev-credentials.json`` is the developer's to edit (to paste a partner's real test secret, say).
 Whatever is in it that cannot be used is replaced, and said so: a file that is not JSON is moved
@@ -46,7 +49,12 @@ def load(path: Path, sources: dict) -> tuple[dict, list[str]]:
         if "api_key" in known:
             notes.append(f"{path.name}: the API key was empty; made a new one")
         api_key = secrets.token_urlsafe(24)
-    credentials = {"api_key": api_key, "sources": {}}
+    second = known.get("api_key_2")
+    if not (isinstance(second, str) and second.strip()) or second == api_key:
+        if "api_key_2" in known:
+            notes.append(f"{path.name}: the second API key was empty or the first one; made a new one")
+        second = secrets.token_urlsafe(24)
+    credentials = {"api_key": api_key, "api_key_2": second, "sources": {}}
     kept = known.get("sources") if isinstance(known.get("sources"), dict) else {}
     for name, spec in sources.items():
         source = kept.get(name)

@@ -128,10 +128,12 @@ def _owner(services: tuple[str, ...], others: tuple[str, ...]) -> Callable[[str]
 
 
 def _serve(bus_name: str, port: int, address: str, authkey: bytes, control,
-           routes: dict[str, str] | None = None, state: dict | None = None) -> None:
+           routes: dict[str, str] | None = None, state: dict | None = None, appconfig: dict | None = None) -> None:
     """A child: moto's app on its port and on its socket until told to stop. `routes` (service
     -> socket address) are the other children, for what the port receives on their behalf.
-    `state` (folder, file, services, others, interval): where its moto state is kept."""
+    `state` (folder, file, services, others, interval): where its moto state is kept.
+    `appconfig` (application, environment, profile, flags_file, account, region): AppConfig's data
+    API, which moto lacks, served from this child beside moto's control plane (appconfig_data.py)."""
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     import gc
@@ -166,7 +168,15 @@ def _serve(bus_name: str, port: int, address: str, authkey: bytes, control,
         if state:
             restored = restore(Path(state["folder"]), owned, state["file"])
         # Calls through the socket are the parent's, which reports their PutEvents itself.
-        emulator = Emulator(bus_name, outbox.put, port, tap_in_process=False,
+        extensions = []
+        if appconfig:
+            from embedded.appconfig_data import AppConfigData, moto_hosted, wants
+
+            extensions.append((wants, AppConfigData(
+                application=appconfig["application"], environment=appconfig["environment"],
+                profile=appconfig["profile"], flags_file=Path(appconfig["flags_file"]),
+                hosted=moto_hosted(appconfig["account"], appconfig["region"]))))
+        emulator = Emulator(bus_name, outbox.put, port, tap_in_process=False, extensions=extensions,
                             front=(lambda app: _Forward(app, forwards)) if forwards else None)
         emulator.start()
         listener = Listener(address, family="AF_UNIX", authkey=authkey)
@@ -357,12 +367,12 @@ class _Child:
     """One moto child: its process, its control pipe, its socket and the connections to it."""
 
     def __init__(self, context, name: str, bus_name: str, port: int, address: str, authkey: bytes,
-                 routes: dict[str, str], state: dict | None):
+                 routes: dict[str, str], state: dict | None, appconfig: dict | None = None):
         self.name = name
         self.address = address
         self.control, child_end = context.Pipe()
         self.process = context.Process(target=_serve, name=f"mangaassist-emulator-{name}", daemon=True,
-                                       args=(bus_name, port, address, authkey, child_end, routes, state))
+                                       args=(bus_name, port, address, authkey, child_end, routes, state, appconfig))
         self.connections = _Connections(address, authkey)
         self.endpoint_url = ""
         self.ready: dict = {}
@@ -448,7 +458,7 @@ class EmulatorProcess:
 
     def __init__(self, bus_name: str, on_events: Callable[[list[dict]], None], port: int = 0,
                  shards: tuple[tuple[str, ...], ...] = (), state_folder: Path | None = None,
-                 snapshot_seconds: float = 0.0):
+                 snapshot_seconds: float = 0.0, appconfig: dict | None = None):
         self.bus_name = bus_name
         self.port = port
         self.on_events = on_events
@@ -471,7 +481,8 @@ class EmulatorProcess:
                         for i, (name, services) in enumerate(zip(names, shards), 1)]
         routes = {service: child for services, child in zip(shards, self._shards) for service in services}
         self._main = _Child(context, "main", bus_name, port, address(0), authkey,
-                            {service: child.address for service, child in routes.items()}, state("main", ()))
+                            {service: child.address for service, child in routes.items()}, state("main", ()),
+                            appconfig)
         self._main.on_events = on_events
         self._by_service = {service: child.connections for service, child in routes.items()}
         self._children = [self._main, *self._shards]

@@ -2,7 +2,10 @@
 
 - ``/webhooks/{source}`` (any method): a Lambda function URL event, payload format 2.0.
 - the REST routes in wiring.json: API Gateway REST proxy events (format 1.0), each request first
-  through ``rest_admission``: the API key, as a usage plan checks it (403 ``{"message": "Forbidden"}``).
+  through what API Gateway does before the integration (rest_api.py): the API key (403), the
+  usage plan (429), the route's Lambda authorizer (401/403), the request validator (400).
+- ``GET /openapi.json``: the REST API's description (schemas/api/openapi.json, what Terraform
+  imports); ``GET /.well-known/jwks.json``: the dev identity's public key (dev_identity.py).
 - ``/_local/...``: the stack's own controls and its page (local_api.py).
 
 Served by aiohttp (http_server.py: limits, timeouts, JSON refusals); handlers are the functions'
@@ -10,12 +13,9 @@ synchronous ``lambda_handler``s, run on a thread pool. As on Lambda, what a func
 (mangaassist.after_response) runs once its answer is sent, and that connection takes its next
 request only after that.
 
-Where the next pieces plug in:
-- the WebSocket API (API Gateway v2 events: $connect, $disconnect, routes; @connections) is one
-  more entry in ``handle``: an upgrade on its path, served by this same aiohttp server
-  (``web.WebSocketResponse``), its URL in stack.json as ``websocket_url``;
-- a usage plan (token bucket, daily quota, 429 with Retry-After) is one more check appended to
-  ``rest_admission``, after the API key (it needs the key to find its plan).
+Where the next piece plugs in: the WebSocket API (API Gateway v2 events: $connect, $disconnect,
+routes; @connections) is one more entry in ``_dispatch``: an upgrade on its path, served by this
+same aiohttp server (``web.WebSocketResponse``), its URL in stack.json as ``websocket_url``.
 """
 from __future__ import annotations
 
@@ -30,14 +30,21 @@ from aiohttp import web
 from embedded.http_server import HttpServer, Limits, Refused, read_body, refusal
 from embedded.lambda_events import function_url_event, lambda_answer, request_id, rest_proxy_event, route_pattern
 from embedded.local_api import LocalApi
+from embedded.rest_api import (
+    AuthorizerRefused,
+    UsagePlan,
+    authorize,
+    authorizer_event,
+    invalid_body,
+    missing_parameters,
+)
 from mangaassist import after_response
 
 logger = logging.getLogger("embedded.gateway")
 FUNCTION_URL_MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous invocation payload limit
 REST_MAX_BODY = 10 * 1024 * 1024  # API Gateway REST APIs' payload limit
 
-# (request, route spec) -> a refusal, or None to let the request through
-Admission = Callable[[web.BaseRequest, dict], web.Response | None]
+API_ID, STAGE = "local", "local"
 
 
 class Gateway:
@@ -50,7 +57,8 @@ class Gateway:
             self.routes.append((method, path, route_pattern(path), spec))
         self.server = HttpServer(self.handle, limits)
         self.local = LocalApi(stack, self)
-        self.rest_admission: list[Admission] = [self._api_key]
+        self.usage_plan = UsagePlan(stack.settings.usage_plan)
+        self.authorizers = stack.wiring_doc.get("authorizers", {})
         self.accepting = True
 
     @property
@@ -91,6 +99,8 @@ class Gateway:
             event = function_url_event(request.method, request.raw_path, merged_headers(request), body,
                                        request.remote or "127.0.0.1")
             return await self.invoke(request, "webhook_ingress", event)
+        if request.method in ("GET", "HEAD") and path in self.documents:
+            return web.json_response(self.documents[path](), headers={"cache-control": "no-store"})
         known = False
         for method, resource, pattern, spec in self.routes:
             match = pattern.match(path)
@@ -99,23 +109,52 @@ class Gateway:
             known = True
             if method not in (request.method, "ANY") and not (method == "GET" and request.method == "HEAD"):
                 continue
-            for admit in self.rest_admission:
-                refused = admit(request, spec)
-                if refused is not None:
-                    return refused
-            body = await read_body(request, REST_MAX_BODY, self.limits.body_timeout)
-            headers = merged_headers(request)
-            event = rest_proxy_event(request.method, resource, request.raw_path, headers, body, match.groupdict(),
-                                     request.remote or "127.0.0.1", headers.get("x-api-key"))
-            return await self.invoke(request, spec["function"], event)
+            return await self._rest(request, method, resource, match.groupdict(), spec)
         if known:
             return refusal(405, "method_not_allowed", f"no route for {request.method} {path}")
         return refusal(404, "not_found", f"no route for {request.method} {path}")
 
-    def _api_key(self, request: web.BaseRequest, spec: dict) -> web.Response | None:
-        if spec.get("api_key_required", True) and request.headers.get("x-api-key") != self.stack.api_key:
-            return web.json_response({"message": "Forbidden"}, status=403)  # API Gateway's very words
-        return None
+    @property
+    def documents(self) -> dict[str, Callable[[], dict]]:
+        return {"/openapi.json": self.stack.openapi, "/.well-known/jwks.json": self.stack.identity.jwks}
+
+    async def _rest(self, request: web.BaseRequest, method: str, resource: str, params: dict,
+                    spec: dict) -> web.StreamResponse:
+        """API Gateway's steps before a REST route's integration, in its order (rest_api.py)."""
+        headers = merged_headers(request)
+        key_id = self.stack.api_key_ids.get(headers.get("x-api-key", ""))
+        if spec.get("api_key_required", True):
+            if key_id is None:
+                return web.json_response({"message": "Forbidden"}, status=403)  # API Gateway's very words
+            exceeded = self.usage_plan.admit(key_id)
+            if exceeded is not None:
+                return web.json_response({"message": exceeded}, status=429)
+        body = await read_body(request, REST_MAX_BODY, self.limits.body_timeout)
+        query = {k: v for k, v in request.query.items()}
+        context = None
+        if spec.get("authorizer"):
+            authorizer = self.authorizers[spec["authorizer"]]
+            arn = (f"arn:aws:execute-api:{self.stack.region}:{self.stack.account}:{API_ID}/{STAGE}/"
+                   f"{request.method}{urlsplit(request.raw_path).path}")
+            event = authorizer_event(arn, request.method, resource, urlsplit(request.raw_path).path, headers,
+                                     query or None, params or None,
+                                     {"apiId": API_ID, "stage": STAGE, "resourcePath": resource,
+                                      "httpMethod": request.method, "accountId": self.stack.account})
+            try:
+                context = await self.server.run_sync(authorize,
+                                                     lambda e: self.stack.functions.invoke(authorizer["function"], e),
+                                                     event)
+            except AuthorizerRefused as refused:
+                return web.json_response({"message": refused.message}, status=refused.status)
+        missing = missing_parameters(spec, query, headers)
+        if missing:
+            return web.json_response({"message": f"Missing required request parameters: [{', '.join(missing)}]"},
+                                     status=400)
+        if invalid_body(spec, body):
+            return web.json_response({"message": "Invalid request body"}, status=400)
+        event = rest_proxy_event(request.method, resource, request.raw_path, headers, body, params,
+                                 request.remote or "127.0.0.1", headers.get("x-api-key"), key_id, context)
+        return await self.invoke(request, spec["function"], event)
 
     # --- Lambda ------------------------------------------------------------------------------
     async def invoke(self, request: web.BaseRequest, function: str, event: dict) -> web.StreamResponse:

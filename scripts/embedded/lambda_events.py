@@ -70,8 +70,10 @@ def route_pattern(path: str) -> re.Pattern:
 
 
 def rest_proxy_event(method: str, resource: str, target: str, headers: dict[str, str], body: bytes,
-                     params: dict, source_ip: str, api_key: str | None) -> dict:
-    """API Gateway REST proxy integration event (format 1.0)."""
+                     params: dict, source_ip: str, api_key: str | None, api_key_id: str | None = None,
+                     authorizer: dict | None = None) -> dict:
+    """API Gateway REST proxy integration event (format 1.0). ``authorizer``: the Lambda
+    authorizer's context (its values, and principalId), as ``requestContext.authorizer``."""
     split = urlsplit(target)
     query = parse_qs(split.query)
     text = is_text(headers.get("content-type", ""), body) or not body
@@ -88,14 +90,18 @@ def rest_proxy_event(method: str, resource: str, target: str, headers: dict[str,
         "requestContext": {
             "resourcePath": resource,
             "httpMethod": method,
-            "path": f"/local{split.path}",
+            # The stack serves at its root, as a custom domain does (on the execute-api host the
+            # stage comes first: /prod/v1/...); links the functions build from it must work here.
+            "path": split.path,
             "stage": "local",
             "requestId": str(uuid.uuid4()),
             "requestTimeEpoch": int(time.time() * 1000),
             "protocol": "HTTP/1.1",
             "accountId": "123456789012",
             "apiId": "local",
-            "identity": {"sourceIp": source_ip, "apiKey": api_key, "userAgent": headers.get("user-agent")},
+            "identity": {"sourceIp": source_ip, "apiKey": api_key, "apiKeyId": api_key_id,
+                         "userAgent": headers.get("user-agent")},
+            **({"authorizer": authorizer} if authorizer is not None else {}),
         },
         "body": (body.decode("utf-8") if text else base64.b64encode(body).decode()) if body else None,
         "isBase64Encoded": not text,

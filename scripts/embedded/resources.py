@@ -7,6 +7,7 @@ Secrets follow dev-credentials.json: the stack's copy wins.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from botocore.exceptions import ClientError
 from mangaassist_dev.tables import create_table_request
@@ -70,3 +71,23 @@ def ensure_resources(aws, doc: dict, wiring, names: dict, credentials: dict, reg
                 and sm.get_secret_value(SecretId=secret_id)["SecretString"] != value:
             sm.put_secret_value(SecretId=secret_id, SecretString=value)
     return queues
+
+
+def ensure_flags_profile(aws, names: dict, ids_file: Path) -> dict:
+    """The AppConfig application and feature-flags profile `ops.py flags push` creates versions in:
+    their ids (moto cannot list applications, so the ids made are kept in ``ids_file``)."""
+    appconfig = aws.client("appconfig")
+    try:
+        ids = json.loads(ids_file.read_text())
+        appconfig.get_configuration_profile(ApplicationId=ids["application_id"],
+                                            ConfigurationProfileId=ids["profile_id"])
+        return ids
+    except (OSError, ValueError, KeyError, TypeError, ClientError):
+        pass  # a first start, or an emulator state that lost them: make them again
+    flags = names["appconfig"]
+    app_id = appconfig.create_application(Name=flags["application"])["Id"]
+    profile_id = appconfig.create_configuration_profile(
+        ApplicationId=app_id, Name=flags["profile"], LocationUri="hosted", Type="AWS.AppConfig.FeatureFlags")["Id"]
+    ids = {"application_id": app_id, "profile_id": profile_id}
+    ids_file.write_text(json.dumps(ids) + "\n")
+    return ids

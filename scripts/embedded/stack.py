@@ -32,12 +32,16 @@ from pathlib import Path
 
 from mangaassist_dev.naming import derive
 
+from embedded.rest_api import Plan
+
 ROOT = Path(__file__).resolve().parents[2]
+FLAGS_FILE = ROOT / "config" / "flags.json"  # served until `ops.py flags push` hosts a version
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
 PREFIX = "mangaassist-local"
 # The offline provider stands in for both models; their ids say which one answered.
 LOCAL_FAST_MODEL, LOCAL_FALLBACK_MODEL = "local.fast-v1", "local.deep-v1"
+LOCAL_CANDIDATE_MODEL = "local.candidate-v1"  # what a flags rollout or a shadow tries
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Settings:
     header_timeout: float = 10.0  # the gateway's limits (embedded/http_server.Limits)
     idle_timeout: float = 30.0
     body_timeout: float = 30.0
+    usage_plan: Plan = Plan()  # the clients' usage plan per API key (rest_api.py)
+    model_tokens_per_second: float = 150.0  # the local model's pace (0: as fast as it can)
 
 
 class Stack:
@@ -65,6 +71,8 @@ class Stack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.wiring_doc = json.loads((ROOT / "terraform" / "wiring.json").read_text())
         self.names = derive(PREFIX, self.wiring_doc, ACCOUNT)  # the names Terraform gives them
+        self.names["appconfig"] = {**self.names["appconfig"], "environment": "local"}
+        self.region, self.account = REGION, ACCOUNT
         self.bus_name = self.names["bus"]
         self.archive_name = self.names["archive"]
         self.local_token = secrets.token_urlsafe(24)  # a new one each run: /_local's changes need it
@@ -87,8 +95,19 @@ class Stack:
             "MODEL_PROVIDER": "local",
             "MODEL_FAST_ID": LOCAL_FAST_MODEL,
             "MODEL_FALLBACK_ID": LOCAL_FALLBACK_MODEL,
+            "MODEL_CANDIDATE_ID": LOCAL_CANDIDATE_MODEL,
             "LOCAL_MODEL_LATENCY_MS": os.environ.get("LOCAL_MODEL_LATENCY_MS", "0"),
-            "LOCAL_MODEL_TOKENS_PER_SECOND": os.environ.get("LOCAL_MODEL_TOKENS_PER_SECOND", "50"),
+            "LOCAL_MODEL_TOKENS_PER_SECOND": f"{self.settings.model_tokens_per_second:g}",
+            "APPCONFIG_APPLICATION": self.names["appconfig"]["application"],
+            "APPCONFIG_ENVIRONMENT": self.names["appconfig"]["environment"],
+            "APPCONFIG_PROFILE": self.names["appconfig"]["profile"],
+            # AppConfig's data API polls no faster than every 15 s on AWS; locally an edit of
+            # config/flags.json or a push reaches the functions within this.
+            "FLAGS_MAX_AGE_SECONDS": "2",
+            "NOTIFY_SECRET_PREFIX": self.names["notification_secret_prefix"],
+            "NOTIFY_ALLOW_LOOPBACK": "true",  # partners' receivers run on this machine too
+            "NOTIFY_TIME_SCALE": str(self.settings.time_scale),
+            "JWT_REQUIRED": "false",
             "BREAKER_TABLE": self.names["tables"]["breaker"],
             "EMBEDDINGS_PROVIDER": "local",
             "EMBEDDINGS_MODEL_ID": "local.hashed-ngrams-v1",
@@ -123,6 +142,12 @@ class Stack:
                                                        self.wiring_doc.get("sources", {}))
         self.notes += notes
         self.api_key = self.credentials["api_key"]
+        self.api_keys = {"dev": self.credentials["api_key"], "dev-2": self.credentials["api_key_2"]}
+        self.api_key_ids = {value: key_id for key_id, value in self.api_keys.items()}
+        from embedded.dev_identity import DevIdentity
+
+        self.identity = DevIdentity(self.data_dir / "dev-jwt-key.pem")
+        self.notes += self.identity.notes
         function_logs.configure("mangaassist", self.settings.log_level, self.settings.log_format)
         archive_cfg = self.wiring.archive
         self.archive = Archive(self.archive_name, archive_cfg.event_pattern if archive_cfg else None,
@@ -136,7 +161,9 @@ class Stack:
         self.notes += [d.describe() for d in (self.archive.damage, contents.damage) if d]
         self.emulator = EmulatorProcess(self.bus_name, lambda events: self.router.put(events),
                                         shards=self.settings.shards, state_folder=self.data_dir / "emulator",
-                                        snapshot_seconds=self.settings.snapshot_seconds).start()
+                                        snapshot_seconds=self.settings.snapshot_seconds,
+                                        appconfig={**self.names["appconfig"], "account": ACCOUNT, "region": REGION,
+                                                   "flags_file": str(FLAGS_FILE)}).start()
         restored = self.emulator.restored
         self.notes += [f"emulator state: {line}" for line in restored["skipped"]]
         if restored["services"]:
@@ -156,20 +183,21 @@ class Stack:
         from mangaassist_dev.journal import trusted, unfinished
 
         from embedded.dead_letters import DeadLetters
-        from embedded.gateway import Gateway
         from embedded.lambdas import Functions
-        from embedded.resources import ensure_resources
+        from embedded.resources import ensure_flags_profile, ensure_resources
         from embedded.router import QueueConsumer, Router
 
         aws = boto3.session.Session(region_name=REGION)
         queues = ensure_resources(aws, self.wiring_doc, self.wiring, self.names, self.credentials, REGION, ACCOUNT)
         self.queue_urls, self.dlqs = queues["urls"], queues["dlqs"]
+        self.names["appconfig"].update(ensure_flags_profile(aws, self.names, self.data_dir / "appconfig-ids.json"))
         self.functions = Functions(self.wiring.functions, names=self.names["functions"], region=REGION, account=ACCOUNT)
         self.router = Router(self.wiring, self.functions, aws, bus_name=self.bus_name, names=self.names,
                              region=REGION, account=ACCOUNT, archive=self.archive, journal=self.journal,
                              dlq_urls={k: v["url"] for k, v in self.dlqs.items()}, queue_urls=self.queue_urls,
                              time_scale=self.settings.time_scale)
         self.dead_letters = DeadLetters(aws.client("sqs"), self.dlqs, self.router, self.wiring)
+        self._start_gateway()
         done = trusted(contents, trusted_until)
         self.router.log.restore(sorted(done.values(), key=lambda r: r["finished_at"])[-self.router.log_limit:])
         self.router.known_replays(contents.replays, done)
@@ -187,12 +215,24 @@ class Stack:
         self.router.resume(pending)
         self.notes.append(f"resumed {len(pending)} deliveries")
         gc.freeze()  # moto's clients, boto3's models and the resources above live as long as the stack
+
+    def _start_gateway(self) -> None:
+        """Listen, then give the functions the settings that name this port (issuer, callbacks):
+        before any function runs, as they read their settings at init."""
+        from embedded.gateway import Gateway
         from embedded.http_server import Limits
 
         settings = self.settings
         self.gateway = Gateway(self, Limits(header_timeout=settings.header_timeout, idle_timeout=settings.idle_timeout,
                                             body_timeout=settings.body_timeout))
         self.port = self.gateway.start(self.port)
+        jwt = self.identity.description(f"http://127.0.0.1:{self.port}")
+        os.environ.update({"JWT_ISSUER": jwt["issuer"], "JWT_AUDIENCE": jwt["audience"],
+                           "JWT_JWKS_URL": jwt["jwks_url"],
+                           "WEBSOCKET_CALLBACK_URL": f"http://127.0.0.1:{self.port}/_aws/ws"})
+
+    def openapi(self) -> dict:
+        return json.loads((ROOT / "schemas" / "api" / "openapi.json").read_text())
 
     def stop(self) -> None:
         """Stop accepting, drain deliveries for up to ``drain_seconds``, then save and stop."""
@@ -229,6 +269,9 @@ class Stack:
             "prefix": PREFIX,
             "names": self.names,
             "api_key": self.api_key,
+            "api_keys": self.api_keys,
+            "jwt": self.identity.description(base),
+            "openapi_url": f"{base}/openapi.json",
             "local_token": self.local_token,
             "bus": self.bus_name,
             "archive": self.archive_name,
@@ -276,9 +319,19 @@ def settings_from(argv: list[str] | None) -> Settings:
         parser.error(f"GATEWAY_*_TIMEOUT: {exc}")
     if min(timeouts.values()) <= 0:
         parser.error("GATEWAY_*_TIMEOUT must be > 0 seconds")
+    try:  # the clients' usage plan per API key, and the local model's pace
+        plan = Plan(rate=float(env("USAGE_PLAN_RATE", "100")), burst=int(env("USAGE_PLAN_BURST", "200")),
+                    daily_quota=int(env("USAGE_PLAN_DAILY_QUOTA", "10000")))
+        pace = float(env("LOCAL_MODEL_TOKENS_PER_SECOND", "150"))
+    except ValueError as exc:
+        parser.error(f"USAGE_PLAN_* / LOCAL_MODEL_TOKENS_PER_SECOND: {exc}")
+    if plan.rate <= 0 or plan.burst < 1 or plan.daily_quota < 1 or pace < 0:
+        parser.error("USAGE_PLAN_RATE must be > 0, USAGE_PLAN_BURST and USAGE_PLAN_DAILY_QUOTA >= 1, "
+                     "LOCAL_MODEL_TOKENS_PER_SECOND >= 0")
     return Settings(port=args.port, data_dir=args.data, time_scale=args.time_scale, shards=shards,
                     drain_seconds=args.drain_seconds, snapshot_seconds=args.snapshot_seconds,
-                    log_level=env("POWERTOOLS_LOG_LEVEL", "INFO"), log_format=args.log_format, **timeouts)
+                    log_level=env("POWERTOOLS_LOG_LEVEL", "INFO"), log_format=args.log_format, usage_plan=plan,
+                    model_tokens_per_second=pace, **timeouts)
 
 
 def print_ready(stack: Stack) -> None:

@@ -81,9 +81,12 @@ def push_flags(where, document: dict, description: str) -> dict:
     validate_flags(document)
     location = flags_location(where)
     appconfig = where.client("appconfig")
-    app_id = _by_name(appconfig.list_applications()["Items"], location["application"], "application")
-    profile_id = _by_name(appconfig.list_configuration_profiles(ApplicationId=app_id)["Items"], location["profile"],
-                          "configuration profile")
+    # The local stack names its ids (its emulator cannot list applications); on AWS they are looked up.
+    app_id = location.get("application_id") or _by_name(appconfig.list_applications()["Items"],
+                                                        location["application"], "application")
+    profile_id = location.get("profile_id") or _by_name(
+        appconfig.list_configuration_profiles(ApplicationId=app_id)["Items"], location["profile"],
+        "configuration profile")
     version = appconfig.create_hosted_configuration_version(
         ApplicationId=app_id, ConfigurationProfileId=profile_id, Content=json.dumps(document).encode(),
         ContentType="application/json", Description=description[:1024])["VersionNumber"]

@@ -240,8 +240,15 @@ def test_a_turn_past_its_deadline_is_504_before_api_gateway_gives_up(api, monkey
     from mangaassist import settings
 
     settings.reload()
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mangaassist import rest
+
+    runner = ThreadPoolExecutor(max_workers=1)  # the abandoned call finishes inside this test's emulator
+    monkeypatch.setattr(rest, "_RUNNER", runner)
     event = request("POST", "/v1/chat", {"message": "フリーレン"})
     status, headers, body = call("chat", event, Context(remaining_ms=2500))  # 1 s of work left after the margin
+    runner.shutdown(wait=True)
     assert (status, body["error"], headers["Retry-After"]) == (504, "deadline_exceeded", "2")
 
 
