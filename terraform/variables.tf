@@ -373,6 +373,14 @@ variable "flags_rollout" {
     final_bake_time_minutes = optional(number, 10)
   })
   default = {}
+  validation {
+    condition     = contains(["LINEAR", "EXPONENTIAL"], var.flags_rollout.growth_type) && var.flags_rollout.growth_factor >= 1 && var.flags_rollout.growth_factor <= 100
+    error_message = "flags_rollout: growth_type is LINEAR or EXPONENTIAL, growth_factor 1-100 (percent)."
+  }
+  validation {
+    condition     = var.flags_rollout.duration_minutes >= 0 && var.flags_rollout.duration_minutes <= 1440 && var.flags_rollout.final_bake_time_minutes >= 0 && var.flags_rollout.final_bake_time_minutes <= 1440
+    error_message = "flags_rollout: duration_minutes and final_bake_time_minutes are 0-1440 (AppConfig's range)."
+  }
 }
 
 variable "model_candidate_id" {
