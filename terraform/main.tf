@@ -251,6 +251,14 @@ resource "aws_lambda_event_source_mapping" "queue" {
   maximum_batching_window_in_seconds = lookup(each.value, "maximum_batching_window_seconds", 0)
   function_response_types            = ["ReportBatchItemFailures"]
 
+  lifecycle {
+    # Lambda refuses a queue whose visibility timeout is shorter than its consumer's timeout.
+    precondition {
+      condition     = each.value.visibility_timeout_seconds >= local.wiring.functions[each.value.function].timeout
+      error_message = "wiring.json: queue ${each.key}'s visibility_timeout_seconds is below ${each.value.function}'s timeout (${local.wiring.functions[each.value.function].timeout} s); AWS recommends six times it."
+    }
+  }
+
   dynamic "scaling_config" {
     for_each = lookup(each.value, "maximum_concurrency", null) == null ? [] : [each.value.maximum_concurrency]
     content {
