@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"build_version {manifest['build_version']}")
     for name, entry in rows:
-        print(f"{name:<32} {entry['size']:>12,} B zipped {entry['unzipped_size']:>13,} B unzipped  {entry['source_code_hash']}")
+        print(f"{name:<32} {entry['size']:>12,} B zipped {entry['unzipped_size']:>13,} B unzipped  "
+              f"{entry['source_code_hash']}")
     return 0
 
 
