@@ -5,7 +5,10 @@ Two builds of the same tree give byte-identical zips: entries are sorted, timest
 permissions are fixed, and nothing machine-specific (``__pycache__``, ``.pyc``, pip's
 ``RECORD``/``INSTALLER``/``direct_url.json``, console scripts with absolute shebangs) goes in.
 The layer's third-party packages are installed from the hashed runtime lock for the Lambda
-platform, so what was tested is what is deployed.
+platform, so what was tested is what is deployed. A function that needs a heavy dependency only
+it uses (the authorizer's PyJWT and cryptography) has its own hashed lock,
+``functions/<name>/requirements.txt``: it is installed the same way into that function's zip, at
+its root (Lambda's ``/var/task``), and the lock files themselves stay out of the zip.
 
 Writes ``build/functions/<name>.zip``, ``build/layers/shared.zip`` and ``build/manifest.json``
 (each zip's base64 sha256, as ``source_code_hash`` wants it, and its sizes, and ``build_version``:
@@ -36,6 +39,8 @@ FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644
 SKIP_NAMES = {"__pycache__", ".pytest_cache", ".mypy_cache", ".DS_Store"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
+# A function's own lock and what it was compiled from: build inputs, not code.
+FUNCTION_LOCK, FUNCTION_LOCK_SOURCE = "requirements.txt", "requirements.in"
 # pip metadata that varies with the machine or the install, not with the package.
 PIP_NOISE = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 
@@ -119,7 +124,7 @@ def install_dependencies(lock: Path, arch: str, python_version: str, cache: Path
     ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise BuildError(f"pip install for the layer failed:\n{result.stderr}")
+        raise BuildError(f"pip install of {lock} failed:\n{result.stderr}")
     # Console scripts carry this machine's interpreter path and are useless in Lambda.
     shutil.rmtree(staging / "bin", ignore_errors=True)
     for noise in staging.glob("*.dist-info/*"):
@@ -137,6 +142,19 @@ def layer_files(deps: Path | None) -> list[tuple[Path, str]]:
     files += [(p, f"python/{rel}") for p, rel in iter_files(package)]
     # The contracts travel inside the package so every function validates against them.
     files += [(p, f"python/mangaassist/_schemas/{rel}") for p, rel in iter_files(ROOT / "schemas")]
+    return files
+
+
+def function_files(folder: Path, deps: Path | None) -> list[tuple[Path, str]]:
+    """A function's zip: its folder (less its lock files) and, when it has a lock, what that installs."""
+    files = [(p, rel) for p, rel in iter_files(folder) if rel not in (FUNCTION_LOCK, FUNCTION_LOCK_SOURCE)]
+    if deps is not None:
+        own = {rel for _, rel in files}
+        installed = list(iter_files(deps))
+        clash = sorted(own & {rel for _, rel in installed})
+        if clash:
+            raise BuildError(f"{folder.name}: its own files and its requirements both have {', '.join(clash)}")
+        files += installed
     return files
 
 
@@ -162,7 +180,11 @@ def build(out: Path, arch: str, python_version: str, with_deps: bool = True) -> 
     layer = write_zip(out / "layers" / "shared.zip", layer_files(deps))
     functions = {}
     for name in function_names():
-        artifact = write_zip(out / "functions" / f"{name}.zip", list(iter_files(ROOT / "functions" / name)))
+        folder = ROOT / "functions" / name
+        own_deps = None
+        if with_deps and (folder / FUNCTION_LOCK).is_file():
+            own_deps = install_dependencies(folder / FUNCTION_LOCK, arch, python_version, out / ".cache")
+        artifact = write_zip(out / "functions" / f"{name}.zip", function_files(folder, own_deps))
         if artifact.unzipped_size + layer.unzipped_size > MAX_UNZIPPED:
             raise BuildError(f"{name}: function and layer unzip to more than {MAX_UNZIPPED:,} bytes")
         functions[name] = artifact.manifest_entry(out)
@@ -184,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "build")
     parser.add_argument("--arch", choices=sorted(PLATFORMS), default=os.environ.get("LAMBDA_ARCH", "x86_64"))
     parser.add_argument("--python-version", default=os.environ.get("LAMBDA_PYTHON", "3.12"))
-    parser.add_argument("--no-deps", action="store_true", help="layer without third-party packages (tests)")
+    parser.add_argument("--no-deps", action="store_true",
+                        help="no third-party packages, in the layer or in a function with its own lock (tests)")
     args = parser.parse_args(argv)
     try:
         manifest = build(args.out.resolve(), args.arch, args.python_version, with_deps=not args.no_deps)
@@ -196,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"build_version {manifest['build_version']}")
     for name, entry in rows:
-        print(f"{name:<32} {entry['size']:>12,} B zipped {entry['unzipped_size']:>13,} B unzipped  {entry['source_code_hash']}")
+        print(f"{name:<32} {entry['size']:>12,} B zipped {entry['unzipped_size']:>13,} B unzipped  "
+              f"{entry['source_code_hash']}")
     return 0
 
 

@@ -11,10 +11,15 @@ are never touched, initialises it through the provider mirror (scripts/terraform
 3. `terraform destroy`;
 
 and stops the server. The provider reaches moto through ``AWS_ENDPOINT_URL`` and a provider
-override file in the copy (dummy credentials, path-style S3). Two things moto does not
-implement are switched off by the root module's variables that exist for that purpose
-(DEPLOY_TEST_VARS); nothing in the modules is edited. Three moto gaps on the way are filled in
-the test's own moto (the functions named below), each where moto departs from AWS's API.
+override file in the copy (dummy credentials, path-style S3). What moto does not implement is
+switched off by the root module's variables that exist for that purpose (DEPLOY_TEST_VARS);
+nothing in the modules is edited. Three moto gaps on the way are filled in the test's own moto
+(the functions named below), each where moto departs from AWS's API.
+
+The build is the repository's (`make build`). A function that wiring.json deploys but that has no
+folder under functions/ yet (its handler is still being written) gets a stand-in zip in the
+copy's own build folder, said aloud, so the test proves the Terraform for it; `terraform apply`
+outside this test refuses such a build (output build_version's precondition).
 """
 from __future__ import annotations
 
@@ -36,7 +41,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY_TEST_VARS = {
     "enable_schema_registry": False,  # moto answers 5xx for the EventBridge schema registry
     "enable_search_data_access_policy": False,  # ... and for OpenSearch Serverless access policies
+    "enable_flags_deployment": False,  # moto has no AppConfig environments, strategies or deployments
+    "enable_websocket_deployment": False,  # ... nor API Gateway v2 deployments
 }
+
+STAND_IN_HANDLER = """\
+# A stand-in written by scripts/deploy_test.py: functions/{name}/ does not exist yet.
+def lambda_handler(event, context):
+    raise RuntimeError("functions/{name} is not built: this is make deploy-test's stand-in")
+"""
 
 # What the second plan may still change after a clean apply: resource address ([*] is any key) -> the
 # attributes that may differ, and why. Each is moto answering differently from AWS, not a defect
@@ -170,10 +183,42 @@ def prepare(work: Path) -> Path:
     shutil.copy2(ROOT / "scripts" / "terraform_init.sh", work / "scripts" / "terraform_init.sh")
     # The root module reads ../schemas and ../build/manifest.json.
     (work / "schemas").symlink_to(ROOT / "schemas")
-    (work / "build").symlink_to(ROOT / "build")
+    (work / "config").symlink_to(ROOT / "config")
+    stand_ins = link_build(ROOT / "build", work / "build", ROOT / "terraform" / "wiring.json")
+    if stand_ins:
+        print(f"  stand-in zips for functions wiring.json deploys but functions/ lacks: {', '.join(stand_ins)}",
+              flush=True)
     (work / "terraform" / "deploy_test_override.tf").write_text(PROVIDER_OVERRIDE)
     (work / "terraform" / "deploy_test.auto.tfvars.json").write_text(json.dumps(DEPLOY_TEST_VARS, indent=2))
     return work / "terraform"
+
+
+def link_build(build: Path, dest: Path, wiring: Path) -> list[str]:
+    """The build as the copy sees it: every artifact linked from ``build``, a manifest of its own,
+    and a stand-in zip for each function ``wiring`` deploys that the build has none for. Returns
+    the stand-ins' names."""
+    import base64
+    import hashlib
+    import zipfile
+
+    manifest = json.loads((build / "manifest.json").read_text())
+    (dest / "functions").mkdir(parents=True)
+    (dest / "layers").symlink_to(build / "layers")
+    for entry in manifest["functions"].values():
+        (dest / entry["path"]).symlink_to(build / entry["path"])
+    stand_ins = sorted(set(json.loads(wiring.read_text())["functions"]) - set(manifest["functions"]))
+    for name in stand_ins:
+        path = dest / "functions" / f"{name}.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            info = zipfile.ZipInfo("handler.py", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o100644 << 16
+            zf.writestr(info, STAND_IN_HANDLER.format(name=name))
+        data = path.read_bytes()
+        manifest["functions"][name] = {"path": f"functions/{name}.zip", "size": len(data), "unzipped_size": 0,
+                                       "source_code_hash": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+                                       "stand_in": True}
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return stand_ins
 
 
 def terraform_env(endpoint: str, work: Path) -> dict:

@@ -17,16 +17,25 @@ locals {
   build_dir     = dirname(local.manifest_path)
   manifest      = jsondecode(file(local.manifest_path))
   build_version = try(local.manifest.build_version, "") # checked by output build_version
-  wiring        = jsondecode(file("${path.module}/wiring.json"))
-  schema_dir    = "${path.module}/../schemas"
-  partition     = data.aws_partition.current.partition
-  account_id    = data.aws_caller_identity.current.account_id
+  # Checked by output build_version: every function wiring.json deploys has a zip in the build.
+  functions_without_zip = sort([for name in keys(jsondecode(file("${path.module}/wiring.json")).functions) : name if !can(local.manifest.functions[name].path)])
+  wiring                = jsondecode(file("${path.module}/wiring.json"))
+  schema_dir            = "${path.module}/../schemas"
+  partition             = data.aws_partition.current.partition
+  account_id            = data.aws_caller_identity.current.account_id
 
   # Every permission a wiring entry may name -> the IAM statements it grants, on one resource each.
+  # A table's :read covers its global secondary indexes (<table arn>/index/*, read actions only);
+  # :readwrite adds the item writes and ConditionCheckItem (TransactWriteItems' condition checks).
+  table_read_actions  = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"]
+  table_write_actions = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem"]
   table_permissions = merge([
     for t, arn in module.data.table_arns : {
-      "${t}:read"      = [{ sid = "Read${replace(title(t), "_", "")}", actions = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"], resources = [arn] }]
-      "${t}:readwrite" = [{ sid = "ReadWrite${replace(title(t), "_", "")}", actions = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = [arn] }]
+      "${t}:read" = [{ sid = "Read${replace(title(t), "_", "")}", actions = local.table_read_actions, resources = compact([arn, module.data.index_arns[t]]) }]
+      "${t}:readwrite" = concat(
+        [{ sid = "ReadWrite${replace(title(t), "_", "")}", actions = concat(local.table_read_actions, local.table_write_actions), resources = [arn] }],
+        module.data.index_arns[t] == null ? [] : [{ sid = "ReadWrite${replace(title(t), "_", "")}Indexes", actions = local.table_read_actions, resources = [module.data.index_arns[t]] }],
+      )
     }
   ]...)
   bucket_permissions = merge([
@@ -37,7 +46,7 @@ locals {
   ]...)
   # Bedrock: a foundation model id, or a cross-region inference profile (us./eu./apac./jp./global.)
   # which also needs the underlying model in every region it routes to.
-  model_resources = flatten([for id in distinct([var.model_fast_id, var.model_fallback_id]) : (
+  model_resources = flatten([for id in compact(distinct([var.model_fast_id, var.model_fallback_id, var.model_candidate_id])) : (
     can(regex("^(us|eu|apac|jp|global|us-gov)\\.", id))
     ? ["arn:${local.partition}:bedrock:${var.region}:${local.account_id}:inference-profile/${id}", "arn:${local.partition}:bedrock:*::foundation-model/${replace(id, "/^[a-z-]+\\./", "")}"]
     : ["arn:${local.partition}:bedrock:${var.region}::foundation-model/${id}"]
@@ -45,6 +54,8 @@ locals {
   queue_permissions = merge([
     for q, arn in module.event_bus.queue_arns : {
       "queue:${q}:consume" = [{ sid = "Consume${title(q)}", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], resources = [arn] }]
+      "queue:${q}:send"    = [{ sid = "SendTo${title(q)}", actions = ["sqs:SendMessage"], resources = [arn] }]
+      "dlq:${q}:send"      = [{ sid = "SendTo${title(q)}DeadLetters", actions = ["sqs:SendMessage"], resources = [module.event_bus.queue_dlq_arns[q]] }]
     }
   ]...)
   permission_statements = merge(local.table_permissions, local.bucket_permissions, local.queue_permissions, {
@@ -54,7 +65,15 @@ locals {
     "search:write"         = [{ sid = "SearchWrite", actions = ["aoss:APIAccessAll"], resources = [module.search.collection_arn] }]
     "events:put"           = [{ sid = "PutEvents", actions = ["events:PutEvents"], resources = [module.event_bus.bus_arn] }]
     "webhook_secrets:read" = [{ sid = "ReadWebhookSecrets", actions = ["secretsmanager:GetSecretValue"], resources = values(module.webhooks.secret_arns) }]
+    # Powertools' AppConfigStore: a session on the profile through this environment, then its latest.
+    "flags:read" = [{ sid = "ReadFeatureFlags", actions = ["appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration"], resources = [module.flags.configuration_arn] }]
+    # One secret per subscription, created by `ops.py subscriptions add` (the ARN ends in a random suffix).
+    "notification_secrets:read" = [{ sid = "ReadSubscriptionSecrets", actions = ["secretsmanager:GetSecretValue"], resources = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.notify_secret_prefix}*"] }]
+    # Frames posted to this stage's connections, and a connection closed (1008/1009, issue 19).
+    "websocket:manage" = [{ sid = "ManageWebSocketConnections", actions = ["execute-api:ManageConnections"], resources = module.websocket.manage_connections_arns }]
   })
+  notify_secret_prefix = "${var.name_prefix}/subscriptions/"
+
   # wiring.json names, per function, the variables that size its concurrency.
   concurrency_variables = {
     ingress_reserved_concurrency      = var.ingress_reserved_concurrency
@@ -62,36 +81,61 @@ locals {
     model_worker_reserved_concurrency = var.model_worker_reserved_concurrency
   }
 
+  # Every function gets the same settings (mangaassist/settings.py names each): what Lambda sets
+  # itself (AWS_*) and the local stack's LOCAL_* are never here; optional ones are left out when
+  # null (MODEL_CANDIDATE_ID, the JWT issuer's three). Output function_environment_keys lists them.
+  environment = merge(
+    {
+      BUILD_VERSION                = local.build_version
+      POWERTOOLS_METRICS_NAMESPACE = "MangaAssist" # modules/observability's dashboard and alarms read it
+      EVENT_BUS_NAME               = module.event_bus.bus_name
+      WEBHOOK_SOURCES              = jsonencode(local.wiring.sources)
+      WEBHOOK_SECRET_PREFIX        = module.webhooks.secret_prefix
+      WEBHOOK_MAX_BODY_BYTES       = tostring(var.webhook_max_body_bytes)
+      MODEL_PROVIDER               = "bedrock"
+      MODEL_FAST_ID                = var.model_fast_id
+      MODEL_FALLBACK_ID            = var.model_fallback_id
+      EMBEDDINGS_PROVIDER          = "bedrock"
+      EMBEDDINGS_MODEL_ID          = var.embeddings_model_id
+      EMBEDDINGS_DIMENSION         = tostring(var.embeddings_dimension)
+      VECTOR_STORE                 = "opensearch"
+      VECTOR_INDEX                 = "products"
+      OPENSEARCH_ENDPOINT          = module.search.collection_endpoint
+      APPCONFIG_APPLICATION        = module.flags.application_name
+      APPCONFIG_ENVIRONMENT        = module.flags.environment_name
+      APPCONFIG_PROFILE            = module.flags.profile_name
+      FLAGS_MAX_AGE_SECONDS        = tostring(var.flags_max_age_seconds)
+      JWT_REQUIRED                 = tostring(var.jwt_required)
+      NOTIFY_SECRET_PREFIX         = local.notify_secret_prefix
+      NOTIFY_ALLOW_LOOPBACK        = "false" # receivers on 127.0.0.1 exist only on the local stack
+      NOTIFY_TIME_SCALE            = "1"     # the retry schedule as written (the local stack shrinks it)
+      WEBSOCKET_CALLBACK_URL       = module.websocket.callback_url
+    },
+    var.model_candidate_id == null ? {} : { MODEL_CANDIDATE_ID = var.model_candidate_id },
+    var.jwt_authorizer == null ? {} : {
+      JWT_ISSUER   = var.jwt_authorizer.issuer
+      JWT_AUDIENCE = var.jwt_authorizer.audience
+      JWT_JWKS_URL = var.jwt_authorizer.jwks_url
+    },
+    # The jobs queue's receives are the worker's attempts: the last one records the failure.
+    can(local.wiring.queues.jobs.max_receive_count) ? { JOB_MAX_ATTEMPTS = tostring(local.wiring.queues.jobs.max_receive_count) } : {},
+    { for t, n in module.data.table_names : "${upper(t)}_TABLE" => n },
+    { for b, n in module.data.bucket_names : "${upper(b)}_BUCKET" => n },
+    { for q, url in module.event_bus.queue_urls : "${upper(q)}_QUEUE_URL" => url },
+    { for q, url in module.event_bus.queue_dlq_urls : "${upper(q)}_DLQ_URL" => url },
+  )
+
   functions = {
     for name, f in local.wiring.functions : name => {
-      filename                = "${local.build_dir}/${local.manifest.functions[name].path}"
-      source_code_hash        = local.manifest.functions[name].source_code_hash
+      filename                = "${local.build_dir}/${try(local.manifest.functions[name].path, "functions/${name}.zip")}"
+      source_code_hash        = try(local.manifest.functions[name].source_code_hash, "")
       description             = f.description
       timeout                 = f.timeout
       memory_size             = f.memory_size
       reserved_concurrency    = try(local.concurrency_variables[f.reserved_concurrency_variable], -1)
       provisioned_concurrency = try(local.concurrency_variables[f.provisioned_concurrency_variable], 0)
-      environment = merge(
-        {
-          BUILD_VERSION          = local.build_version
-          EVENT_BUS_NAME         = module.event_bus.bus_name
-          WEBHOOK_SOURCES        = jsonencode(local.wiring.sources)
-          WEBHOOK_SECRET_PREFIX  = module.webhooks.secret_prefix
-          WEBHOOK_MAX_BODY_BYTES = tostring(var.webhook_max_body_bytes)
-          MODEL_PROVIDER         = "bedrock"
-          MODEL_FAST_ID          = var.model_fast_id
-          MODEL_FALLBACK_ID      = var.model_fallback_id
-          EMBEDDINGS_PROVIDER    = "bedrock"
-          EMBEDDINGS_MODEL_ID    = var.embeddings_model_id
-          EMBEDDINGS_DIMENSION   = tostring(var.embeddings_dimension)
-          VECTOR_STORE           = "opensearch"
-          VECTOR_INDEX           = "products"
-          OPENSEARCH_ENDPOINT    = module.search.collection_endpoint
-        },
-        { for t, n in module.data.table_names : "${upper(t)}_TABLE" => n },
-        { for b, n in module.data.bucket_names : "${upper(b)}_BUCKET" => n },
-      )
-      policy_statements = flatten([for p in f.permissions : local.permission_statements[p]])
+      environment             = local.environment
+      policy_statements       = flatten([for p in f.permissions : local.permission_statements[p]])
     }
   }
 
@@ -207,6 +251,14 @@ resource "aws_lambda_event_source_mapping" "queue" {
   maximum_batching_window_in_seconds = lookup(each.value, "maximum_batching_window_seconds", 0)
   function_response_types            = ["ReportBatchItemFailures"]
 
+  lifecycle {
+    # Lambda refuses a queue whose visibility timeout is shorter than its consumer's timeout.
+    precondition {
+      condition     = each.value.visibility_timeout_seconds >= local.wiring.functions[each.value.function].timeout
+      error_message = "wiring.json: queue ${each.key}'s visibility_timeout_seconds is below ${each.value.function}'s timeout (${local.wiring.functions[each.value.function].timeout} s); AWS recommends six times it."
+    }
+  }
+
   dynamic "scaling_config" {
     for_each = lookup(each.value, "maximum_concurrency", null) == null ? [] : [each.value.maximum_concurrency]
     content {
@@ -215,11 +267,21 @@ resource "aws_lambda_event_source_mapping" "queue" {
   }
 }
 
+# The REST API's body is the committed OpenAPI document (make openapi) plus API Gateway's
+# extensions, which the module adds from the routes and authorizers here.
 module "api" {
   source = "./modules/api"
 
-  name_prefix                    = var.name_prefix
-  routes                         = local.wiring.routes
+  name_prefix = var.name_prefix
+  routes      = local.wiring.routes
+  document    = file("${local.schema_dir}/api/openapi.json")
+  authorizers = {
+    for name, a in try(local.wiring.authorizers, {}) : name => {
+      invoke_arn         = module.functions.invoke_arns[a.function]
+      function_name      = module.functions.function_names[a.function]
+      result_ttl_seconds = try(a.result_ttl_seconds, 0)
+    }
+  }
   invoke_arns                    = module.functions.invoke_arns
   function_names                 = module.functions.function_names
   qualifier                      = module.functions.alias_name
@@ -233,6 +295,43 @@ module "api" {
   waf                            = var.waf
   log_retention_days             = var.log_retention_days
   kms_key_arn                    = var.kms_key_arn
+}
+
+# The streaming API (wiring.json's websocket): its routes call one function's alias, $connect
+# the authorizer; the clients' API key is in the usage plan covering its stage.
+module "websocket" {
+  source = "./modules/websocket"
+
+  name_prefix                = var.name_prefix
+  routes                     = local.wiring.websocket.routes
+  route_selection_expression = local.wiring.websocket.route_selection_expression
+  invoke_arn                 = module.functions.invoke_arns[local.wiring.websocket.function]
+  function_name              = module.functions.function_names[local.wiring.websocket.function]
+  authorizer_invoke_arn      = module.functions.invoke_arns[local.wiring.authorizers[local.wiring.websocket.authorizer].function]
+  authorizer_function_name   = module.functions.function_names[local.wiring.authorizers[local.wiring.websocket.authorizer].function]
+  qualifier                  = module.functions.alias_name
+  api_key_required           = try(local.wiring.websocket.api_key_required, true)
+  api_key_ids                = { clients = module.api.api_key_id }
+  stage_name                 = var.api_stage_name
+  throttle                   = local.wiring.websocket.throttle
+  execution_logging_level    = module.api.execution_logging_level # after the account's CloudWatch role
+  create_deployment          = var.enable_websocket_deployment
+  log_retention_days         = var.log_retention_days
+  kms_key_arn                = var.kms_key_arn
+}
+
+# Feature flags: config/flags.json hosted in AppConfig and rolled out gradually, rolled back by
+# the API's 5XX alarm and the model-errors alarm.
+module "flags" {
+  source = "./modules/flags"
+
+  name_prefix                       = var.name_prefix
+  environment                       = var.environment
+  flags_content                     = file("${path.module}/../config/flags.json")
+  rollout                           = var.flags_rollout
+  alarm_arns                        = module.observability.rollback_alarm_arns
+  create_environment_and_deployment = var.enable_flags_deployment
+  kms_key_arn                       = var.kms_key_arn
 }
 
 module "observability" {

@@ -17,7 +17,9 @@ locals {
   # (SQS, Lambda, IAM, S3, OpenSearch Serverless, EventBridge, DynamoDB, Secrets Manager, SNS).
   name_groups = {
     "SQS queue names"                                     = { limit = 80, suffixes = concat(local.suffixes.queues, local.suffixes.target_dlqs, local.suffixes.forward) }
-    "Lambda function and IAM role names"                  = { limit = 64, suffixes = concat(local.suffixes.functions, ["-apigw-cloudwatch", "-events-forwarding"]) }
+    "Lambda function and IAM role names"                  = { limit = 64, suffixes = concat(local.suffixes.functions, ["-apigw-cloudwatch", "-events-forwarding", "-appconfig-monitor"]) }
+    "AppConfig application and deployment strategy names" = { limit = 64, suffixes = ["", "-flags-rollout"] }
+    "API Gateway API and authorizer names"                = { limit = 128, suffixes = ["-api", "-websocket", "-websocket-authorizer"] }
     "S3 bucket names"                                     = { limit = 63, suffixes = local.suffixes.buckets }
     "OpenSearch Serverless collection and policy names"   = { limit = 32, suffixes = ["-products", "-enc", "-net", "-data"] }
     "EventBridge rule names"                              = { limit = 64, suffixes = local.suffixes.rules }

@@ -43,6 +43,31 @@ output "api_url" {
   value       = module.api.url
 }
 
+output "websocket_url" {
+  description = "Where clients open the streaming chat: wss://<api id>.execute-api.<region>.amazonaws.com/<stage> (send the API key as ?x-api-key= or a header, a token as ?token=)."
+  value       = module.websocket.url
+}
+
+output "websocket_callback_url" {
+  description = "The WebSocket stage's @connections endpoint the functions post frames to (their WEBSOCKET_CALLBACK_URL)."
+  value       = module.websocket.callback_url
+}
+
+output "flags" {
+  description = "Where the feature flags live (ops.py flags push): AppConfig application, environment and profile names, and the deployment strategy."
+  value = {
+    application            = module.flags.application_name
+    environment            = module.flags.environment_name
+    profile                = module.flags.profile_name
+    deployment_strategy_id = module.flags.deployment_strategy_id
+  }
+}
+
+output "function_environment_keys" {
+  description = "The environment variables each function gets, by function, sorted (a test compares them with mangaassist/settings.py's names)."
+  value       = { for name, env in module.functions.environment_variables : name => sort(keys(env)) }
+}
+
 output "api_key_id" {
   description = "Id of the clients' API key."
   value       = module.api.api_key_id
@@ -84,5 +109,9 @@ output "build_version" {
   precondition {
     condition     = can(regex("^[0-9a-f]{12}$", local.build_version))
     error_message = "build/manifest.json has no build_version (it predates it): run `make build` again."
+  }
+  precondition {
+    condition     = length(local.functions_without_zip) == 0
+    error_message = "The build (${local.manifest_path}) has no zip for ${join(", ", local.functions_without_zip)}, which wiring.json deploys: each needs functions/<name>/handler.py, then `make build`."
   }
 }

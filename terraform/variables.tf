@@ -80,12 +80,13 @@ variable "alarm_subscribers" {
 }
 
 variable "alarm_thresholds" {
-  description = "Alarm thresholds (modules/observability): lambda_errors_per_5_minutes, api_5xx_rate (0-1), api_p99_latency_ms, queue_oldest_message_seconds."
+  description = "Alarm thresholds (modules/observability): lambda_errors_per_5_minutes, api_5xx_rate (0-1), api_p99_latency_ms, queue_oldest_message_seconds, model_fallback_rate (0-1: the share of model calls a fallback answered; a feature-flag deployment rolls back on it and on api_5xx_rate)."
   type = object({
     lambda_errors_per_5_minutes  = optional(number, 0)
     api_5xx_rate                 = optional(number, 0.01)
     api_p99_latency_ms           = optional(number, 3000)
     queue_oldest_message_seconds = optional(number, 900)
+    model_fallback_rate          = optional(number, 0.1)
   })
   default = {}
 }
@@ -339,4 +340,75 @@ variable "enable_search_data_access_policy" {
   description = "Create the OpenSearch Serverless data access policy. For emulators only: make deploy-test turns it off because moto cannot create access policies; on AWS the functions cannot reach the collection without it."
   type        = bool
   default     = true
+}
+
+variable "enable_flags_deployment" {
+  description = "Create the AppConfig environment (with its alarm monitors), the deployment strategy and the deployment of config/flags.json. For emulators only: make deploy-test turns it off because moto has no AppConfig environments, strategies or deployments; on AWS the functions find no flags without them and run on the code's defaults."
+  type        = bool
+  default     = true
+}
+
+variable "enable_websocket_deployment" {
+  description = "Create the WebSocket API's deployment. For emulators only: make deploy-test turns it off because moto has no API Gateway v2 deployments; on AWS the stage serves nothing without one."
+  type        = bool
+  default     = true
+}
+
+variable "flags_max_age_seconds" {
+  description = "How long a function trusts the feature flags it read (FLAGS_MAX_AGE_SECONDS): a change, a kill switch included, reaches every container within this."
+  type        = number
+  default     = 30
+  validation {
+    condition     = var.flags_max_age_seconds >= 15 && var.flags_max_age_seconds <= 3600
+    error_message = "flags_max_age_seconds is 15-3600 (AppConfig's minimum poll interval is 15 s)."
+  }
+}
+
+variable "flags_rollout" {
+  description = "How a flags deployment rolls out (modules/flags): EXPONENTIAL growth from 12.5% (12.5 -> 25 -> 50 -> 100%, the closest AppConfig gets to 10 -> 50 -> 100%) over duration_minutes, then final_bake_time_minutes during which the API 5XX and model-errors alarms can still roll it back."
+  type = object({
+    growth_type             = optional(string, "EXPONENTIAL")
+    growth_factor           = optional(number, 12.5)
+    duration_minutes        = optional(number, 20)
+    final_bake_time_minutes = optional(number, 10)
+  })
+  default = {}
+  validation {
+    condition     = contains(["LINEAR", "EXPONENTIAL"], var.flags_rollout.growth_type) && var.flags_rollout.growth_factor >= 1 && var.flags_rollout.growth_factor <= 100
+    error_message = "flags_rollout: growth_type is LINEAR or EXPONENTIAL, growth_factor 1-100 (percent)."
+  }
+  validation {
+    condition     = var.flags_rollout.duration_minutes >= 0 && var.flags_rollout.duration_minutes <= 1440 && var.flags_rollout.final_bake_time_minutes >= 0 && var.flags_rollout.final_bake_time_minutes <= 1440
+    error_message = "flags_rollout: duration_minutes and final_bake_time_minutes are 0-1440 (AppConfig's range)."
+  }
+}
+
+variable "model_candidate_id" {
+  description = "The model a rollout flag's `candidate` names (MODEL_CANDIDATE_ID); null: none, and a rollout to it stays on the flag's other models."
+  type        = string
+  default     = null
+}
+
+variable "jwt_authorizer" {
+  description = "Whose end-user tokens the authorizer accepts (JWT_ISSUER, JWT_AUDIENCE, JWT_JWKS_URL), e.g. a Cognito user pool's issuer URL, app client id and JWKS URL. Null: none are set, the authorizer refuses any token and lets anonymous requests through (the free tier)."
+  type = object({
+    issuer   = string
+    audience = string
+    jwks_url = string
+  })
+  default = null
+  validation {
+    condition     = var.jwt_authorizer == null || (startswith(try(var.jwt_authorizer.jwks_url, ""), "https://") && length(try(var.jwt_authorizer.issuer, "")) > 0 && length(try(var.jwt_authorizer.audience, "")) > 0)
+    error_message = "jwt_authorizer: issuer and audience are set and jwks_url is an https:// URL."
+  }
+}
+
+variable "jwt_required" {
+  description = "Refuse requests and WebSocket handshakes without a valid end-user token (JWT_REQUIRED); false lets anonymous ones through as the free tier."
+  type        = bool
+  default     = false
+  validation {
+    condition     = !var.jwt_required || var.jwt_authorizer != null
+    error_message = "jwt_required needs jwt_authorizer: without an issuer every request would be refused."
+  }
 }

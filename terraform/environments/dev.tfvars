@@ -17,3 +17,4 @@ api_key_throttle            = { rate_limit = 20, burst_limit = 40, daily_quota =
 waf                         = { enabled = false }
 
 alarm_thresholds = { api_p99_latency_ms = 5000 }
+flags_rollout    = { duration_minutes = 0, final_bake_time_minutes = 0 } # a flags push reaches dev at once

@@ -18,5 +18,7 @@ api_key_throttle            = { rate_limit = 100, burst_limit = 200, daily_quota
 api_stage_throttle          = { rate_limit = 1000, burst_limit = 2000 }
 waf                         = { enabled = true, rate_limit_per_5_minutes = 2000 }
 
-alarm_thresholds = { api_p99_latency_ms = 3000, api_5xx_rate = 0.01 }
+alarm_thresholds = { api_p99_latency_ms = 3000, api_5xx_rate = 0.01, model_fallback_rate = 0.1 }
+# Flags: 12.5% -> 25% -> 50% -> 100% over 20 minutes, then 10 more under the 5XX and model-errors alarms.
+flags_rollout = { growth_type = "EXPONENTIAL", growth_factor = 12.5, duration_minutes = 20, final_bake_time_minutes = 10 }
 # alarm_subscribers = [{ protocol = "email", endpoint = "oncall@example.com" }]

@@ -3,7 +3,10 @@
 
 Every function imports boto3 anyway, so the ratio says how much the rest of the import (the
 shared layer, Powertools, contracts) adds to a cold start. Goal: <= 1.5. Also reports the zip
-sizes from build/manifest.json (goal: function zips <= 64 KB, layer <= 25 MB).
+sizes from build/manifest.json (goal: function zips <= 64 KB, layer <= 25 MB). A function with
+its own hashed lock (functions/<name>/requirements.txt, e.g. the authorizer's PyJWT and
+cryptography) ships those packages in its zip to keep them out of the shared layer: its zip is
+reported but exempt from the 64 KB goal.
 """
 from __future__ import annotations
 
@@ -56,8 +59,10 @@ def main() -> int:
     for name in functions:
         median = statistics.median(samples[name])
         size = manifest["functions"].get(name, {}).get("size")
+        own_lock = (ROOT / "functions" / name / "requirements.txt").is_file()  # exempt from the zip goal
+        zip_ok = own_lock or (size or 0) <= FUNCTION_ZIP_GOAL
         rows.append({"function": name, "import_ms": round(median * 1000, 1), "ratio_to_boto3": round(median / base, 2),
-                     "zip_bytes": size, "ok": median / base <= RATIO_GOAL and (size or 0) <= FUNCTION_ZIP_GOAL})
+                     "zip_bytes": size, "zip_goal_exempt": own_lock, "ok": median / base <= RATIO_GOAL and zip_ok})
     layer_size = manifest["layers"]["shared"]["size"]
     result = {"boto3_import_ms": round(base * 1000, 1), "functions": rows, "layer_zip_bytes": layer_size,
               "layer_ok": layer_size <= LAYER_ZIP_GOAL}
@@ -69,8 +74,9 @@ def main() -> int:
     print(f"{'function':<22}{'import ms':>10}{'/ boto3':>9}{'zip KB':>9}  goal (<= {RATIO_GOAL}, <= 64 KB)")
     for r in rows:
         kb = f"{r['zip_bytes'] / 1024:.1f}" if r["zip_bytes"] is not None else "-"
-        verdict = "ok" if r["ok"] else "MISSED"
-        print(f"{r['function']:<22}{r['import_ms']:>10}{r['ratio_to_boto3']:>9}{kb:>9}  {verdict}")
+        exempt = " (own lock: zip goal exempt)" if r["zip_goal_exempt"] else ""
+        print(f"{r['function']:<22}{r['import_ms']:>10}{r['ratio_to_boto3']:>9}{kb:>9}  "
+              f"{'ok' if r['ok'] else 'MISSED'}{exempt}")
     print(f"{'layer shared.zip':<22}{'':>10}{'':>9}{layer_size / 1024 / 1024:>8.1f}M  "
           f"{'ok' if result['layer_ok'] else 'MISSED'} (<= 25 MB)")
     return 0 if result["goal_met"] else 1

@@ -146,3 +146,65 @@ def test_build_version_is_one_id_for_the_whole_build(two_builds):
     assert build.build_version(changed) != manifest["build_version"], "any changed zip gives a new version"
     # The order the artifacts come in does not matter.
     assert build.build_version(dict(reversed(list(entries.items())))) == manifest["build_version"]
+
+
+@pytest.fixture
+def own_lock_builds(tmp_path, monkeypatch):
+    """Two builds in which pip is replaced: the layer's lock installs nothing, a function's own lock
+    installs a fake package ``jwtish`` (so the test runs offline and fast)."""
+    installed = []
+
+    def fake_install(lock, arch, python_version, cache):
+        installed.append(lock)
+        target = cache / f"fake-{lock.parent.name}"
+        if lock == ROOT / "requirements.txt":
+            target.mkdir(parents=True, exist_ok=True)
+            return target
+        (target / "jwtish").mkdir(parents=True, exist_ok=True)
+        (target / "jwtish" / "__init__.py").write_text("VERSION = '1'\n")
+        (target / "jwtish-1.0.dist-info").mkdir(exist_ok=True)
+        (target / "jwtish-1.0.dist-info" / "METADATA").write_text("Name: jwtish\n")
+        return target
+
+    monkeypatch.setattr(build, "install_dependencies", fake_install)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    manifests = [build.build(out, "x86_64", "3.12", with_deps=True) for out in outs]
+    return outs, manifests, installed
+
+
+def own_lock_functions() -> list[str]:
+    return sorted(p.parent.name for p in (ROOT / "functions").glob(f"*/{build.FUNCTION_LOCK}"))
+
+
+def test_a_function_with_its_own_lock_ships_what_it_installs(own_lock_builds):
+    (out, _), _, installed = own_lock_builds
+    owners = own_lock_functions()
+    assert "authorizer" in owners, "the authorizer has its own lock (PyJWT, cryptography)"
+    assert {ROOT / "functions" / name / build.FUNCTION_LOCK for name in owners} <= set(installed)
+    for name in owners:
+        with zipfile.ZipFile(out / "functions" / f"{name}.zip") as zf:
+            names = set(zf.namelist())
+        assert {"handler.py", "jwtish/__init__.py", "jwtish-1.0.dist-info/METADATA"} <= names, name
+        assert not names & {build.FUNCTION_LOCK, build.FUNCTION_LOCK_SOURCE}, "lock files are not code"
+    with zipfile.ZipFile(out / "functions" / "health.zip") as zf:
+        assert not any(n.startswith("jwtish") for n in zf.namelist()), "only the function with the lock gets it"
+    with zipfile.ZipFile(out / "layers" / "shared.zip") as zf:
+        assert not any("jwtish" in n for n in zf.namelist()), "the layer does not carry a function's dependencies"
+
+
+def test_a_function_with_its_own_lock_still_builds_byte_identical(own_lock_builds):
+    (a, b), (first, second), _ = own_lock_builds
+    for name in own_lock_functions():
+        assert (a / "functions" / f"{name}.zip").read_bytes() == (b / "functions" / f"{name}.zip").read_bytes()
+    assert first["build_version"] == second["build_version"]
+
+
+def test_a_function_file_that_its_requirements_also_install_fails_loudly(tmp_path):
+    folder, deps = tmp_path / "fn", tmp_path / "deps"
+    (folder / "jwt").mkdir(parents=True)
+    (deps / "jwt").mkdir(parents=True)
+    for base in (folder, deps):
+        (base / "jwt" / "__init__.py").write_text("")
+    (folder / "handler.py").write_text("")
+    with pytest.raises(build.BuildError, match="jwt/__init__.py"):
+        build.function_files(folder, deps)

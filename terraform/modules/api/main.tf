@@ -1,30 +1,80 @@
-# The clients' REST API: an OpenAPI body generated from wiring.json's routes, Lambda proxy
-# integrations on each function's alias, an API key with a usage plan, a redeployment whenever
-# the body changes; access and execution logs, X-Ray, stage and per-key throttling, and an
-# optional WAF web ACL.
+# The clients' REST API: the committed OpenAPI document (schemas/api/openapi.json, `make openapi`
+# from wiring.json's routes and schemas/api) with API Gateway's extensions added here: per
+# operation a Lambda proxy integration on its function's alias and, where it has a body or
+# parameters, the request validator (bad bodies get API Gateway's own 400 {"message": "Invalid
+# request body"} before a Lambda runs); the Lambda REQUEST authorizers on the routes that name
+# them; API keys with a usage plan; a redeployment whenever the body changes; access and execution
+# logs, X-Ray, stage and per-key throttling, and an optional WAF web ACL.
 data "aws_partition" "current" {}
 
 locals {
   routes = { for key, r in var.routes : key => merge(r, { method = split(" ", key)[0], path = split(" ", key)[1] }) }
-  openapi = jsonencode({
+  # Without a document (the module alone, in tests), a minimal one from the routes (var.document's
+  # validation refuses one that is not JSON, so try() falls back only when it is null).
+  base = try(jsondecode(var.document), {
     openapi = "3.0.1"
     info    = { title = "${var.name_prefix}-api", version = "1" }
     paths = {
       for path in distinct([for r in values(local.routes) : r.path]) : path => {
-        for r in values(local.routes) : (r.method == "ANY" ? "x-amazon-apigateway-any-method" : lower(r.method)) => {
-          security = r.api_key_required ? [{ api_key = [] }] : []
-          "x-amazon-apigateway-integration" = {
-            type       = "aws_proxy"
-            httpMethod = "POST"
-            uri        = var.invoke_arns[r.function]
-          }
+        for r in values(local.routes) : lower(r.method) => {
+          security  = r.api_key_required ? [{ api_key = [] }] : []
+          responses = { "200" = { description = "OK" } }
         } if r.path == path
       }
     }
-    components = {
-      securitySchemes = { api_key = { type = "apiKey", name = "x-api-key", in = "header" } }
-    }
   })
+  operations = flatten([for path, ops in local.base.paths : [for method in keys(ops) : "${upper(method)} ${path}"]])
+  validator  = "body-and-parameters"
+
+  # A REQUEST authorizer with no identity sources runs on every request, anonymous ones too (the
+  # function decides: anonymous is the free tier unless JWT_REQUIRED); its result is cached for
+  # result_ttl_seconds (0: never, as caching needs identity sources).
+  authorizer_schemes = {
+    for name, a in var.authorizers : name => {
+      type                           = "apiKey"
+      name                           = "Unused"
+      in                             = "header"
+      "x-amazon-apigateway-authtype" = "custom"
+      "x-amazon-apigateway-authorizer" = {
+        type                         = "request"
+        authorizerUri                = a.invoke_arn
+        authorizerResultTtlInSeconds = a.result_ttl_seconds
+      }
+    }
+  }
+
+  paths = {
+    for path, ops in local.base.paths : path => {
+      for method, op in ops : method => merge(
+        op,
+        {
+          "x-amazon-apigateway-integration" = {
+            type                = "aws_proxy"
+            httpMethod          = "POST"
+            uri                 = var.invoke_arns[local.routes["${upper(method)} ${path}"].function]
+            passthroughBehavior = "when_no_match"
+          }
+        },
+        can(op.requestBody) || can(op.parameters) ? { "x-amazon-apigateway-request-validator" = local.validator } : {},
+        # The route's authorizer joins every security requirement (AND with the API key).
+        local.routes["${upper(method)} ${path}"].authorizer == null ? {} : {
+          security = [for requirement in(length(try(op.security, [])) == 0 ? [{}] : op.security) : merge(requirement, { (local.routes["${upper(method)} ${path}"].authorizer) = [] })]
+        },
+      )
+    }
+  }
+
+  # The document's own security schemes describe the API to clients (its bearer scheme is the
+  # optional JWT); API Gateway gets the API key and the Lambda authorizers that enforce them.
+  openapi = jsonencode(merge(local.base, {
+    paths = local.paths
+    components = merge(try(local.base.components, {}), {
+      securitySchemes = merge({ api_key = { type = "apiKey", name = "x-api-key", in = "header" } }, local.authorizer_schemes)
+    })
+    "x-amazon-apigateway-request-validators" = {
+      (local.validator) = { validateRequestBody = true, validateRequestParameters = true }
+    }
+  }))
   # A route's own throttle overrides the stage's for that method (method path: "v1/search/GET").
   route_throttles = { for key, r in local.routes : "${trimprefix(r.path, "/")}/${r.method == "ANY" ? "*" : r.method}" => r.throttle if r.throttle != null }
 }
@@ -39,6 +89,14 @@ resource "aws_api_gateway_rest_api" "this" {
   tags = var.tags
   lifecycle {
     create_before_destroy = true # a replaced API is up before the old one goes
+    precondition {
+      condition     = toset(local.operations) == toset(keys(var.routes))
+      error_message = "The OpenAPI document's operations (${join(", ", sort(local.operations))}) differ from wiring.json's routes (${join(", ", sort(keys(var.routes)))}): run `make openapi`."
+    }
+    precondition {
+      condition     = alltrue([for r in values(var.routes) : r.authorizer == null || contains(keys(var.authorizers), coalesce(r.authorizer, "-"))])
+      error_message = "A route names an authorizer that var.authorizers does not define."
+    }
   }
 }
 
@@ -196,6 +254,18 @@ resource "aws_lambda_permission" "api" {
   qualifier     = var.qualifier
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/${aws_api_gateway_stage.this.stage_name}/*"
+}
+
+# API Gateway creates the authorizers from the body (their ids are its own): any authorizer of
+# this API may invoke the authorizer functions.
+resource "aws_lambda_permission" "authorizer" {
+  for_each      = var.authorizers
+  statement_id  = "api-gateway-authorizer-${each.key}"
+  action        = "lambda:InvokeFunction"
+  function_name = each.value.function_name
+  qualifier     = var.qualifier
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/authorizers/*"
 }
 
 # The optional web ACL: a rate limit per client IP, AWS's known-bad-inputs rules (Log4j's JNDI

@@ -32,3 +32,9 @@ output "web_acl_arn" {
   description = "The WAF web ACL on the stage (null when var.waf.enabled is false)."
   value       = one(aws_wafv2_web_acl.api[*].arn)
 }
+
+output "execution_logging_level" {
+  description = "The stages' execution logging level, known once the account's CloudWatch role is set (when this module manages it): another API's stage that logs should wait for it."
+  value       = var.execution_logging_level
+  depends_on  = [aws_api_gateway_account.this]
+}

@@ -1,6 +1,16 @@
 # Tables and buckets: encrypted, private, recoverable.
 data "aws_caller_identity" "current" {}
 
+locals {
+  # Every key attribute a table declares: its own keys and its indexes' (all strings), once each.
+  key_attributes = {
+    for t, spec in var.tables : t => sort(distinct(compact(concat(
+      [spec.hash_key, spec.range_key],
+      flatten([for i in values(spec.global_secondary_indexes) : [i.hash_key, i.range_key]]),
+    ))))
+  }
+}
+
 resource "aws_dynamodb_table" "this" {
   for_each     = var.tables
   name         = "${var.name_prefix}-${each.key}"
@@ -8,16 +18,23 @@ resource "aws_dynamodb_table" "this" {
   hash_key     = each.value.hash_key
   range_key    = each.value.range_key
 
-  attribute {
-    name = each.value.hash_key
-    type = "S"
-  }
-
   dynamic "attribute" {
-    for_each = each.value.range_key == null ? [] : [each.value.range_key]
+    for_each = local.key_attributes[each.key]
     content {
       name = attribute.value
       type = "S"
+    }
+  }
+
+  # On-demand like the table: no capacity to size; every attribute projected, so a query on an
+  # index never needs a second read of the table.
+  dynamic "global_secondary_index" {
+    for_each = each.value.global_secondary_indexes
+    content {
+      name            = global_secondary_index.key
+      hash_key        = global_secondary_index.value.hash_key
+      range_key       = global_secondary_index.value.range_key
+      projection_type = "ALL"
     }
   }
 

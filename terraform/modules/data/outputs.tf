@@ -17,3 +17,8 @@ output "bucket_arns" {
   description = "Bucket ARN by logical name."
   value       = { for k, b in aws_s3_bucket.this : k => b.arn }
 }
+
+output "index_arns" {
+  description = "By table: the ARN pattern of its global secondary indexes (<table arn>/index/*), or null when it has none."
+  value       = { for k, t in aws_dynamodb_table.this : k => length(var.tables[k].global_secondary_indexes) > 0 ? "${t.arn}/index/*" : null }
+}

@@ -8,12 +8,24 @@ variable "name_prefix" {
 }
 
 variable "tables" {
-  description = "DynamoDB tables keyed by logical name: hash key (and optional range key, both strings) and the TTL attribute, if any."
+  description = "DynamoDB tables keyed by logical name: hash key (and optional range key, both strings), the TTL attribute, if any, and global secondary indexes keyed by index name (hash key, optional range key; projection ALL, on-demand like the table)."
   type = map(object({
     hash_key      = string
     range_key     = optional(string)
     ttl_attribute = optional(string)
+    global_secondary_indexes = optional(map(object({
+      hash_key  = string
+      range_key = optional(string)
+    })), {})
   }))
+  validation {
+    condition     = alltrue([for t in values(var.tables) : length(t.global_secondary_indexes) <= 20])
+    error_message = "DynamoDB allows at most 20 global secondary indexes per table."
+  }
+  validation {
+    condition     = alltrue(flatten([for t in values(var.tables) : [for k in keys(t.global_secondary_indexes) : can(regex("^[A-Za-z0-9_.-]{3,255}$", k))]]))
+    error_message = "Index names are 3-255 letters, digits, _, - or . (DynamoDB's rule)."
+  }
 }
 
 variable "buckets" {

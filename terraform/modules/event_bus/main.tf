@@ -1,4 +1,5 @@
-# The custom bus, its archive, the routing table's rules and targets, one DLQ per target,
+# The custom bus, its archive, the routing table's rules and targets, one DLQ per target, the
+# wiring's queues (rule targets or fed by functions) each with its own redrive DLQ,
 # optional forwarding rules to other accounts' buses, the schema registry, and an alarm on every DLQ.
 locals {
   # Forwarding rules are rules like the wiring's, with one target: another account's bus.
@@ -93,14 +94,17 @@ resource "aws_sqs_queue" "dlq" {
 
 # Only EventBridge, and only the rules that deliver to a queue, may send to it: a target queue
 # takes its rules' events, a DLQ only its own rule's dead letters. Lambda's failure records come
-# with the function's role, which its own policy allows (below).
+# with the function's role, which its own policy allows (below). A queue no rule targets (one that
+# functions feed, like jobs) gets no queue policy: only roles of this account that their own
+# policies allow (queue:<q>:send) can send to it.
 locals {
+  queue_rules = { for q, _ in var.queues : q => [for t in values(local.targets) : aws_cloudwatch_event_rule.this[t.rule].arn if t.type == "sqs" && t.queue == q] }
   queue_senders = merge(
     { for q, _ in var.queues : "queue:${q}" => {
       arn   = aws_sqs_queue.target[q].arn
       url   = aws_sqs_queue.target[q].id
-      rules = [for t in values(local.targets) : aws_cloudwatch_event_rule.this[t.rule].arn if t.type == "sqs" && t.queue == q]
-    } },
+      rules = local.queue_rules[q]
+    } if length([for t in values(local.targets) : t if t.type == "sqs" && t.queue == q]) > 0 },
     { for k, t in local.targets : "dlq:${k}" => {
       arn   = aws_sqs_queue.dlq[k].arn
       url   = aws_sqs_queue.dlq[k].id

@@ -87,3 +87,18 @@ output "failure_destination_grants" {
   description = "The role each Lambda target function's failure records are sent with, by function (granted sqs:SendMessage on its DLQ)."
   value       = { for fn, p in aws_iam_role_policy.failure_destination : fn => p.role }
 }
+
+output "queue_urls" {
+  description = "Queue URL by logical name (what functions send to: <QUEUE>_QUEUE_URL)."
+  value       = { for k, q in aws_sqs_queue.target : k => q.url }
+}
+
+output "queue_dlq_urls" {
+  description = "Redrive DLQ URL of each queue (<QUEUE>_DLQ_URL: a consumer that gives up on a message sends it there itself)."
+  value       = { for k, q in aws_sqs_queue.target_dlq : k => q.url }
+}
+
+output "dlq_alarm_names" {
+  description = "The depth alarm of every DLQ: by rule/target, and queue:<name> for each queue's redrive DLQ."
+  value       = { for k, a in aws_cloudwatch_metric_alarm.dlq_depth : k => a.alarm_name }
+}

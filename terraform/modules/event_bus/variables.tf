@@ -25,7 +25,7 @@ variable "archive" {
 }
 
 variable "queues" {
-  description = "SQS queues that are rule targets, keyed by logical name; each gets its own redrive DLQ after max_receive_count receives."
+  description = "SQS queues keyed by logical name, each drained by a function: rule targets (analytics, notifications) or fed by functions (jobs, streams). Each gets its own redrive DLQ after max_receive_count receives."
   type = map(object({
     visibility_timeout_seconds = optional(number, 60)
     max_receive_count          = optional(number, 5)

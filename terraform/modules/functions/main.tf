@@ -122,6 +122,14 @@ resource "aws_lambda_function" "function" {
 
   tags       = var.tags
   depends_on = [aws_iam_role_policy.function]
+
+  lifecycle {
+    # Lambda refuses more than 4 KB of environment variables (names and values together).
+    precondition {
+      condition     = sum([for k, v in merge({ POWERTOOLS_SERVICE_NAME = "mangaassist", POWERTOOLS_LOG_LEVEL = "INFO" }, each.value.environment) : length(k) + length(v)]) <= 4096
+      error_message = "${each.key}'s environment variables pass Lambda's 4 KB."
+    }
+  }
 }
 
 # Every invocation goes through the alias: API Gateway, the function URL, the bus's targets and

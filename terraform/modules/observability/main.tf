@@ -96,6 +96,34 @@ resource "aws_cloudwatch_metric_alarm" "api_latency" {
   tags                = var.tags
 }
 
+# --- Models: the share of model calls a fallback answered ------------------------------------
+# Every model call emits ModelFallbacks (Powertools EMF: 1 when the fallback model answered
+# because the chosen one failed, throttled or had its circuit open, else 0) by model_id, feature
+# and service, so its average over every dimension is the fallback rate. A rollout that points a
+# feature at a broken or throttled model raises it first (a turn that no model answers is a 503,
+# the API 5XX alarm's). The dimensions' values are open-ended (any model id), so the alarm reads
+# them all with a Metrics Insights query rather than a list of metrics.
+resource "aws_cloudwatch_metric_alarm" "model_errors" {
+  alarm_name          = "${var.name_prefix}-model-errors"
+  alarm_description   = "More than ${var.thresholds.model_fallback_rate * 100}% of model calls were answered by the fallback model for 3 of 5 minutes: the chosen model fails (a feature flag rollout rolls back on this alarm)."
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  threshold           = var.thresholds.model_fallback_rate
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "fallback_rate"
+    label       = "share of model calls answered by the fallback"
+    expression  = "SELECT AVG(ModelFallbacks) FROM SCHEMA(\"${var.metrics_namespace}\", feature, model_id, service)"
+    period      = 60
+    return_data = true
+  }
+}
+
 # --- EventBridge: failed invocations per rule ------------------------------------------------
 resource "aws_cloudwatch_metric_alarm" "rule_failed_invocations" {
   for_each            = var.rule_names

@@ -20,8 +20,14 @@ output "alarm_names" {
     lambda_throttles        = { for k, a in aws_cloudwatch_metric_alarm.lambda_throttles : k => a.alarm_name }
     api_5xx                 = aws_cloudwatch_metric_alarm.api_5xx.alarm_name
     api_latency             = aws_cloudwatch_metric_alarm.api_latency.alarm_name
+    model_errors            = aws_cloudwatch_metric_alarm.model_errors.alarm_name
     rule_failed_invocations = { for k, a in aws_cloudwatch_metric_alarm.rule_failed_invocations : k => a.alarm_name }
     table_throttles         = { for k, a in aws_cloudwatch_metric_alarm.table_throttles : k => a.alarm_name }
     queue_age               = { for k, a in aws_cloudwatch_metric_alarm.queue_age : k => a.alarm_name }
   }
+}
+
+output "rollback_alarm_arns" {
+  description = "The alarms a feature-flag deployment rolls back on: the API's 5XX rate and the model fallback rate."
+  value       = [aws_cloudwatch_metric_alarm.api_5xx.arn, aws_cloudwatch_metric_alarm.model_errors.arn]
 }

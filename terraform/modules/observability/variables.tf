@@ -71,17 +71,18 @@ variable "metrics_namespace" {
 }
 
 variable "thresholds" {
-  description = "Alarm thresholds: Lambda errors per 5 minutes per function, the API's 5XX rate (0-1) and p99 latency, a target queue's oldest message age."
+  description = "Alarm thresholds: Lambda errors per 5 minutes per function, the API's 5XX rate (0-1) and p99 latency, a queue's oldest message age, the share of model calls a fallback model answered (0-1)."
   type = object({
     lambda_errors_per_5_minutes  = optional(number, 0)
     api_5xx_rate                 = optional(number, 0.01)
     api_p99_latency_ms           = optional(number, 3000)
     queue_oldest_message_seconds = optional(number, 900)
+    model_fallback_rate          = optional(number, 0.1)
   })
   default = {}
   validation {
-    condition     = var.thresholds.lambda_errors_per_5_minutes >= 0 && var.thresholds.api_5xx_rate > 0 && var.thresholds.api_5xx_rate < 1 && var.thresholds.api_p99_latency_ms > 0 && var.thresholds.queue_oldest_message_seconds > 0
-    error_message = "thresholds: lambda_errors_per_5_minutes >= 0, 0 < api_5xx_rate < 1, api_p99_latency_ms and queue_oldest_message_seconds above 0."
+    condition     = var.thresholds.lambda_errors_per_5_minutes >= 0 && var.thresholds.api_5xx_rate > 0 && var.thresholds.api_5xx_rate < 1 && var.thresholds.api_p99_latency_ms > 0 && var.thresholds.queue_oldest_message_seconds > 0 && var.thresholds.model_fallback_rate > 0 && var.thresholds.model_fallback_rate < 1
+    error_message = "thresholds: lambda_errors_per_5_minutes >= 0, 0 < api_5xx_rate < 1, api_p99_latency_ms and queue_oldest_message_seconds above 0, 0 < model_fallback_rate < 1."
   }
 }
 

@@ -69,3 +69,30 @@ mock_resource "aws_lambda_function_url" {
 mock_resource "aws_api_gateway_stage" {
   defaults = { arn = "arn:aws:apigateway:ap-northeast-1::/restapis/mockapi/stages/live", invoke_url = "https://mockapi.execute-api.ap-northeast-1.amazonaws.com/live" }
 }
+mock_resource "aws_cloudwatch_metric_alarm" {
+  defaults = { arn = "arn:aws:cloudwatch:ap-northeast-1:123456789012:alarm:mock" }
+}
+mock_resource "aws_apigatewayv2_api" {
+  defaults = { id = "mockws", api_endpoint = "wss://mockws.execute-api.ap-northeast-1.amazonaws.com", execution_arn = "arn:aws:execute-api:ap-northeast-1:123456789012:mockws" }
+}
+mock_resource "aws_apigatewayv2_authorizer" {
+  defaults = { id = "mockauth" }
+}
+mock_resource "aws_apigatewayv2_integration" {
+  defaults = { id = "mockint" }
+}
+mock_resource "aws_appconfig_application" {
+  defaults = { id = "mockapp", arn = "arn:aws:appconfig:ap-northeast-1:123456789012:application/mockapp" }
+}
+mock_resource "aws_appconfig_configuration_profile" {
+  defaults = { id = "mockprf:mockapp", configuration_profile_id = "mockprf", arn = "arn:aws:appconfig:ap-northeast-1:123456789012:application/mockapp/configurationprofile/mockprf" }
+}
+mock_resource "aws_appconfig_environment" {
+  defaults = { id = "mockenv:mockapp", environment_id = "mockenv", arn = "arn:aws:appconfig:ap-northeast-1:123456789012:application/mockapp/environment/mockenv" }
+}
+mock_resource "aws_appconfig_deployment_strategy" {
+  defaults = { id = "mockstr", arn = "arn:aws:appconfig:ap-northeast-1:123456789012:deploymentstrategy/mockstr" }
+}
+mock_resource "aws_appconfig_hosted_configuration_version" {
+  defaults = { version_number = 1, arn = "arn:aws:appconfig:ap-northeast-1:123456789012:application/mockapp/configurationprofile/mockprf/hostedconfigurationversion/1" }
+}
