@@ -55,5 +55,8 @@ locals {
     target_dlqs           = merge([for r, rule in local.wiring.rules : { for t in keys(rule.targets) : "${r}/${t}" => module.event_bus.dlq_names["${r}/${t}"] }]...)
     webhook_secret_prefix = module.webhooks.secret_prefix
     webhook_secrets       = module.webhooks.secret_names
+    # Subscriptions' signing secrets are <prefix>/subscriptions/<id>: made at run time, not here.
+    notification_secret_prefix = local.notify_secret_prefix
+    appconfig                  = { application = module.flags.application_name, profile = module.flags.profile_name }
   }
 }
