@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 TF := terraform -chdir=terraform
 PIP_COMPILE := $(BIN)/pip-compile -q --generate-hashes --no-emit-index-url --no-emit-find-links --allow-unsafe --strip-extras
 
-.PHONY: help setup run test pytest lint typecheck tf-fmt validate tf-test build lock bench clean
+.PHONY: help setup run test pytest lint typecheck tf-fmt validate tf-test build lock bench mutation clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ lock: $(STAMP) ## re-pin requirements*.txt from requirements*.in with hashes
 
 bench: $(STAMP) ## benchmarks, printed as tables
 	@set -e; for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; echo; done
+
+mutation: $(STAMP) ## mutmut on the modules in pyproject.toml [tool.mutmut]; kill rate per module (MAX_CHILDREN=1)
+	$(BIN)/python tests/mutation/run.py --max-children $(or $(MAX_CHILDREN),1)
 
 clean: ## remove generated files (keeps .venv)
 	rm -rf build .local .pytest_cache .hypothesis terraform/.terraform

@@ -18,6 +18,11 @@ for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN"
 os.environ.pop("AWS_PROFILE", None)
 
 
+def pytest_configure(config):
+    # make test runs them; make mutation leaves them out (docs/mutation.md says why).
+    config.addinivalue_line("markers", "fuzz: a Hypothesis property over thousands of inputs (tens of seconds)")
+
+
 @pytest.fixture(scope="session")
 def conformance_dir() -> Path:
     if not CONFORMANCE.is_dir():

@@ -605,6 +605,7 @@ BODIES = st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode
                                 max_leaves=10).map(lambda v: json.dumps(v).encode()))
 
 
+@pytest.mark.fuzz
 @settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(source=st.sampled_from(["stripe", "github", "reviews", "catalog", "nope", ""]),
        method=st.sampled_from(["POST", "POST", "POST", "GET", "PUT"]), headers=HEADERS, body=BODIES,
@@ -698,6 +699,7 @@ def nested(depth: int, shape: list[int]) -> object:
     return value
 
 
+@pytest.mark.fuzz
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(source=st.sampled_from(sorted(FIXTURES)), depth=st.integers(65, 20_000),
        shape=st.lists(st.integers(0, 1), min_size=1, max_size=5), data=st.data())
@@ -719,6 +721,7 @@ OUT_OF_RANGE = st.one_of(st.integers(2**63, 10**40).map(str), st.integers(-(10**
                          st.sampled_from(["1e200", "-3.5e130", "1e-200", "-2.2e-300", "1e126"]))
 
 
+@pytest.mark.fuzz
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(source=st.sampled_from(sorted(FIXTURES)), number=st.one_of(NOT_FINITE, OUT_OF_RANGE), data=st.data())
 def test_numbers_the_platform_cannot_keep_are_422_with_their_path_and_nothing_is_kept(guarded_ingress, source, number,

@@ -400,6 +400,7 @@ EVENTS = st.dictionaries(KEYS, st.recursive(
     max_size=4)
 
 
+@pytest.mark.fuzz
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(pattern=PATTERNS, event=EVENTS)
 def test_any_pattern_compiles_or_is_rejected_and_never_raises_on_events(pattern, event):
@@ -410,6 +411,7 @@ def test_any_pattern_compiles_or_is_rejected_and_never_raises_on_events(pattern,
     assert match(event) in (True, False)
 
 
+@pytest.mark.fuzz
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(pattern=VALID_PATTERNS, event=EVENTS)
 def test_a_pattern_and_its_json_text_agree(pattern, event):

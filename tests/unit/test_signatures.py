@@ -364,6 +364,7 @@ def mutate(headers: dict, body: bytes, recipe: bytes, value: str) -> tuple[dict,
     return headers, body
 
 
+@pytest.mark.fuzz
 @settings(max_examples=10_000, deadline=None)
 @given(signer=st.sampled_from([(scheme, keys) for scheme in SCHEMES for keys in ((0,), (1,), (0, 1))]),
        text=st.text(max_size=100), recipe=st.binary(max_size=9), value=VALUES, key_set=st.sampled_from(KEY_SETS))
