@@ -67,6 +67,10 @@ def test_full_corpus_unconfirmed_cases_are_reported(record_property):
     record_property("unconfirmed_cases_agreeing", f"{len(cases) - len(wrong)}/{len(cases)}")
     print(f"\nunconfirmed (flagged/dotted-key/quirk) cases agreeing with event-ruler: "
           f"{len(cases) - len(wrong)}/{len(cases)}" + "".join(f"\n  differs: {w}" for w in wrong))
+    # They follow event-ruler, not AWS: all 47 agree today, and parting from event-ruler on one of
+    # them must be a decision (listed here), never an accident.
+    assert len(cases) == 47
+    assert wrong == []
 
 
 def test_pattern_objects_and_their_json_text_answer_alike():
@@ -188,6 +192,57 @@ CASES = [
 def test_operators(pattern, expected):
     assert compile_pattern(pattern)(EVENT) is expected
     assert matches(pattern, EVENT) is expected
+
+
+# Affixes are anchored: a prefix only at the start, a suffix only at the end, equals-ignore-case and
+# wildcards over the whole value. Each row: pattern value, values it matches, values holding the
+# same text elsewhere that it must not match (mid-string), in ASCII and beyond (the regex path).
+ANCHORED = [
+    ({"prefix": "JP"}, ["JP", "JPY"], ["xJPY", "xJP", "J", "jpy", " JPY"]),
+    ({"prefix": "円"}, ["円", "円建て"], ["日本円", "日本円で"]),
+    ({"suffix": "PY"}, ["PY", "JPY"], ["PYx", "JPYx", "Y", "JPY "]),
+    ({"suffix": "円"}, ["円", "千円"], ["円建て", "千円札"]),
+    ({"equals-ignore-case": "jpy"}, ["jpy", "JPY", "jPy"], ["xJPY", "JPYx", "xjpyx", "JP", "JPYY"]),
+    ({"equals-ignore-case": "élan"}, ["élan", "ÉLAN"], ["xÉLAN", "ÉLANx", "élans", "lan"]),
+    ({"prefix": {"equals-ignore-case": "jp"}}, ["jp", "JPY", "Jpy"], ["xJPY", "xjp", "j"]),
+    ({"prefix": {"equals-ignore-case": "é"}}, ["é", "Élan"], ["xÉlan", "le é"]),
+    ({"suffix": {"equals-ignore-case": "py"}}, ["py", "JPY", "jPy"], ["PYx", "JPYx", "y"]),
+    ({"suffix": {"equals-ignore-case": "É.png"}}, ["é.PNG", "x-É.png"], ["é.PNG.bak", "é.PN"]),
+    ({"wildcard": "a*c"}, ["ac", "abc", "abbbc"], ["xabc", "abcx", "xac", "ab"]),
+    ({"wildcard": "*b*"}, ["b", "abc"], ["ac", ""]),
+    ({"wildcard": "ab*"}, ["ab", "abc"], ["xab", "xabc", "a"]),
+    ({"wildcard": "*ab"}, ["ab", "cab"], ["abx", "cabx", "b"]),
+    ({"wildcard": "a*b*c"}, ["abc", "axbyc"], ["xabc", "abcx", "acb", "axbyz"]),
+    ({"wildcard": "ab"}, ["ab"], ["xab", "abx", "a"]),
+    ({"wildcard": "漫*画"}, ["漫画", "漫のマンガ画"], ["x漫画", "漫画x"]),
+]
+# anything-but with an affix excludes only what the affix matches: the same text mid-string passes.
+ANYTHING_BUT = [
+    ({"prefix": "JP"}, ["JP", "JPY"], ["xJPY", "USD", "jpy"]),
+    ({"prefix": ["U", "E"]}, ["USD", "EUR"], ["xUSD", "JPY"]),
+    ({"suffix": "PY"}, ["PY", "JPY"], ["PYx", "JPYx", "USD"]),
+    ({"suffix": ["SD", "UR"]}, ["USD", "EUR"], ["SDx", "URx", "JPY"]),
+    ({"equals-ignore-case": "jpy"}, ["jpy", "JPY"], ["xJPY", "JPYx", "USD"]),
+    ({"equals-ignore-case": ["jpy", "usd"]}, ["JPY", "usd"], ["xusd", "JPYx"]),
+    ({"wildcard": "J*Y"}, ["JY", "JPY"], ["xJPY", "JPYx", "USD"]),
+    ({"wildcard": ["J*", "*D"]}, ["JPY", "USD"], ["xJPY", "USDx", "EUR"]),
+]
+
+
+@pytest.mark.parametrize("operand, inside, elsewhere", ANCHORED, ids=[json.dumps(op, ensure_ascii=False)
+                                                                      for op, _, _ in ANCHORED])
+def test_affixes_and_whole_value_operators_are_anchored(operand, inside, elsewhere):
+    match = compile_pattern({"v": [operand]})
+    assert [value for value in inside if not match({"v": value})] == []
+    assert [value for value in elsewhere if match({"v": value})] == []
+
+
+@pytest.mark.parametrize("operand, excluded, passing", ANYTHING_BUT, ids=[json.dumps(op, ensure_ascii=False)
+                                                                          for op, _, _ in ANYTHING_BUT])
+def test_anything_but_affixes_exclude_only_anchored_matches(operand, excluded, passing):
+    match = compile_pattern({"v": [{"anything-but": operand}]})
+    assert [value for value in excluded if match({"v": value})] == []
+    assert [value for value in passing if not match({"v": value})] == []
 
 
 def test_pattern_text_keeps_numbers_exact():
