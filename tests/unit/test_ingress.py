@@ -569,6 +569,21 @@ def test_signed_delivery_ids_are_still_the_claim_for_other_sources(aws):
     assert send(make_ingress(), "reviews", body, signed_headers("reviews", body, msg_id="msg_b"))[0] == 202
 
 
+def test_one_delivery_id_from_two_sources_is_two_deliveries(aws):
+    """Reviews and the catalog both sign Standard Webhooks msg_... ids: the same id from two partners
+    is two deliveries, each accepted and published, never one partner's duplicate of the other's."""
+    ingress = make_ingress()
+    review, catalog = fixture_body("reviews.submitted.json"), fixture_body("catalog.new_release.json")
+    first = send(ingress, "reviews", review, signed_headers("reviews", review, msg_id="msg_shared"))
+    second = send(ingress, "catalog", catalog, signed_headers("catalog", catalog, msg_id="msg_shared"))
+    assert (first[0], first[1]["source"], second[0], second[1]["source"]) == (202, "reviews", 202, "catalog")
+    assert {e["source"] for e in aws.drain()} == {"mangaassist.reviews", "mangaassist.catalog"}
+    assert len(boto3.client("dynamodb").scan(TableName=TABLE)["Items"]) == 2  # a claim each
+    # and each partner's retry is still its own duplicate
+    again = send(ingress, "catalog", catalog, signed_headers("catalog", catalog, msg_id="msg_shared"))
+    assert (again[0], again[1]["status"], again[1]["events"]) == (200, "duplicate", second[1]["events"])
+
+
 @pytest.mark.parametrize("event", ["ping", "issues", "pull_request", "release"])
 def test_an_x_github_event_that_contradicts_the_payload_is_422(aws, event):
     body = fixture_body("github.push.json")
