@@ -412,6 +412,95 @@ def test_a_probe_that_never_reports_is_reclaimed_after_a_cooldown(breaker_table)
     assert container_b.acquire().probe_at == clock.now
 
 
+@pytest.mark.parametrize("offset, probes", [(-0.001, False), (0.0, True)])
+def test_the_cooldown_ends_exactly_cooldown_seconds_after_opening(breaker_table, offset, probes):
+    clock = Clock(1_000.0)
+    fast = breaker(breaker_table, clock, cache_seconds=0)
+    for _ in range(3):
+        fast.record_failure(fast.acquire())
+    clock.now = 1_030.0 + offset
+    assert (fast.acquire() is not None) is probes
+
+
+@pytest.mark.parametrize("offset, reclaimed", [(-0.001, False), (0.0, True)])
+def test_a_silent_probe_is_reclaimable_exactly_cooldown_seconds_after_it_was_claimed(breaker_table, offset, reclaimed):
+    clock = Clock(1_000.0)
+    fast = breaker(breaker_table, clock, cache_seconds=0)
+    for _ in range(3):
+        fast.record_failure(fast.acquire())
+    clock.now = 1_030.0
+    assert fast.acquire().probe_at == 1_030.0
+    clock.now = 1_060.0 + offset
+    assert (fast.acquire() is not None) is reclaimed
+
+
+@pytest.fixture
+def serialising_dynamodb():
+    """The local stack's emulator (moto behind its one-request-at-a-time middleware), over HTTP:
+    its conditional writes are atomic, as DynamoDB's are; moto's mock_aws in one process is not."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    from embedded.aws import Emulator
+
+    moto_api_backend.reset()
+    emulator = Emulator("unused-bus", lambda events: None).start()
+    try:
+        def client():  # one per container: their own connection pools, as two Lambda containers have
+            return boto3.client("dynamodb", endpoint_url=emulator.endpoint_url, region_name="ap-northeast-1",
+                                aws_access_key_id="test", aws_secret_access_key="test")
+
+        client().create_table(TableName="breakers", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                              BillingMode="PAY_PER_REQUEST")
+        yield client
+    finally:
+        emulator.stop()
+        moto_api_backend.reset()
+
+
+def race_for_the_probe(client, clock, containers: int) -> list:
+    """Open the circuit, let every container cache the open state, pass the cooldown, then have all
+    of them ask for a permit at the same moment (a barrier): each acts on the same cached state."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    fleet = [breaker(client(), clock, cache_seconds=60) for _ in range(containers)]
+    for _ in range(3):
+        fleet[0].record_failure(fleet[0].acquire())
+    assert all(container.acquire() is None for container in fleet)  # each has read "open" and keeps it
+    clock.now += 31
+    start = Barrier(containers)
+
+    def acquire(container):
+        start.wait()
+        return container.acquire()
+
+    with ThreadPoolExecutor(containers) as pool:
+        return list(pool.map(acquire, fleet))
+
+
+def test_containers_racing_on_a_cached_open_state_get_exactly_one_probe(serialising_dynamodb):
+    for round_ in range(5):
+        permits = race_for_the_probe(serialising_dynamodb, Clock(1_000.0 + round_ * 1_000), containers=4)
+        assert sum(permit is not None for permit in permits) == 1, permits
+        state = breaker(serialising_dynamodb(), Clock()).state()
+        assert state.state == "half_open"
+        serialising_dynamodb().delete_item(TableName="breakers", Key={"pk": {"S": f"breaker#{FAST}"}})
+
+
+def test_the_race_is_real_without_the_conditional_write_every_container_probes(serialising_dynamodb, monkeypatch):
+    """The test above can fail: with the probe claim's condition dropped, the same race hands out
+    a permit to every container."""
+    update = models.breaker.CircuitBreaker._update
+
+    def unconditional(self, expression, values, condition=None):
+        return update(self, expression, values, None if ":half_open, probe_at" in expression else condition)
+
+    monkeypatch.setattr(models.breaker.CircuitBreaker, "_update", unconditional)
+    permits = race_for_the_probe(serialising_dynamodb, Clock(1_000.0), containers=4)
+    assert sum(permit is not None for permit in permits) == 4
+
+
 def test_the_cache_keeps_reads_off_the_hot_path(breaker_table):
     clock = Clock()
     fast = breaker(breaker_table, clock)
