@@ -304,6 +304,103 @@ def test_a_stream_failing_after_its_first_chunk_raises_to_the_caller():
         list(stream)
 
 
+# --- the router passes everything on, and says what happened --------------------------------
+class RecordingModel:
+    """A model that answers (or fails, or streams nothing) and records how it was called."""
+
+    def __init__(self, model_id: str, *, error: ModelError | None = None, chunks=("Yes.",)):
+        self.model_id, self.error, self.chunks, self.calls = model_id, error, chunks, []
+
+    def _completion(self, text: str) -> Completion:
+        return Completion(text=text, stop_reason="end_turn", input_tokens=3, output_tokens=1, latency_ms=5,
+                          model_id=self.model_id, provider="local", estimated_cost_usd=0.0)
+
+    def converse(self, messages, **options):
+        self.calls.append(("converse", messages, options))
+        if self.error:
+            raise self.error
+        return self._completion("".join(self.chunks))
+
+    def converse_stream(self, messages, **options):
+        self.calls.append(("converse_stream", messages, options))
+        if self.error:
+            raise self.error
+
+        def chunks():
+            yield from self.chunks
+            return self._completion("".join(self.chunks))
+
+        return models.CompletionStream(chunks())
+
+
+class RecordingBreaker:
+    def __init__(self, permit=None, open_=False):
+        self.permit, self.open, self.calls = permit or models.breaker.Permit(probe_at=123.0), open_, []
+
+    def acquire(self):
+        return None if self.open else self.permit
+
+    def record_success(self, permit):
+        self.calls.append(("success", permit))
+
+    def record_failure(self, permit):
+        self.calls.append(("failure", permit))
+
+
+OPTIONS = {"system": "You sell manga.", "max_tokens": 77, "temperature": 0.9, "feature": "moderation"}
+
+
+def test_the_router_passes_every_option_to_the_model_it_calls():
+    fast = RecordingModel(FAST)
+    ModelRouter([Route(fast)]).converse(MESSAGES, **OPTIONS)
+    list(ModelRouter([Route(fast)]).converse_stream(MESSAGES, **OPTIONS))
+    assert fast.calls == [("converse", MESSAGES, OPTIONS), ("converse_stream", MESSAGES, OPTIONS)]
+
+
+def test_a_stream_with_no_chunks_ends_with_its_completion():
+    stream = ModelRouter([Route(RecordingModel(FAST, chunks=()))]).converse_stream(MESSAGES)
+    assert list(stream) == [] and stream.completion.text == "" and not stream.completion.fallback_used
+
+
+def test_every_breaker_hears_of_its_own_permit():
+    throttled = ModelError("ThrottlingException", "slow down")
+    fast_breaker, fallback_breaker = RecordingBreaker(), RecordingBreaker()
+    routed = ModelRouter([Route(RecordingModel(FAST, error=throttled), fast_breaker),
+                          Route(RecordingModel(FALLBACK), fallback_breaker)], retry=ModelRetry(attempts=1))
+    assert routed.converse(MESSAGES).fallback_used
+    assert fast_breaker.calls == [("failure", fast_breaker.permit)]
+    assert fallback_breaker.calls == [("success", fallback_breaker.permit)]
+    refused = ModelError("ValidationException", "bad request")  # the service answered: the model is up
+    rejecting = RecordingBreaker()
+    with pytest.raises(ModelError, match="ValidationException"):
+        ModelRouter([Route(RecordingModel(FAST, error=refused), rejecting)]).converse(MESSAGES)
+    assert rejecting.calls == [("success", rejecting.permit)]
+
+
+def test_when_every_circuit_is_open_the_error_names_each_model():
+    routed = ModelRouter([Route(RecordingModel(FAST), RecordingBreaker(open_=True)),
+                          Route(RecordingModel(FALLBACK), RecordingBreaker(open_=True))])
+    with pytest.raises(ModelUnavailable) as caught:
+        routed.converse(MESSAGES)
+    assert [(c.code, c.message, c.model_id) for c in caught.value.causes] == [
+        (models.base.CIRCUIT_OPEN, "circuit open", FAST), (models.base.CIRCUIT_OPEN, "circuit open", FALLBACK)]
+
+
+def test_a_failing_model_is_logged_by_its_id_and_error_code(caplog):
+    routed = ModelRouter([Route(RecordingModel(FAST, error=ModelError("ThrottlingException", "slow"))),
+                          Route(RecordingModel(FALLBACK))], retry=ModelRetry(attempts=1))
+    with caplog.at_level(logging.WARNING, logger="mangaassist.models.router"):
+        routed.converse(MESSAGES)
+    assert caplog.messages == [f"model {FAST} failed (ThrottlingException), trying the next model"]
+
+
+def test_a_retry_policy_needs_an_attempt():
+    with pytest.raises(ValueError) as caught:
+        ModelRetry(attempts=0)
+    assert str(caught.value) == "attempts must be >= 1"
+    assert ModelRetry(attempts=1).attempts == 1
+
+
 # --- circuit breaker (DynamoDB, shared by every container) ------------------------------------
 
 @pytest.fixture
