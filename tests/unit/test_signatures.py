@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import math
 import subprocess
@@ -165,6 +166,64 @@ def test_tampering_breaks_the_signature(scheme, tamper):
     else:
         headers = {k: v.replace("msg_1", "msg_2") for k, v in headers.items()}
     assert error_code(scheme, headers, body) == "bad_signature"
+
+
+# --- constant-time comparison: every scheme, decided by hmac.compare_digest alone --------------
+HMAC_SCHEMES = [s for s in SCHEMES if s != "standard-webhooks-v1a-ed25519"]
+OTHER_KEYS = {
+    "github-hmac-sha256": "a secret this source never had",
+    "stripe-v1": "whsec_never_configured",
+    "standard-webhooks-v1": _whsec(b"never configured"),
+    "svix-v1": _whsec(b"never configured"),
+    "slack-v0": "a slack secret this source never had",
+}
+
+
+class CompareDigest:
+    """Stands in for hmac.compare_digest: records each comparison and answers as told (or truly)."""
+
+    real = staticmethod(hmac.compare_digest)
+
+    def __init__(self, verdict: bool | None = None):
+        self.verdict = verdict
+        self.calls: list[tuple[bytes, bytes]] = []
+
+    def __call__(self, a, b) -> bool:
+        self.calls.append((bytes(a), bytes(b)))
+        return self.real(a, b) if self.verdict is None else self.verdict
+
+
+@pytest.mark.parametrize("scheme", HMAC_SCHEMES)
+def test_every_hmac_scheme_compares_signatures_with_compare_digest_only(scheme, monkeypatch):
+    """Timing must not tell an attacker how much of a forged signature is right: a test that fails if
+    any scheme compares a signature with ==, or lets anything but compare_digest decide."""
+    valid, forged = partner_headers(scheme, KEYS[scheme][0], BODY), partner_headers(scheme, OTHER_KEYS[scheme], BODY)
+    keys = {"now": NOW, **receiver_keys(scheme)}
+
+    spy = CompareDigest()
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert verify(scheme, valid, BODY, **keys).key_index == 0
+    assert spy.calls and all(len(a) == len(b) == hashlib.sha256().digest_size for a, b in spy.calls)
+    assert any(a == b for a, b in spy.calls), "the matching signature went through compare_digest"
+
+    monkeypatch.setattr(hmac, "compare_digest", CompareDigest(verdict=False))
+    assert error_code(scheme, valid, **receiver_keys(scheme)) == "bad_signature"  # its "no" is final
+
+    monkeypatch.setattr(hmac, "compare_digest", CompareDigest(verdict=True))
+    assert verify(scheme, forged, BODY, **keys).scheme == scheme  # and so is its "yes": no == anywhere else
+
+
+def test_ed25519_signatures_are_checked_by_libsodium_never_by_comparing_bytes(monkeypatch):
+    """v1a verifies a signature (libsodium's crypto_sign_verify_detached, constant time), so
+    compare_digest has no say: forcing it to "equal" lets no forgery through."""
+    scheme = "standard-webhooks-v1a-ed25519"
+    spy = CompareDigest(verdict=True)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert verify(scheme, partner_headers(scheme, [WHSK_NEW], BODY), BODY, now=NOW,
+                  **receiver_keys(scheme)).key_index == 0
+    forged = partner_headers(scheme, [_ed25519_pair(b"forger")[0]], BODY)
+    assert error_code(scheme, forged, **receiver_keys(scheme)) == "bad_signature"
+    assert spy.calls == []
 
 
 def test_a_standard_source_with_secrets_and_public_keys_accepts_either():
