@@ -135,6 +135,10 @@ def test_failing_target_reaches_its_dlq_with_aws_attributes_and_redrive_recovers
                                "RETRY_ATTEMPTS"}
     assert attributes["RULE_ARN"].endswith(f"-{rule}") and attributes["TARGET_ARN"].endswith(f"-{target}")
     assert attributes["EXHAUSTED_RETRY_CONDITION"] in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")
+    # What an operator reads first (README, Operate): the code, then the message naming the failure.
+    assert (attributes["ERROR_CODE"], record["error"]["code"]) == ("SDK_CLIENT_ERROR", "SDK_CLIENT_ERROR")
+    assert attributes["ERROR_MESSAGE"] == f"InjectedFault: fault injected into {target} (POST /_local/faults)"
+    assert attributes["RETRY_ATTEMPTS"] == str(record["attempts"] - 1)
 
     code, dry = stack.ops("redrive", "--dlq", dlq["name"], "--dry-run")
     assert code == 0 and dry["would_redrive"] >= 1 and dry["redriven"] == 0
