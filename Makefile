@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 TF := terraform -chdir=terraform
 PIP_COMPILE := $(BIN)/pip-compile -q --generate-hashes --no-emit-index-url --no-emit-find-links --allow-unsafe --strip-extras
 
-.PHONY: help setup run test pytest lint typecheck tf-fmt validate tf-test build lock bench mutation clean
+.PHONY: help setup run test pytest lint typecheck tf-fmt validate tf-test build lock bench mutation schema-compat clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ bench: $(STAMP) ## benchmarks, printed as tables
 
 mutation: $(STAMP) ## mutmut on the modules in pyproject.toml [tool.mutmut]; kill rate per module (MAX_CHILDREN=1)
 	$(BIN)/python tests/mutation/run.py --max-children $(or $(MAX_CHILDREN),1)
+
+schema-compat: $(STAMP) ## breaking changes in schemas/ against BASE (default origin/main, else main)
+	$(BIN)/python -m mangaassist_dev.schema_compat $(if $(BASE),--base $(BASE))
 
 clean: ## remove generated files (keeps .venv)
 	rm -rf build .local .pytest_cache .hypothesis terraform/.terraform
