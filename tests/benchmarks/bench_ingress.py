@@ -170,7 +170,9 @@ def main() -> int:
             return CANNOT_MEASURE
         os.environ.update(AWS_ENDPOINT_URL=emulator.endpoint_url, AWS_ACCESS_KEY_ID="bench",
                           AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="ap-northeast-1",
-                          AWS_REGION="ap-northeast-1", EVENT_BUS_NAME=BUS, POWERTOOLS_LOG_LEVEL="ERROR")
+                          AWS_REGION="ap-northeast-1", EVENT_BUS_NAME=BUS, POWERTOOLS_LOG_LEVEL="ERROR",
+                          # as the local stack runs functions (on Lambda, EMF lines go to stdout)
+                          POWERTOOLS_METRICS_NAMESPACE="MangaAssist", POWERTOOLS_METRICS_DISABLED="true")
         import boto3
 
         try:
