@@ -63,8 +63,8 @@ lock: $(STAMP) ## re-pin requirements*.txt from requirements*.in with hashes
 bench: $(STAMP) ## benchmarks, printed as tables
 	@set -e; for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; echo; done
 
-mutation: $(STAMP) ## mutmut on the modules in pyproject.toml [tool.mutmut]; kill rate per module (MAX_CHILDREN=1)
-	$(BIN)/python tests/mutation/run.py --max-children $(or $(MAX_CHILDREN),1)
+mutation: $(STAMP) ## mutmut on the modules in pyproject.toml [tool.mutmut]; kill rate per module (MAX_CHILDREN=1, KEEP=1)
+	$(BIN)/python tests/mutation/run.py --max-children $(or $(MAX_CHILDREN),1) $(if $(KEEP),--keep)
 
 schema-compat: $(STAMP) ## breaking changes in schemas/ against BASE (default origin/main, else main)
 	$(BIN)/python -m mangaassist_dev.schema_compat $(if $(BASE),--base $(BASE))

@@ -17,8 +17,10 @@ in. This script lays that tree out in build/mutation/ (symbolic links, nothing c
 
 mutmut puts mutants/ first on sys.path, before the venv's .pth entries, so ``import mangaassist``
 is the mutated copy. Each mutant runs only the tests that called its function during mutmut's
-stats run. Every run starts afresh (mutmut keeps a survivor's verdict even after a new test would
-kill it); ``--keep`` reuses the last run's verdicts.
+stats run. Every run starts afresh: mutmut keeps a verdict as long as its function is unchanged,
+so a kill by a test since deleted would stand. ``--keep`` (``make mutation KEEP=1``) is for
+working on survivors: it keeps the last run's kills and tests every other mutant again, with the
+tests as they are now (mutmut collects the new ones first).
 
 The goal (issue 15): at least 90% of each module's mutants killed, and every survivor listed in
 docs/mutation.md with why it is equivalent. The script exits 1 when either is not met.
@@ -87,6 +89,15 @@ def lay_out(keep: bool) -> None:
         link(WORK / name, target)
     for name in TEST_ROOT:
         link(mutants / name, ROOT / name)
+
+
+def not_killed() -> list[str]:
+    """Every mutant the last run did not kill (survived, no tests, timeout, suspicious, not checked)."""
+    names = []
+    for meta in (WORK / "mutants").rglob("*.py.meta"):
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        names += [name for name, code in codes.items() if STATUS.get(code, "suspicious") not in DETECTED]
+    return sorted(names)
 
 
 def run_mutmut(max_children: int, names: list[str]) -> None:
@@ -161,14 +172,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-children", type=int, default=int(os.environ.get("MAX_CHILDREN", "1")),
                         help="mutants tested at once (default 1, or $MAX_CHILDREN)")
-    parser.add_argument("--keep", action="store_true", help="reuse the last run's verdicts")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the last run's kills and test every other mutant again")
     parser.add_argument("--report-only", action="store_true", help="print the last run's figures, run nothing")
     parser.add_argument("names", nargs="*", help="only these mutants (mutmut names, globs allowed)")
     args = parser.parse_args()
     modules = config()["only_mutate"]
     if not args.report_only:
-        lay_out(keep=args.keep or bool(args.names))
-        run_mutmut(args.max_children, args.names)
+        keep = args.keep or bool(args.names)
+        names = args.names or (not_killed() if args.keep and (WORK / "mutants").exists() else [])
+        if keep and not names and args.keep:
+            print("mutation: every mutant of the last run was killed; nothing to test again")
+            return report(modules)
+        lay_out(keep=keep)
+        run_mutmut(args.max_children, names)
     return report(modules)
 
 
