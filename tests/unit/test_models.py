@@ -598,6 +598,21 @@ def test_the_race_is_real_without_the_conditional_write_every_container_probes(s
     assert sum(permit is not None for permit in permits) == 4
 
 
+def test_every_transition_is_logged_with_its_model(breaker_table, caplog):
+    clock = Clock()
+    fast = breaker(breaker_table, clock)
+    with caplog.at_level(logging.WARNING, logger="mangaassist.models.breaker"):
+        for _ in range(3):
+            fast.record_failure(fast.acquire())
+        clock.now += 31
+        fast.record_failure(fast.acquire())
+        clock.now += 31
+        fast.record_success(fast.acquire())
+    assert caplog.messages == [f"circuit for {FAST} opened after 3 consecutive failures",
+                               f"circuit for {FAST} re-opened: the probe failed",
+                               f"circuit for {FAST} closed: the probe succeeded"]
+
+
 def test_the_cache_keeps_reads_off_the_hot_path(breaker_table):
     clock = Clock()
     fast = breaker(breaker_table, clock)

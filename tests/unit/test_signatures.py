@@ -327,6 +327,78 @@ def test_error_code(scheme, headers, code):
     assert error_code(scheme, headers) == code
 
 
+MISMATCH = ("matches no active key: check the signing secret, and that the body and signed headers are sent "
+            "exactly as signed")
+
+
+# What a partner (or the operator) reads in the 401 body, for every way to get one: what to fix, and where.
+@pytest.mark.parametrize("scheme, headers, keys, code, message", [
+    ("github-hmac-sha256", {"X-Hub-Signature": "sha1=" + "0" * 40}, {}, "missing_signature",
+     "X-Hub-Signature-256 is missing (SHA-1 X-Hub-Signature is not accepted): give the webhook a secret"),
+    ("github-hmac-sha256", {"X-Hub-Signature-256": HEX0}, {}, "malformed_signature",
+     "X-Hub-Signature-256 must be sha256=<64 hex digits>"),
+    ("github-hmac-sha256", {"X-Hub-Signature-256": "sha256=" + HEX0}, {}, "bad_signature",
+     "X-Hub-Signature-256 " + MISMATCH),
+    ("github-hmac-sha256", {"X-Hub-Signature-256": "sha256=" + HEX0}, {"secrets": []}, "no_secret",
+     "no signing key is configured for this source; its operator must add one"),
+    ("github-hmac-sha256", {"X-Hub-Signature-256": "sha256=" + HEX0}, {"secrets": ["a", ""]}, "malformed_secret",
+     "a signing key configured for this source is malformed; its operator must fix it"),
+    ("stripe-v1", {}, {}, "missing_signature", "Stripe-Signature is missing"),
+    ("stripe-v1", {"Stripe-Signature": "garbage"}, {}, "malformed_signature",
+     "Stripe-Signature must be t=<unix seconds>,v1=<hex>[,v1=<hex>]"),
+    ("stripe-v1", {"Stripe-Signature": f"t={NOW},{STRIPE}"}, {}, "malformed_signature",
+     "Stripe-Signature has more than one t="),
+    ("stripe-v1", {"Stripe-Signature": f"v1={HEX0}"}, {}, "missing_timestamp", "Stripe-Signature t= is missing"),
+    ("stripe-v1", {"Stripe-Signature": f"t=abc,v1={HEX0}"}, {}, "malformed_timestamp",
+     "Stripe-Signature t= must be unix time in whole seconds"),
+    ("stripe-v1", {"Stripe-Signature": f"t={NOW},v0={HEX0}"}, {}, "malformed_signature",
+     "Stripe-Signature has no v1=<64 hex digits> signature"),
+    ("stripe-v1", {"Stripe-Signature": STRIPE}, {}, "bad_signature", "Stripe-Signature " + MISMATCH),
+    ("standard-webhooks-v1", without(STD, "webhook-signature"), {}, "missing_signature",
+     "webhook-signature (or svix-signature) is missing"),
+    ("svix-v1", {k.replace("webhook-", "svix-"): v for k, v in without(STD, "webhook-id").items()}, {}, "missing_id",
+     "svix-id is missing"),
+    ("standard-webhooks-v1", without(STD, "webhook-id"), {}, "missing_id", "webhook-id is missing"),
+    ("standard-webhooks-v1", {**STD, "webhook-id": "msg 1"}, {}, "malformed_id",
+     "webhook-id must be printable ASCII without spaces"),
+    ("standard-webhooks-v1", without(STD, "webhook-timestamp"), {}, "missing_timestamp",
+     "webhook-timestamp is missing"),
+    ("standard-webhooks-v1", {**STD, "webhook-timestamp": "1e9"}, {}, "malformed_timestamp",
+     "webhook-timestamp must be unix time in whole seconds"),
+    ("standard-webhooks-v1", {**STD, "webhook-signature": "v2,abc"}, {}, "malformed_signature",
+     "webhook-signature has no v1,<base64> or v1a,<base64> entry"),
+    ("standard-webhooks-v1", STD, {}, "bad_signature", "webhook-signature " + MISMATCH),
+    ("standard-webhooks-v1", {**STD, "Webhook-Signature": "v1," + B64_32}, {}, "malformed_header",
+     "webhook-signature is sent more than once"),
+    ("standard-webhooks-v1", {**STD, "webhook-signature": "x" * 8193}, {}, "malformed_header",
+     "webhook-signature must be text of at most 8192 characters"),
+    ("slack-v0", without(SLACK, "X-Slack-Signature"), {}, "missing_signature", "X-Slack-Signature is missing"),
+    ("slack-v0", {**SLACK, "X-Slack-Signature": "v1=" + HEX0}, {}, "malformed_signature",
+     "X-Slack-Signature must be v0=<64 hex digits>"),
+    ("slack-v0", without(SLACK, "X-Slack-Request-Timestamp"), {}, "missing_timestamp",
+     "X-Slack-Request-Timestamp is missing"),
+    ("slack-v0", {**SLACK, "X-Slack-Request-Timestamp": "x"}, {}, "malformed_timestamp",
+     "X-Slack-Request-Timestamp must be unix time in whole seconds"),
+    ("slack-v0", SLACK, {}, "bad_signature", "X-Slack-Signature " + MISMATCH),
+])
+def test_each_refusal_says_what_to_fix(scheme, headers, keys, code, message):
+    with pytest.raises(SignatureError) as caught:
+        verify(scheme, headers, BODY, **{"now": NOW, **receiver_keys(scheme), **keys})
+    assert (caught.value.code, caught.value.message, str(caught.value)) == (code, message, f"{code}: {message}")
+
+
+def test_a_stale_or_early_signature_says_which_and_by_how_much():
+    stale = partner_headers("stripe-v1", KEYS["stripe-v1"], BODY, timestamp=NOW - 301)
+    early = partner_headers("stripe-v1", KEYS["stripe-v1"], BODY, timestamp=NOW + 61)
+    with pytest.raises(SignatureError) as caught:
+        verify("stripe-v1", stale, BODY, now=NOW, **receiver_keys("stripe-v1"))
+    assert caught.value.message == ("the signed timestamp is more than 300s old: sign again when resending, and "
+                                    "check the sender's clock")
+    with pytest.raises(SignatureError) as caught:
+        verify("stripe-v1", early, BODY, now=NOW, future_tolerance=60, **receiver_keys("stripe-v1"))
+    assert caught.value.message == "the signed timestamp is more than 60s in the future: check the sender's clock"
+
+
 @pytest.mark.parametrize("scheme", TIMESTAMPED)
 @pytest.mark.parametrize("skew", [-301, 301, -10**9, 10**11])
 def test_timestamps_outside_the_window_are_rejected_past_or_future(scheme, skew):
