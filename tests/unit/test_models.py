@@ -613,6 +613,17 @@ def test_every_transition_is_logged_with_its_model(breaker_table, caplog):
                                f"circuit for {FAST} closed: the probe succeeded"]
 
 
+@pytest.mark.parametrize("state", ["open", "half_open"])
+def test_a_state_written_without_its_time_is_long_past(breaker_table, state):
+    """An operator opening a circuit by hand writes no opened_at: the next caller probes (one does)."""
+    breaker_table.put_item(TableName="breakers", Item={"pk": {"S": f"breaker#{FAST}"}, "state": {"S": state}})
+    first, second = breaker(breaker_table, Clock(30.0)), breaker(breaker_table, Clock(30.0))
+    assert first.acquire().probe_at == 30.0  # exactly a cooldown after the epoch
+    assert second.acquire() is None and second.state().state == "half_open"
+    first.record_success(models.breaker.Permit(probe_at=30.0))
+    assert first.state() == models.breaker.BreakerState(state="closed", failures=0)
+
+
 def test_the_cache_keeps_reads_off_the_hot_path(breaker_table):
     clock = Clock()
     fast = breaker(breaker_table, clock)
