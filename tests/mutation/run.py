@@ -57,10 +57,12 @@ TREE = {
 # What the tests read relative to their root (tests/..), linked into mutants/.
 TEST_ROOT = ["terraform", "schemas", "functions", "layers", "scripts", "requirements.txt", "requirements-dev.txt"]
 
-# mutmut's verdicts (mutmut.stats.status_by_exit_code) and how they count here.
+# mutmut's verdicts (mutmut.stats.status_by_exit_code) and how they count here. mutmut calls 255 a
+# timeout, but its fork server exits 255 when pytest could not even run the mutant's tests (a test
+# id it cannot find, say): nothing was detected, so it counts against the kill rate.
 DETECTED = {"killed", "timeout", "caught by type check"}
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",
-          37: "caught by type check", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout",
+          37: "caught by type check", -24: "timeout", 24: "timeout", 152: "timeout", 255: "tests not run",
           -11: "segfault", -9: "segfault", None: "not checked"}
 MUTANT_NAME = re.compile(r"\b(mangaassist(?:_dev)?(?:\.\w+)+__mutmut_\d+)\b")
 
