@@ -119,6 +119,8 @@ def answer(response: dict) -> tuple[int, dict]:
 class FakeContext:
     function_name = "mangaassist-test-webhook_ingress"
     aws_request_id = "req-1"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:mangaassist-test-webhook_ingress"
 
     def get_remaining_time_in_millis(self) -> int:
         return 10_000
@@ -749,3 +751,38 @@ def test_numbers_the_platform_cannot_keep_are_422_with_their_path_and_nothing_is
 
 
 
+
+
+# --- the function as Lambda runs it: built from its settings on the first invocation -----------
+def test_the_handler_builds_the_ingress_from_its_settings_and_accepts_a_delivery(platform_env, monkeypatch):
+    import importlib.util
+
+    from mangaassist import after_response
+
+    sources = json.loads((ROOT / "terraform" / "wiring.json").read_text())["sources"]
+    monkeypatch.setenv("WEBHOOK_SOURCES", json.dumps(sources))
+    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    body = fixture_body("reviews.submitted.json")
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=platform_env["RAW_PAYLOADS_BUCKET"],
+                                         CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+        boto3.client("dynamodb").create_table(
+            TableName=platform_env["IDEMPOTENCY_TABLE"], BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        boto3.client("events").create_event_bus(Name=BUS)
+        boto3.client("secretsmanager").create_secret(Name=platform_env["WEBHOOK_SECRET_PREFIX"] + "reviews",
+                                                     SecretString=json.dumps({"secrets": [SECRETS["reviews"]]}))
+        spec = importlib.util.spec_from_file_location("ingress_handler", ROOT / "functions" / "webhook_ingress" /
+                                                      "handler.py")
+        handler = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(handler)
+        event = url_event("reviews", body, signed_headers("reviews", body, timestamp=time.time()))
+        with after_response.Later() as later:
+            status, answer_body = answer(handler.lambda_handler(event, FakeContext()))
+        later.run()
+        assert (status, answer_body["source"], answer_body["delivery_id"]) == (202, "reviews", "msg_0001")
+        items = boto3.client("dynamodb").scan(TableName=platform_env["IDEMPOTENCY_TABLE"])["Items"]
+        assert [item["status"]["S"] for item in items] == ["COMPLETED"]
+        key = boto3.client("s3").list_objects_v2(Bucket=platform_env["RAW_PAYLOADS_BUCKET"])["Contents"][0]["Key"]
+        assert key.startswith("reviews/")
