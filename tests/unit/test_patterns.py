@@ -378,6 +378,29 @@ def test_bad_patterns_are_rejected_with_a_reason(pattern, reason):
     assert str(caught.value) == "Event pattern is not valid. Reason: " + reason
 
 
+@pytest.mark.parametrize("pattern, reason", [
+    ({"a": [{"numeric": [None, 1]}]}, "Invalid member in numeric match: null"),
+    ({"a": [{"numeric": [True, 1]}]}, "Invalid member in numeric match: true"),
+    ({"a": [{"numeric": [{}, 1]}]}, "Invalid member in numeric match: {"),
+    ({"a": [{"numeric": [[], 1]}]}, "Invalid member in numeric match: ["),
+    ({"a": [{"numeric": []}]}, "Invalid member in numeric match: ]"),
+    ({"a": [{"numeric": [0.1, 1]}]}, "Invalid member in numeric match: 0.1"),  # a double by its shortest text
+    ({"a": [{"numeric": [">", 1, False, 5]}]}, "Bad value in numeric range: false"),
+    ({"a": [{"numeric": ["=", float("nan")]}]}, "Cannot compare number : nan"),
+    ({"a": [{"numeric": ["=", Decimal("1e400")]}]}, "Cannot compare number : 1E+400"),
+    ({"a": [Decimal("Infinity")]}, "Match value must be String, number, true, false, or null"),
+    ({"a": [float("-inf")]}, "Match value must be String, number, true, false, or null"),
+    ({"a": [{"prefix": {}}]}, "Prefix expression name not found"),
+    ({"a": [{"suffix": {}}]}, "Suffix expression name not found"),
+], ids=lambda value: json.dumps(value, default=str)[:50] if isinstance(value, dict) else None)
+def test_patterns_given_as_python_values_are_quoted_as_event_ruler_reads_their_json(pattern, reason):
+    """Messages quote the offending JSON token as Jackson prints it: null, true, { and [, a double's
+    shortest text."""
+    with pytest.raises(InvalidEventPattern) as caught:
+        compile_pattern(pattern)
+    assert caught.value.reason == reason
+
+
 def test_or_combinations_are_bounded():
     many = {"$or": [{"a": [str(i)]} for i in range(40)], "b": {"$or": [{"c": [str(i)]} for i in range(40)]}}
     with pytest.raises(InvalidEventPattern, match="too many combinations"):
