@@ -371,6 +371,12 @@ def test_a_retry_that_would_land_exactly_on_the_age_limit_is_still_made():
     assert (outcome.status, outcome.attempts, clock.now) == ("delivered", 7, 63)
 
 
+def test_a_time_scale_of_zero_never_waits_and_ages_no_event():
+    clock = FakeClock()  # the policy's age still bounds each delay: 1 + ... + 64 fit in 64 s one by one, 128 does not
+    outcome = deliver(failing(100), RetryPolicy(185, 64), clock=clock, sleep=clock.sleep, rng=Highest(), time_scale=0)
+    assert (outcome.attempts, outcome.exhausted, clock.sleeps) == (8, delivery.MAX_EVENT_AGE, [0.0] * 7)
+
+
 def test_without_a_time_scale_delays_are_real_seconds():
     clock = FakeClock()
     deliver(failing(2), RetryPolicy(3, 3600), clock=clock, sleep=clock.sleep, rng=Highest())
@@ -387,9 +393,12 @@ def test_dead_letter_attributes_are_strings_and_the_body_is_the_compact_event():
 
 def test_a_dead_letter_with_only_its_target_reads_as_empty_fields():
     letter = parse_dead_letter({"Body": json.dumps(EVENT), "MessageAttributes": {
-        "TARGET_ARN": {"DataType": "String", "StringValue": TARGET_ARN}, "ERROR_CODE": {"DataType": "String"}}})
+        "TARGET_ARN": {"DataType": "String", "StringValue": TARGET_ARN}}})
     assert (letter.rule_arn, letter.target_arn, letter.error_code, letter.error_message, letter.retry_attempts) == (
         "", TARGET_ARN, "", "", 0)
+    letter = parse_dead_letter({"Body": json.dumps(EVENT), "MessageAttributes": {
+        "TARGET_ARN": {"StringValue": TARGET_ARN}, "ERROR_CODE": {"DataType": "String"}}})  # no StringValue
+    assert letter.error_code == ""
     letter = parse_dead_letter({"Body": json.dumps(EVENT), "MessageAttributes": {
         "TARGET_ARN": {"StringValue": TARGET_ARN}, "RETRY_ATTEMPTS": {"StringValue": ""}}})
     assert letter.retry_attempts == 0
