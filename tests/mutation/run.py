@@ -86,6 +86,7 @@ def lay_out(keep: bool) -> None:
     mutants = WORK / "mutants"
     if mutants.exists() and not keep:
         shutil.rmtree(mutants)
+        (WORK / "mutmut.log").unlink(missing_ok=True)
     mutants.mkdir(parents=True, exist_ok=True)
     for name, target in TREE.items():
         link(WORK / name, target)
@@ -103,17 +104,23 @@ def not_killed() -> list[str]:
 
 
 def run_mutmut(max_children: int, names: list[str]) -> None:
+    """mutmut run, its spinner and per-mutant lines kept in build/mutation/mutmut.log; its last tally shown."""
     if not MUTMUT.exists():
         sys.exit(f"mutation: {MUTMUT} is missing: run make setup")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("MUTANT_UNDER_TEST", None)
     command = [str(MUTMUT), "run", "--max-children", str(max_children), *names]
-    print("$ cd build/mutation && " + " ".join(command[1:]), flush=True)
+    shown = " ".join(command[1:4]) + (f" <{len(names)} mutants>" if names else "")
+    print(f"$ cd build/mutation && mutmut {shown}  (output: build/mutation/mutmut.log)", flush=True)
     started = time.monotonic()
-    code = subprocess.call(command, cwd=WORK, env=env)
-    print(f"\nmutmut ran for {time.monotonic() - started:.0f} s", flush=True)
+    with (WORK / "mutmut.log").open("a") as log:
+        code = subprocess.call(command, cwd=WORK, env=env, stdout=log, stderr=subprocess.STDOUT)
+    text = (WORK / "mutmut.log").read_text(errors="replace")
+    tallies = re.findall(r"(\d+/\d+\s+🎉[^⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏\n]*)", text)
+    print(f"mutmut ran for {time.monotonic() - started:.0f} s; last tally: {tallies[-1].strip() if tallies else '-'}",
+          flush=True)
     if code != 0:
-        sys.exit(f"mutation: mutmut exited with {code}: no figures")
+        sys.exit(f"mutation: mutmut exited with {code}: no figures (see build/mutation/mutmut.log)")
 
 
 def verdicts(module: str) -> dict[str, str]:
@@ -180,14 +187,23 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help="only these mutants (mutmut names, globs allowed)")
     args = parser.parse_args()
     modules = config()["only_mutate"]
-    if not args.report_only:
-        keep = args.keep or bool(args.names)
-        names = args.names or (not_killed() if args.keep and (WORK / "mutants").exists() else [])
-        if keep and not names and args.keep:
-            print("mutation: every mutant of the last run was killed; nothing to test again")
-            return report(modules)
-        lay_out(keep=keep)
-        run_mutmut(args.max_children, names)
+    if args.names:
+        lay_out(keep=True)
+        run_mutmut(args.max_children, args.names)
+    elif args.keep and (WORK / "mutants").exists():
+        lay_out(keep=True)
+        # A changed source file gets new mutants when mutmut starts, unchecked: a second pass tests those.
+        for _ in range(2):
+            names = not_killed()
+            if not names:
+                print("mutation: every mutant of the last run was killed; nothing to test again")
+                break
+            run_mutmut(args.max_children, names)
+            if not set(not_killed()) - set(names):
+                break
+    elif not args.report_only:
+        lay_out(keep=False)
+        run_mutmut(args.max_children, [])
     return report(modules)
 
 
