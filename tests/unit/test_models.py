@@ -624,6 +624,33 @@ def test_a_state_written_without_its_time_is_long_past(breaker_table, state):
     assert first.state() == models.breaker.BreakerState(state="closed", failures=0)
 
 
+def test_reads_are_consistent_and_a_failure_below_the_threshold_is_one_write(breaker_table):
+    """A container must see the state another wrote a moment ago (an eventually consistent read could
+    miss an open circuit); counting a failure is one UpdateItem on the hot path, no more."""
+    calls = []
+    breaker_table.meta.events.register("before-parameter-build.dynamodb.*",
+                                       lambda params, model, **kw: calls.append((model.name, dict(params))))
+    fast = breaker(breaker_table, Clock(), cache_seconds=0)
+    fast.record_failure(fast.acquire())
+    assert [name for name, _ in calls] == ["GetItem", "UpdateItem"]
+    assert calls[0][1]["ConsistentRead"] is True
+
+
+def test_an_unreachable_table_is_logged_and_left_alone_for_the_cache_window(caplog):
+    with mock_aws():  # no table: every call is ResourceNotFoundException
+        client = boto3.client("dynamodb", region_name="ap-northeast-1")
+        calls = []
+        client.meta.events.register("before-call.dynamodb.*", lambda **kw: calls.append(1))
+        clock = Clock()
+        fast = breaker(client, clock)
+        with caplog.at_level(logging.WARNING, logger="mangaassist.models.breaker"):
+            assert fast.acquire() == models.breaker.Permit()
+        assert fast.acquire() == models.breaker.Permit() and len(calls) == 1  # the failure is cached too
+    (message,) = caplog.messages
+    assert message.startswith(f"breaker table breakers unreachable, calling {FAST} anyway: An error occurred "
+                              "(ResourceNotFoundException)")
+
+
 def test_the_cache_keeps_reads_off_the_hot_path(breaker_table):
     clock = Clock()
     fast = breaker(breaker_table, clock)
