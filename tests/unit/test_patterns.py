@@ -251,6 +251,53 @@ def test_anything_but_affixes_exclude_only_anchored_matches(operand, excluded, p
     assert [value for value in passing if not match({"v": value})] == []
 
 
+@pytest.mark.parametrize("wildcard, value, expected", [
+    ("a*b*b", "axb", False),     # a middle part is never found inside the suffix
+    ("ab*a*", "abx", False),     # nor inside the prefix
+    ("*a*b*", "aba", True),      # parts are found leftmost first
+    ("*a*a*", "ab", False),      # each part after the one before it
+    ("*ab*b*", "abx", False),
+    ("x\\\\y", "x\\y", True),    # an escaped backslash is a backslash
+    ("\ud800*", "\ud800x", True),  # lone surrogates, as event-ruler reads the UTF-16 it is given
+], ids=["not-in-suffix", "not-in-prefix", "leftmost", "in-order", "after-the-last", "escaped-backslash", "surrogate"])
+def test_wildcard_parts_are_found_in_order_between_prefix_and_suffix(wildcard, value, expected):
+    assert compile_pattern({"v": [{"wildcard": wildcard}]})({"v": value}) is expected
+
+
+def test_array_consistency_remembers_a_failed_choice_as_failed():
+    """Two values of one field from the same element lead to the same choice twice: the second time
+    must fail as the first did."""
+    assert not matches({"arr": {"a": [1], "b": [3]}}, {"arr": [{"a": [1, 1], "b": 2}]})
+
+
+def test_patterns_holding_values_json_cannot_write_are_matched_uncached():
+    assert matches({"n": [Decimal("1.5")]}, {"n": Decimal("1.5")})
+    assert not matches({"n": [Decimal("1.5")]}, {"n": Decimal("2")})
+
+
+@pytest.mark.parametrize("pattern, reason", [
+    ({"v": [{"prefix": {"equals-ignore-case": "a", "x": "y"}}]}, "Only one key allowed in match expression"),
+    ({"v": [{"numeric": ["<"]}]}, "Value of < must be numeric"),
+    ({"v": [{"numeric": [">"]}]}, "Value of > must be numeric"),
+    ({"v": [{"numeric": ["<", 1, 2]}]}, "Too many elements in numeric expression"),
+    ({"ip": [{"cidr": "10.0.0.0/-1"}]}, "Malformed CIDR, mask bits must not be negative"),
+    ({"ip": [{"cidr": "10.0.0.0/-2147483648"}]}, "Malformed CIDR, mask bits must not be negative"),
+    ({"ip": [{"cidr": "10.0.0.0/-2147483649"}]}, "Malformed CIDR, mask bits must be an integer"),
+    ({"ip": [{"cidr": "10.0.0.0/2147483648"}]}, "Malformed CIDR, mask bits must be an integer"),
+], ids=["affix-two-keys", "lt-no-bound", "gt-no-bound", "lt-two-bounds", "mask-negative", "mask-int-min",
+        "mask-below-int", "mask-above-int"])
+def test_edges_of_operators_are_refused_as_event_ruler_refuses_them(pattern, reason):
+    with pytest.raises(InvalidEventPattern) as caught:
+        compile_pattern(pattern)
+    assert caught.value.reason == reason
+
+
+def test_a_zero_bit_mask_is_every_address_and_open_bounds_exclude_themselves():
+    assert matches({"ip": [{"cidr": "10.0.0.0/0"}]}, {"ip": "255.1.2.3"})
+    answers = [matches({"v": [{"numeric": [op, 5]}]}, {"v": 5}) for op in (">", ">=", "<", "<=")]
+    assert answers == [False, True, False, True]
+
+
 def test_pattern_text_keeps_numbers_exact():
     event = json.loads('{"n": 9007199254740993, "x": 1.0000000000000001}', parse_float=Decimal)
     assert matches('{"n": [9007199254740993]}', event)
