@@ -762,8 +762,15 @@ def test_the_handler_builds_the_ingress_from_its_settings_and_accepts_a_delivery
     sources = json.loads((ROOT / "terraform" / "wiring.json").read_text())["sources"]
     monkeypatch.setenv("WEBHOOK_SOURCES", json.dumps(sources))
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    # names of its own: an emulator test earlier in the session may have left moto's backends holding others
+    platform_env.update(RAW_PAYLOADS_BUCKET="handler-raw-payloads", IDEMPOTENCY_TABLE="handler-idempotency")
+    monkeypatch.setenv("RAW_PAYLOADS_BUCKET", platform_env["RAW_PAYLOADS_BUCKET"])
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", platform_env["IDEMPOTENCY_TABLE"])
     body = fixture_body("reviews.submitted.json")
     with mock_aws():
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
         boto3.client("s3").create_bucket(Bucket=platform_env["RAW_PAYLOADS_BUCKET"],
                                          CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
         boto3.client("dynamodb").create_table(
