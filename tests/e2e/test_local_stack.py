@@ -91,7 +91,8 @@ def test_a_signed_webhook_for_each_source_is_accepted_and_delivered(stack, sourc
 def test_bad_signature_is_401_over_http(stack):
     body = unique_stripe()
     headers = sign(stack, "stripe", body)
-    headers["stripe-signature"] = headers.pop("Stripe-Signature", headers.get("stripe-signature", "")).replace("v1=", "v1=0")
+    signature = headers.pop("Stripe-Signature", headers.get("stripe-signature", ""))
+    headers["stripe-signature"] = signature.replace("v1=", "v1=0")
     status, _, answer = stack.json("POST", "/webhooks/stripe", body, headers)
     assert status == 401 and answer["error"]
 
@@ -146,7 +147,8 @@ def test_failing_target_reaches_its_dlq_with_aws_attributes_and_redrive_recovers
     stack.json("POST", "/_local/faults", {"target": target, "fail_next": 1000})
     code, still_failing = stack.ops("redrive", "--dlq", dlq["name"])
     stack.json("POST", "/_local/faults", {"target": target, "fail_next": 0})
-    assert code == 1 and still_failing["failed"] and still_failing["redriven"] == 0, "a failed redrive keeps the message"
+    assert code == 1 and still_failing["failed"] and still_failing["redriven"] == 0, \
+        "a failed redrive keeps the message"
 
     code, result = stack.ops("redrive", "--dlq", dlq["name"])
     assert code == 0, result
@@ -165,7 +167,8 @@ def test_replay_redelivers_archived_events_with_replay_name_only_to_the_chosen_r
     status, _, answer = post_webhook(stack, "stripe", unique_stripe())
     assert status == 202
     (event_id,) = answer["events"]
-    stack.wait_for(lambda rs: all(r["status"] == "delivered" for r in for_events([event_id])(rs)) and for_events([event_id])(rs))
+    stack.wait_for(lambda rs: all(r["status"] == "delivered" for r in for_events([event_id])(rs))
+                   and for_events([event_id])(rs))
     end = time.time() + 1
 
     code, dry = stack.ops("replay", "--from", str(start), "--to", str(end), "--rule", rule, "--dry-run")
@@ -229,10 +232,12 @@ def test_paid_checkout_gets_a_confirmation_and_its_model_call_is_counted(stack):
 
 def test_a_toxic_review_is_flagged_and_reaches_the_analytics_sink(stack):
     payload = json.loads((EVENTS / "reviews.submitted.json").read_text())
-    payload.update(review_id=f"rev_{uuid.uuid4().hex[:8]}", text="You are an idiot and a moron. I will hurt you!!! TRASH")
+    payload.update(review_id=f"rev_{uuid.uuid4().hex[:8]}",
+                   text="You are an idiot and a moron. I will hurt you!!! TRASH")
     status, _, _ = post_webhook(stack, "reviews", json.dumps(payload).encode())
     assert status == 202
-    flagged = stack.wait_for(lambda rs: [r for r in rs if r["detail_type"] == "ModerationFlagged" and r["status"] == "delivered"],
+    flagged = stack.wait_for(lambda rs: [r for r in rs if r["detail_type"] == "ModerationFlagged"
+                                         and r["status"] == "delivered"],
                              what="ModerationFlagged")
     assert {r["target"] for r in flagged} == {"analytics"}
     review = aws_client(stack, "dynamodb").get_item(TableName=stack.info["names"]["tables"]["reviews"],
@@ -245,10 +250,12 @@ def test_a_new_release_becomes_searchable_over_the_rest_api(stack):
     payload["batch_id"] = f"batch_{uuid.uuid4().hex[:8]}"
     status, _, answer = post_webhook(stack, "catalog", json.dumps(payload, ensure_ascii=False).encode())
     assert status == 202 and len(answer["events"]) == 2
-    stack.wait_for(lambda rs: len([r for r in rs if r["event_id"] in answer["events"] and r["target"] == "catalog_indexer"
+    stack.wait_for(lambda rs: len([r for r in rs if r["event_id"] in answer["events"]
+                                   and r["target"] == "catalog_indexer"
                                    and r["status"] == "delivered"]) == 2, what="indexing")
     headers = {"x-api-key": stack.info["api_key"]}
-    status, _, body = stack.json("GET", "/v1/search?q=%E3%83%95%E3%83%AA%E3%83%BC%E3%83%AC%E3%83%B3&k=3", headers=headers)
+    query = "/v1/search?q=%E3%83%95%E3%83%AA%E3%83%BC%E3%83%AC%E3%83%B3&k=3"
+    status, _, body = stack.json("GET", query, headers=headers)
     assert status == 200 and body["results"][0]["product_id"] == "bk-frieren-14"
     assert stack.json("GET", "/v1/search?q=x")[0] == 403, "the API key is required"
     assert stack.json("GET", "/v1/search?q=", headers=headers)[0] == 400
@@ -259,7 +266,8 @@ def analytics_lines(stack, prefix: str = "events/") -> dict[str, list[dict]]:
     s3, bucket = aws_client(stack, "s3"), stack.info["names"]["buckets"]["analytics"]
     keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for o in page.get("Contents", [])]
-    return {key: [json.loads(line) for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()]
+    return {key: [json.loads(line)
+                  for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()]
             for key in keys}
 
 
@@ -267,7 +275,8 @@ def wait_for_analytics(stack, event_id: str, prefix: str = "events/", timeout: f
     """The key of the analytics object that holds event_id, once the queue's consumer wrote it."""
     deadline = time.monotonic() + timeout
     while True:
-        found = [key for key, lines in analytics_lines(stack, prefix).items() if any(e["id"] == event_id for e in lines)]
+        found = [key for key, lines in analytics_lines(stack, prefix).items()
+                 if any(e["id"] == event_id for e in lines)]
         if found or time.monotonic() > deadline:
             assert len(found) == 1, f"{event_id} in {len(found)} analytics objects"
             return found[0]
@@ -292,7 +301,8 @@ def test_a_stack_with_s3_and_dynamodb_in_processes_of_their_own_works_the_same(t
         body, delivery = (EVENTS / "github.push.json").read_bytes(), str(uuid.uuid4())
         status, _, answer = post_webhook(sharded, "github", body, msg_id=delivery)
         assert status == 202, answer
-        assert resend_webhook(sharded, "github", body, msg_id=delivery)[:3:2] == (200, {**answer, "status": "duplicate"})
+        resent = resend_webhook(sharded, "github", body, msg_id=delivery)
+        assert resent[:3:2] == (200, {**answer, "status": "duplicate"})
         (event_id,) = answer["events"]
         assert wait_for_analytics(sharded, event_id)  # read over the one port
         code, result = sharded.ops("status")
