@@ -290,7 +290,8 @@ def test_in_progress_delivery_answers_409_with_retry_after(aws):
     ingress.publisher = slow_publish
     status, _, _ = send(ingress, "reviews", body)
     inner_status, inner_body, inner_headers = results["inner"]
-    assert status == 202 and inner_status == 409 and inner_body["error"] == "in_progress"
+    assert status == 202 and inner_status == 409 and inner_body == {
+        "error": "in_progress", "message": "this delivery is being processed; retry shortly", "delivery_id": "msg_0001"}
     assert int(inner_headers["retry-after"]) > 0
 
 
@@ -514,6 +515,20 @@ def test_payload_breaking_its_schema_is_422_with_the_path(aws):
     payload["rating"] = 6
     status, body, _ = send(make_ingress(), "reviews", json.dumps(payload).encode())
     assert status == 422 and body["error"] == "invalid_payload" and "rating" in body["path"]
+    assert body["message"] == "6 is greater than the maximum of 5"
+    assert aws.drain() == []
+
+
+def test_a_payload_its_mapper_cannot_read_is_422_naming_the_source_and_the_failure(aws, monkeypatch):
+    from mangaassist.webhooks import mapping
+
+    def broken(payload, delivery):
+        raise KeyError("product_id")
+
+    monkeypatch.setitem(mapping.MAPPERS, "reviews", broken)
+    status, body, _ = send(make_ingress(), "reviews", fixture_body("reviews.submitted.json"))
+    assert (status, body) == (422, {"error": "invalid_payload",
+                                    "message": "cannot map this reviews payload to events: KeyError 'product_id'"})
     assert aws.drain() == []
 
 
