@@ -245,13 +245,23 @@ def test_the_completed_claim_is_one_whole_record_another_container_answers_from(
     assert status == 200 and again["events"] == first["events"] and len(aws.drain()) == 1
 
 
+def test_a_signed_id_is_kept_in_the_raw_body_s_key_with_its_unsafe_characters_replaced(aws):
+    body = fixture_body("reviews.submitted.json")
+    send(make_ingress(), "reviews", body, signed_headers("reviews", body, msg_id="msg/2026:11#a"))
+    (obj,) = boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]
+    assert obj["Key"].split("/")[4] == "msg_2026_11_a"
+    head = boto3.client("s3").head_object(Bucket=BUCKET, Key=obj["Key"])
+    assert head["Metadata"] == {"delivery-id": "msg_2026_11_a", "source": "reviews"}
+
+
 def test_same_delivery_id_with_another_body_is_refused(aws):
     ingress = make_ingress()
     body = fixture_body("reviews.submitted.json")
     send(ingress, "reviews", body)
     other = body.replace(b'"rating": 5', b'"rating": 1')
     status, payload, _ = send(ingress, "reviews", other)
-    assert (status, payload["error"]) == (422, "delivery_id_reused")
+    assert (status, payload) == (422, {"error": "delivery_id_reused", "delivery_id": "msg_0001",
+                                       "message": "this delivery id was already used for a different body"})
 
 
 def test_fifty_concurrent_deliveries_of_one_id_publish_exactly_once(tmp_path, monkeypatch):
@@ -362,7 +372,8 @@ def test_a_failed_raw_body_put_is_503_whatever_the_claim_says(aws, first_answer)
     broken = make_ingress()
     _failing_s3(broken)
     status, payload, headers = send(broken, "reviews", body)
-    assert (status, payload["error"]) == (503, "unavailable") and "stored" in payload["message"]
+    assert (status, payload) == (503, {"error": "unavailable",
+                                       "message": "the delivery could not be stored; retry later"})
     assert aws.drain() == []
     # The body is kept before anything else counts; once it is, the answers are the usual ones.
     status, payload, _ = send(make_ingress(), "reviews", body)
@@ -380,7 +391,8 @@ def test_failing_dynamodb_is_503_and_the_retry_is_accepted_once(aws):
 
     persistence.client.put_item = broken
     status, payload, _ = send(make_ingress(persistence=persistence), "stripe", body)
-    assert (status, payload["error"]) == (503, "unavailable")
+    assert (status, payload) == (503, {"error": "unavailable",
+                                       "message": "the delivery could not be processed; retry later"})
     assert aws.drain() == []
     assert send(make_ingress(), "stripe", body)[0] == 202
     assert len(aws.drain()) == 1
@@ -426,6 +438,11 @@ def test_a_failed_completion_after_publishing_still_answers_202_and_never_publis
     # ...in the words the Terraform metric filter (and its alarm) counts
     terraform = (ROOT / "terraform" / "modules" / "webhooks" / "main.tf").read_text()
     assert re.search(r'pattern\s*=\s*"\\"([^"\\]+)\\""', terraform)[1] in caplog.text
+    (record,) = [r for r in caplog.records if r.name == "mangaassist.webhooks.claims"]
+    assert record.getMessage() == ("delivery accepted, but its claim was not completed: a retry after the claim "
+                                   "lapses is processed again")
+    (claim,) = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]  # the claim it could not complete
+    assert record.idempotency_key == claim["id"] and record.exc_info
     assert send(make_ingress(), "reviews", body)[0] == 409  # the claim holds until its invocation's deadline
     assert len(aws.drain()) == 1
 
