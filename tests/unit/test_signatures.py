@@ -235,6 +235,14 @@ def test_a_standard_source_with_secrets_and_public_keys_accepts_either():
         "standard-webhooks-v1a-ed25519", "msg_1", NOW, 0)
 
 
+def test_a_matching_v1_signature_is_not_second_guessed_by_a_v1a_beside_it():
+    keys = {"secrets": [_whsec(b"new")], "public_keys": [WHPK_NEW]}
+    headers = partner_headers("standard-webhooks-v1", [_whsec(b"new")], BODY)
+    headers["webhook-signature"] += " v1a," + base64.b64encode(bytes(64)).decode()  # a v1a that matches nothing
+    assert verify("standard-webhooks-v1", headers, BODY, now=NOW, **keys) == Verified(
+        "standard-webhooks-v1", "msg_1", NOW, 0)
+
+
 def test_v1a_signatures_need_a_configured_public_key():
     headers = partner_headers("standard-webhooks-v1", [WHSK_NEW], BODY)
     assert error_code("standard-webhooks-v1", headers, secrets=[_whsec(b"new")], public_keys=[]) == "bad_signature"
@@ -292,6 +300,8 @@ def without(headers: dict, name: str) -> dict:
     ("standard-webhooks-v1", {**STD, "webhook-signature": "v1," + B64_32[:-4]}, "malformed_signature"),
     ("standard-webhooks-v1", {**STD, "webhook-signature": B64_32}, "malformed_signature"),
     ("standard-webhooks-v1", {**STD, "webhook-signature": "v1,ＡＡＡＡ"}, "malformed_signature"),
+    ("standard-webhooks-v1", {**STD, "webhook-signature": "v1,!" + B64_32}, "malformed_signature"),  # strict base64
+    ("standard-webhooks-v1a-ed25519", {**STD, "webhook-signature": "v1a,@@@"}, "malformed_signature"),
     ("slack-v0", {**SLACK, "X-Slack-Signature": "v1=" + HEX0}, "malformed_signature"),
 
     ("github-hmac-sha256", {"X-Hub-Signature-256": "sha256=" + HEX0}, "bad_signature"),
@@ -307,6 +317,7 @@ def without(headers: dict, name: str) -> dict:
 
     ("stripe-v1", {"Stripe-Signature": f"t=abc,v1={HEX0}"}, "malformed_timestamp"),
     ("stripe-v1", {"Stripe-Signature": f"t=-1,v1={HEX0}"}, "malformed_timestamp"),
+    ("stripe-v1", {"Stripe-Signature": f"t={NOW}=2,v1={HEX0}"}, "malformed_timestamp"),  # t= up to the first =
     ("standard-webhooks-v1", {**STD, "webhook-timestamp": "1e9"}, "malformed_timestamp"),
     ("standard-webhooks-v1", {**STD, "webhook-timestamp": f"{NOW}.5"}, "malformed_timestamp"),
     ("standard-webhooks-v1", {**STD, "webhook-timestamp": "١٧٩٥٩٢١٤٤٥"}, "malformed_timestamp"),
