@@ -825,3 +825,35 @@ def test_the_handler_builds_the_ingress_from_its_settings_and_accepts_a_delivery
         assert [item["status"]["S"] for item in items] == ["COMPLETED"]
         key = boto3.client("s3").list_objects_v2(Bucket=platform_env["RAW_PAYLOADS_BUCKET"])["Contents"][0]["Key"]
         assert key.startswith("reviews/")
+
+
+# --- what the events say about when ------------------------------------------------------------
+@pytest.fixture
+def tokyo(monkeypatch):
+    """A machine whose local time is not UTC: the events' times must not depend on it."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_event_times_are_the_signed_time_in_utc(aws, tokyo):
+    signed_at = NOW - 60
+    utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(signed_at))
+    review = fixture_body("reviews.submitted.json")
+    send(make_ingress(), "reviews", review, signed_headers("reviews", review, timestamp=signed_at))
+    catalog = json.loads(fixture_body("catalog.new_release.json"))
+    catalog["items"] = [{k: v for k, v in item.items() if k != "revision"} for item in catalog["items"]]
+    body = json.dumps(catalog, ensure_ascii=False).encode()
+    send(make_ingress(), "catalog", body, signed_headers("catalog", body, timestamp=signed_at, msg_id="msg_cat"))
+    details = {e["detail-type"]: e["detail"] for e in aws.drain()}
+    assert details["ReviewSubmitted"]["submitted_at"] == utc
+    assert details["CatalogUpdate.new_release"]["revision"] == signed_at
+
+
+def test_a_delivery_with_no_events_publishes_nothing_at_all(aws):
+    payload = {**json.loads(fixture_body("stripe.checkout.session.completed.json")), "type": "customer.created"}
+    calls = []
+    ingress = make_ingress(publisher=lambda events: calls.append(events) or [])
+    assert send(ingress, "stripe", json.dumps(payload).encode())[0] == 202 and calls == []
