@@ -13,7 +13,7 @@ TF := terraform -chdir=terraform
 PIP_COMPILE := $(BIN)/pip-compile -q --generate-hashes --no-emit-index-url --no-emit-find-links --allow-unsafe --strip-extras
 
 .PHONY: help setup run test pytest lint typecheck tf-fmt validate tf-test build openapi lock bench clean \
-	deploy-test checkov lock-checkov
+	deploy-test checkov lock-checkov mutation schema-compat
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -85,6 +85,12 @@ lock-checkov: $(STAMP) ## re-pin requirements-checkov.txt from requirements-chec
 bench: $(STAMP) ## benchmarks, printed as tables; fails when any goal is missed (all of them still run)
 	@missed=""; for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || missed="$$missed $$b"; echo; done; \
 	if [ -n "$$missed" ]; then echo "goals missed by:$$missed"; exit 1; fi
+
+mutation: $(STAMP) ## mutmut on the modules in pyproject.toml [tool.mutmut]; kill rate per module (MAX_CHILDREN=1, KEEP=1)
+	$(BIN)/python tests/mutation/run.py --max-children $(or $(MAX_CHILDREN),1) $(if $(KEEP),--keep)
+
+schema-compat: $(STAMP) ## breaking changes in schemas/ against BASE (default origin/main, else main)
+	$(BIN)/python -m mangaassist_dev.schema_compat $(if $(BASE),--base $(BASE))
 
 clean: ## remove generated files (keeps .venv)
 	rm -rf build .local .pytest_cache .hypothesis terraform/.terraform

@@ -56,6 +56,11 @@ def stock_moto_and_botocore():
                 f"{'changed' if signers_changed else 'as they were'}")
 
 
+def pytest_configure(config):
+    # make test runs them; make mutation leaves them out (docs/mutation.md says why).
+    config.addinivalue_line("markers", "fuzz: a Hypothesis property over thousands of inputs (tens of seconds)")
+
+
 @pytest.fixture(scope="session")
 def conformance_dir() -> Path:
     if not CONFORMANCE.is_dir():

@@ -136,6 +136,10 @@ def test_failing_target_reaches_its_dlq_with_aws_attributes_and_redrive_recovers
                                "RETRY_ATTEMPTS"}
     assert attributes["RULE_ARN"].endswith(f"-{rule}") and attributes["TARGET_ARN"].endswith(f"-{target}")
     assert attributes["EXHAUSTED_RETRY_CONDITION"] in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")
+    # What an operator reads first (README, Operate): the code, then the message naming the failure.
+    assert (attributes["ERROR_CODE"], record["error"]["code"]) == ("SDK_CLIENT_ERROR", "SDK_CLIENT_ERROR")
+    assert attributes["ERROR_MESSAGE"] == f"InjectedFault: fault injected into {target} (POST /_local/faults)"
+    assert attributes["RETRY_ATTEMPTS"] == str(record["attempts"] - 1)
 
     code, dry = stack.ops("redrive", "--dlq", dlq["name"], "--dry-run")
     assert code == 0 and dry["would_redrive"] >= 1 and dry["redriven"] == 0
@@ -143,7 +147,8 @@ def test_failing_target_reaches_its_dlq_with_aws_attributes_and_redrive_recovers
     stack.json("POST", "/_local/faults", {"target": target, "fail_next": 1000})
     code, still_failing = stack.ops("redrive", "--dlq", dlq["name"])
     stack.json("POST", "/_local/faults", {"target": target, "fail_next": 0})
-    assert code == 1 and still_failing["failed"] and still_failing["redriven"] == 0, "a failed redrive keeps it"
+    assert code == 1 and still_failing["failed"] and still_failing["redriven"] == 0, \
+        "a failed redrive keeps the message"
 
     code, result = stack.ops("redrive", "--dlq", dlq["name"])
     assert code == 0, result
@@ -162,8 +167,8 @@ def test_replay_redelivers_archived_events_with_replay_name_only_to_the_chosen_r
     status, _, answer = post_webhook(stack, "stripe", unique_stripe())
     assert status == 202
     (event_id,) = answer["events"]
-    stack.wait_for(lambda rs: (lambda mine: mine and all(r["status"] == "delivered" for r in mine))(
-        for_events([event_id])(rs)))
+    stack.wait_for(lambda rs: all(r["status"] == "delivered" for r in for_events([event_id])(rs))
+                   and for_events([event_id])(rs))
     end = time.time() + 1
 
     code, dry = stack.ops("replay", "--from", str(start), "--to", str(end), "--rule", rule, "--dry-run")
@@ -255,8 +260,8 @@ def test_a_new_release_becomes_searchable_over_the_rest_api(stack):
                                    and r["target"] == "catalog_indexer"
                                    and r["status"] == "delivered"]) == 2, what="indexing")
     headers = {"x-api-key": stack.info["api_key"]}
-    frieren = "%E3%83%95%E3%83%AA%E3%83%BC%E3%83%AC%E3%83%B3"
-    status, _, body = stack.json("GET", f"/v1/search?q={frieren}&k=3", headers=headers)
+    query = "/v1/search?q=%E3%83%95%E3%83%AA%E3%83%BC%E3%83%AC%E3%83%B3&k=3"
+    status, _, body = stack.json("GET", query, headers=headers)
     assert status == 200 and body["results"][0]["product_id"] == "bk-frieren-14"
     assert stack.json("GET", "/v1/search?q=x")[0] == 403, "the API key is required"
     assert stack.json("GET", "/v1/search?q=", headers=headers)[0] == 400
@@ -302,8 +307,8 @@ def test_a_stack_with_s3_and_dynamodb_in_processes_of_their_own_works_the_same(t
         body, delivery = (EVENTS / "github.push.json").read_bytes(), str(uuid.uuid4())
         status, _, answer = post_webhook(sharded, "github", body, msg_id=delivery)
         assert status == 202, answer
-        again = resend_webhook(sharded, "github", body, msg_id=delivery)
-        assert again[:3:2] == (200, {**answer, "status": "duplicate"})
+        resent = resend_webhook(sharded, "github", body, msg_id=delivery)
+        assert resent[:3:2] == (200, {**answer, "status": "duplicate"})
         (event_id,) = answer["events"]
         assert wait_for_analytics(sharded, event_id)  # read over the one port
         code, result = sharded.ops("status")

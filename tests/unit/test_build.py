@@ -4,7 +4,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.util
+import os
 import re
+import shutil
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -208,3 +211,105 @@ def test_a_function_file_that_its_requirements_also_install_fails_loudly(tmp_pat
     (folder / "handler.py").write_text("")
     with pytest.raises(build.BuildError, match="jwt/__init__.py"):
         build.function_files(folder, deps)
+# --- byte-identical across checkouts, umasks and time zones, dependencies included -------------
+def wheel(folder: Path, name: str, tag: str, files: dict[str, bytes], console_script: bool = False) -> Path:
+    """A minimal, valid wheel: the files, METADATA, WHEEL, an entry point if asked, and RECORD."""
+    info = f"{name}-1.0.dist-info"
+    files = {**files, f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode(),
+             f"{info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: "
+                              f"{'true' if tag.startswith('py3') else 'false'}\nTag: {tag}\n".encode()}
+    if console_script:
+        files[f"{info}/entry_points.txt"] = f"[console_scripts]\n{name}-tool = {name}:main\n".encode()
+    record = "".join(f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},"
+                     f"{len(data)}\n" for path, data in files.items()) + f"{info}/RECORD,,\n"
+    path = folder / f"{name}-1.0-{tag}.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for arcname, data in [*files.items(), (f"{info}/RECORD", record.encode())]:
+            zf.writestr(arcname, data)
+    return path
+
+
+def hashed_lock(wheels: list[Path]) -> str:
+    """A hashed lock naming local wheels, as pip-compile --generate-hashes names registry ones."""
+    return "".join(f"{p.name.split('-')[0]} @ {p.as_uri()} --hash=sha256:{hashlib.sha256(p.read_bytes()).hexdigest()}\n"
+                   for p in wheels)
+
+
+def checkout(where: Path, lock: str, mode: int, mtime: float) -> Path:
+    """What `make build` reads, laid out as a checkout, with files of ``mode`` last changed at
+    ``mtime`` (another clone, on another machine, on another day)."""
+    for part in ("functions", "layers", "schemas"):
+        shutil.copytree(ROOT / part, where / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (where / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "build.py", where / "scripts" / "build.py")
+    (where / "requirements.txt").write_text(lock)
+    for path in where.rglob("*"):
+        if path.is_file():
+            path.chmod(mode)
+            os.utime(path, (mtime, mtime))
+    return where
+
+
+def build_in(tree: Path, out: Path, *, umask: int, tz: str, offline: bool) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TZ": tz, "PIP_CACHE_DIR": str(out.parent / "pip-cache"), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    if offline:
+        env["PIP_NO_INDEX"] = "1"  # the wheels are local: pip never asks an index
+    return subprocess.run([sys.executable, str(tree / "scripts" / "build.py"), "--out", str(out)], cwd=tree.parent,
+                          env=env, capture_output=True, text=True, preexec_fn=lambda: os.umask(umask), timeout=600)
+
+
+def build_twice(tmp_path: Path, lock: str, *, offline: bool) -> tuple[Path, Path]:
+    """Two checkouts in different folders, files of different modes, built under different umasks
+    and time zones: the same bytes are expected."""
+    outs = []
+    for label, mode, umask, tz, mtime in (("a", 0o644, 0o022, "UTC", 1_700_000_000),
+                                          ("b/deeper/clone", 0o600, 0o077, "Pacific/Chatham", 1_800_000_000)):
+        tree = checkout(tmp_path / label / "mangaassist", lock, mode, mtime)
+        out = tmp_path / label / "out"
+        done = build_in(tree, out, umask=umask, tz=tz, offline=offline)
+        assert done.returncode == 0, done.stderr
+        outs.append(out)
+    return outs[0], outs[1]
+
+
+def assert_identical(a: Path, b: Path) -> None:
+    names = [p.relative_to(a) for p in zips(a)]
+    assert names and names == [p.relative_to(b) for p in zips(b)]
+    for rel in names:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    assert (a / "manifest.json").read_text() == (b / "manifest.json").read_text()
+
+
+def test_builds_are_byte_identical_across_checkouts_umasks_and_time_zones_with_dependencies(tmp_path):
+    """The layer's dependencies go through the same path as `make build` (pip for Lambda's platform,
+    hashed, then pip's machine-specific files stripped): here a pure wheel and a platform wheel
+    with a console script, from local files, so the test needs no network."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    lock = hashed_lock([
+        wheel(wheels, "tinypure", "py3-none-any", {"tinypure/__init__.py": b"VALUE = 1\n"}),
+        wheel(wheels, "tinynative", "cp312-cp312-manylinux2014_x86_64",
+              {"tinynative/__init__.py": b"def main():\n    pass\n",
+               "tinynative/_speed.cpython-312-x86_64-linux-gnu.so": bytes(range(256))}, console_script=True),
+    ])
+    a, b = build_twice(tmp_path, lock, offline=True)
+    assert_identical(a, b)
+    with zipfile.ZipFile(a / "layers" / "shared.zip") as zf:
+        names = set(zf.namelist())
+        modes = {(info.external_attr >> 16) & 0o777 for info in zf.infolist()}
+    assert {"python/tinypure/__init__.py", "python/tinynative/_speed.cpython-312-x86_64-linux-gnu.so",
+            "python/tinynative-1.0.dist-info/METADATA", "python/mangaassist/__init__.py"} <= names
+    assert not any(n.startswith("python/bin/") or n.endswith(("/RECORD", "/INSTALLER", "/direct_url.json"))
+                   for n in names), "pip's machine-specific files are stripped"
+    assert modes == {0o644}
+
+
+@pytest.mark.skipif(os.environ.get("MANGAASSIST_REGISTRY_TESTS") != "1",
+                    reason="downloads the layer's wheels from the package registry: MANGAASSIST_REGISTRY_TESTS=1")
+def test_full_layer_builds_are_byte_identical_across_checkouts_umasks_and_time_zones(tmp_path):
+    """requirements.txt as `make build` installs it, from the registry (~1 minute for both builds)."""
+    a, b = build_twice(tmp_path, (ROOT / "requirements.txt").read_text(), offline=False)
+    assert_identical(a, b)
+    with zipfile.ZipFile(a / "layers" / "shared.zip") as zf:
+        names = set(zf.namelist())
+    assert "python/boto3/__init__.py" in names and any(n.startswith("python/nacl/_sodium") for n in names)

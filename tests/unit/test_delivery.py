@@ -139,6 +139,68 @@ def test_dead_letter_message_has_awss_attributes_and_round_trips():
     assert (letter.event, letter.rule_arn, letter.target_arn, letter.retry_attempts) == (EVENT, rule_arn, target_arn, 2)
 
 
+RULE_ARN = "arn:aws:events:ap-northeast-1:123456789012:rule/mangaassist-bus/mangaassist-payment-completed"
+TARGET_ARN = "arn:aws:lambda:ap-northeast-1:123456789012:function:mangaassist-order_confirmation"
+
+
+def contract_error():
+    from mangaassist.contracts import ContractError
+
+    return ContractError("detail.rating", "6 is greater than the maximum of 5")
+
+
+# Each way a delivery ends in the DLQ, and the attributes an operator reads there (README: read
+# ERROR_CODE first). Policy (3 retries, 1 hour); the failing call raises on every attempt.
+DEAD_LETTERS = {
+    "missing function": (TargetError(delivery.NO_RESOURCE, f"Function not found: {TARGET_ARN}"), RetryPolicy(3, 3600),
+                         {"ERROR_CODE": "NO_RESOURCE", "ERROR_MESSAGE": f"Function not found: {TARGET_ARN}",
+                          "RETRY_ATTEMPTS": "0"}),
+    "missing permission": (TargetError(delivery.NO_PERMISSIONS, "not authorized to perform lambda:InvokeFunction"),
+                           RetryPolicy(3, 3600),
+                           {"ERROR_CODE": "NO_PERMISSIONS", "RETRY_ATTEMPTS": "0",
+                            "ERROR_MESSAGE": "not authorized to perform lambda:InvokeFunction"}),
+    "contract broken": (contract_error(), RetryPolicy(3, 3600),
+                        {"ERROR_CODE": "SDK_CLIENT_ERROR", "RETRY_ATTEMPTS": "0",
+                         "ERROR_MESSAGE": "ContractError: detail.rating: 6 is greater than the maximum of 5"}),
+    "function error, retries exhausted": (RuntimeError("model unavailable"), RetryPolicy(3, 3600),
+                                          {"ERROR_CODE": "SDK_CLIENT_ERROR", "RETRY_ATTEMPTS": "3",
+                                           "ERROR_MESSAGE": "RuntimeError: model unavailable",
+                                           "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts"}),
+    "timeouts, retries exhausted": (TimeoutError("Task timed out after 3.00 seconds"), RetryPolicy(1, 3600),
+                                    {"ERROR_CODE": "TIMEOUT", "ERROR_MESSAGE": "Task timed out after 3.00 seconds",
+                                     "RETRY_ATTEMPTS": "1", "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts"}),
+    "silent timeout": (TimeoutError(), RetryPolicy(0, 3600),
+                       {"ERROR_CODE": "TIMEOUT", "ERROR_MESSAGE": "target timed out", "RETRY_ATTEMPTS": "0",
+                        "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts"}),
+    "throttled, event too old": (TargetError(delivery.THROTTLING, "Rate exceeded"), RetryPolicy(185, 60),
+                                 {"ERROR_CODE": "THROTTLING", "ERROR_MESSAGE": "Rate exceeded",
+                                  "EXHAUSTED_RETRY_CONDITION": "MaximumEventAgeInSeconds"}),
+    "empty message": (TargetError(delivery.SDK_CLIENT_ERROR, ""), RetryPolicy(0, 3600),
+                      {"ERROR_CODE": "SDK_CLIENT_ERROR", "ERROR_MESSAGE": "-", "RETRY_ATTEMPTS": "0",
+                       "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts"}),
+    "long message": (RuntimeError("x" * 5000), RetryPolicy(0, 3600),
+                     {"ERROR_CODE": "SDK_CLIENT_ERROR", "ERROR_MESSAGE": ("RuntimeError: " + "x" * 5000)[:1024],
+                      "RETRY_ATTEMPTS": "0", "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts"}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DEAD_LETTERS))
+def test_dead_letter_attributes_for_each_failure_kind(kind):
+    error, policy, expected = DEAD_LETTERS[kind]
+    outcome, _ = run(failing(10_000, error), policy)
+    message = dead_letter_message(EVENT, RULE_ARN, TARGET_ARN, outcome)
+    attributes = message["MessageAttributes"]
+    assert all(value["DataType"] == "String" for value in attributes.values())
+    values = {name: value["StringValue"] for name, value in attributes.items()}
+    if "RETRY_ATTEMPTS" not in expected:  # the event-age limit: however many retries fitted in 60 s
+        assert int(values["RETRY_ATTEMPTS"]) == outcome.attempts - 1 >= 1
+        expected = {**expected, "RETRY_ATTEMPTS": values["RETRY_ATTEMPTS"]}
+    assert values == {"RULE_ARN": RULE_ARN, "TARGET_ARN": TARGET_ARN, **expected}
+    letter = parse_dead_letter({"Body": message["MessageBody"], "MessageAttributes": attributes})
+    assert (letter.error_code, letter.error_message) == (expected["ERROR_CODE"], expected["ERROR_MESSAGE"])
+    assert letter.retry_attempts == int(expected["RETRY_ATTEMPTS"]) and letter.event == EVENT
+
+
 def test_parse_dead_letter_rejects_other_messages():
     with pytest.raises(ValueError, match="TARGET_ARN"):
         parse_dead_letter({"Body": "{}", "MessageAttributes": {}})
@@ -254,3 +316,146 @@ def test_input_transformer_leaves_missing_paths_unreplaced_and_passes_whole_even
         "InputTemplate": '{"x": "<nope>", "event": <aws.events.event.json>}',
     }, **TRANSFORM_ARGS)
     assert json.loads(out) == {"x": "<nope>", "event": EVENT}
+
+
+# --- the details an operator and the router rely on ---------------------------------------------
+def test_a_target_error_is_retriable_by_default_and_says_its_message():
+    error = TargetError(delivery.THROTTLING, "Rate exceeded")
+    assert (str(error), error.message, error.deterministic, error.retriable) == ("Rate exceeded", "Rate exceeded",
+                                                                                 False, True)
+    assert not TargetError(delivery.SDK_CLIENT_ERROR, "x", deterministic=True).retriable
+
+
+def test_a_silent_timeout_is_named_and_a_timeout_keeps_its_message():
+    assert delivery.as_target_error(TimeoutError()).message == "target timed out"
+    assert delivery.as_target_error(TimeoutError("Task timed out after 3.00 seconds")).message == \
+        "Task timed out after 3.00 seconds"
+
+
+class Highest(random.Random):
+    """The jitter's upper end (random() just under 1): each delay is then its retry's bound."""
+
+    def random(self) -> float:
+        return 1.0
+
+
+def test_each_retry_waits_up_to_twice_the_previous_bound_up_to_the_cap():
+    assert [delivery.backoff_seconds(retry, Highest()) for retry in (0, 1, 2, 7, 8, 20)] == [1, 2, 4, 128, 180, 180]
+    clock = FakeClock()
+    deliver(failing(100), RetryPolicy(9, 86400), clock=clock, sleep=clock.sleep, rng=Highest())
+    assert clock.sleeps == [1, 2, 4, 8, 16, 32, 64, 128, 180]  # the first retry waits the base, not twice it
+
+
+def test_without_an_rng_the_jitter_is_random_and_bounded():
+    clock = FakeClock()
+    deliver(failing(100), RetryPolicy(20, 86400), clock=clock, sleep=clock.sleep)
+    assert len(set(clock.sleeps)) > 10 and all(0 <= s <= min(180, 2 ** i) for i, s in enumerate(clock.sleeps))
+
+
+def test_the_event_age_counts_from_the_first_attempt_in_unscaled_seconds():
+    # With every delay at its bound: 1, 2, 4, 8, 16 s of waiting, then 32 s more would reach 63 s > 60.
+    clock = FakeClock()
+    clock.now = 1_000.0  # a clock that does not start at zero
+    outcome = deliver(failing(100), RetryPolicy(185, 60), clock=clock, sleep=clock.sleep, rng=Highest())
+    assert (outcome.status, outcome.attempts, outcome.exhausted) == ("dead_lettered", 6, delivery.MAX_EVENT_AGE)
+    assert outcome.error.code == delivery.SDK_CLIENT_ERROR and clock.sleeps == [1, 2, 4, 8, 16]
+    scaled = FakeClock()  # a thousandth of the time, the same attempts
+    outcome = deliver(failing(100), RetryPolicy(185, 60), clock=scaled, sleep=scaled.sleep, rng=Highest(),
+                      time_scale=0.001)
+    assert (outcome.attempts, outcome.exhausted) == (6, delivery.MAX_EVENT_AGE)
+    assert scaled.sleeps == pytest.approx([0.001, 0.002, 0.004, 0.008, 0.016])
+
+
+def test_a_retry_that_would_land_exactly_on_the_age_limit_is_still_made():
+    clock = FakeClock()  # waits 1 + 2 + 4 + 8 + 16 + 32 = 63 s: the sixth retry lands exactly at 63
+    outcome = deliver(failing(6), RetryPolicy(185, 63), clock=clock, sleep=clock.sleep, rng=Highest())
+    assert (outcome.status, outcome.attempts, clock.now) == ("delivered", 7, 63)
+
+
+def test_a_time_scale_of_zero_never_waits_and_ages_no_event():
+    clock = FakeClock()  # the policy's age still bounds each delay: 1 + ... + 64 fit in 64 s one by one, 128 does not
+    outcome = deliver(failing(100), RetryPolicy(185, 64), clock=clock, sleep=clock.sleep, rng=Highest(), time_scale=0)
+    assert (outcome.attempts, outcome.exhausted, clock.sleeps) == (8, delivery.MAX_EVENT_AGE, [0.0] * 7)
+
+
+def test_without_a_time_scale_delays_are_real_seconds():
+    clock = FakeClock()
+    deliver(failing(2), RetryPolicy(3, 3600), clock=clock, sleep=clock.sleep, rng=Highest())
+    assert clock.sleeps == [1, 2]
+
+
+def test_dead_letter_attributes_are_strings_and_the_body_is_the_compact_event():
+    outcome, _ = run(failing(100, TargetError(delivery.NO_RESOURCE, "é" * 1025)), RetryPolicy(0, 60))
+    message = dead_letter_message(EVENT, RULE_ARN, TARGET_ARN, outcome)
+    assert message["MessageBody"] == json.dumps(EVENT, separators=(",", ":"))
+    assert {value["DataType"] for value in message["MessageAttributes"].values()} == {"String"}
+    assert message["MessageAttributes"]["ERROR_MESSAGE"]["StringValue"] == "é" * 1024
+
+
+def test_a_dead_letter_with_only_its_target_reads_as_empty_fields():
+    letter = parse_dead_letter({"Body": json.dumps(EVENT), "MessageAttributes": {
+        "TARGET_ARN": {"DataType": "String", "StringValue": TARGET_ARN}}})
+    assert (letter.rule_arn, letter.target_arn, letter.error_code, letter.error_message, letter.retry_attempts) == (
+        "", TARGET_ARN, "", "", 0)
+    letter = parse_dead_letter({"Body": json.dumps(EVENT), "MessageAttributes": {
+        "TARGET_ARN": {"StringValue": TARGET_ARN}, "ERROR_CODE": {"DataType": "String"}}})  # no StringValue
+    assert letter.error_code == ""
+    letter = parse_dead_letter({"Body": json.dumps(EVENT), "MessageAttributes": {
+        "TARGET_ARN": {"StringValue": TARGET_ARN}, "RETRY_ATTEMPTS": {"StringValue": ""}}})
+    assert letter.retry_attempts == 0
+
+
+def test_a_message_that_is_no_dead_letter_is_told_so():
+    with pytest.raises(ValueError) as caught:
+        parse_dead_letter({"Body": json.dumps({"requestContext": {}}), "MessageAttributes": {}})
+    assert str(caught.value) == "not a dead letter: no TARGET_ARN attribute and not a Lambda failure record"
+
+
+def failure_record(function_arn: str, **context) -> dict:
+    return {"requestContext": {"functionArn": function_arn, **context}, "requestPayload": EVENT}
+
+
+def test_a_lambda_failure_record_with_the_least_in_it():
+    letter = parse_dead_letter({"Body": json.dumps(failure_record(TARGET_ARN))})  # unqualified: 6 colons, kept whole
+    assert (letter.target_arn, letter.rule_arn, letter.error_code, letter.error_message, letter.retry_attempts) == (
+        TARGET_ARN, "", "", "", 0)
+    record = {**failure_record(TARGET_ARN + ":live", condition="EventAgeExceeded", approximateInvokeCount=1),
+              "responsePayload": "Task timed out"}
+    letter = parse_dead_letter({"Body": json.dumps(record)})
+    assert (letter.target_arn, letter.error_code, letter.error_message) == (TARGET_ARN, "EventAgeExceeded",
+                                                                           "Task timed out")
+    record["responsePayload"] = {"errorType": "Timeout"}
+    assert parse_dead_letter({"Body": json.dumps(record)}).error_message == ""
+
+
+def test_a_replay_of_a_replayed_event_carries_the_new_name_once_and_keeps_every_field():
+    first = delivery.replayed(EVENT, "first")
+    again = delivery.replayed({"replay-name": "first", **first}, "second")
+    keys = list(again)
+    assert again["replay-name"] == "second" and keys[keys.index("region") + 1] == "replay-name"
+    assert {k: v for k, v in again.items() if k != "replay-name"} == EVENT
+    no_region = {k: v for k, v in EVENT.items() if k != "region"}
+    assert delivery.replayed(no_region, "third") == {**no_region, "replay-name": "third"}
+
+
+def test_the_archive_keeps_its_name_and_the_time_each_event_was_archived(tmp_path, monkeypatch):
+    Archive("never-used", None, tmp_path / "never.jsonl").close()  # nothing opened: nothing to close
+    path = tmp_path / "archive.jsonl"
+    archive = Archive("orders-archive", None, path)
+    assert archive.name == "orders-archive"
+    archive.record(EVENT, archived_at=1234.5)
+    monkeypatch.setattr(delivery.time, "time", lambda: 99.0)
+    archive.record({**EVENT, "id": "2"})
+    archive.close()
+    archive.close()  # closing twice is harmless
+    assert [json.loads(line)["archived_at"] for line in path.read_text().splitlines()] == [1234.5, 99.0]
+
+
+def test_events_between_two_times_come_oldest_first_whatever_order_they_were_archived_in():
+    archive = Archive("a", None)
+    for hour in ("03", "01", "02"):
+        archive.record({**EVENT, "id": hour, "time": f"2026-11-20T{hour}:00:00Z"})
+    archive.record({**EVENT, "id": "offset", "time": "2026-11-20T02:30:00+00:00"})
+    archive.record({**EVENT, "id": "same time", "time": "2026-11-20T02:30:00Z"})  # ties keep archive order
+    start = datetime(2026, 11, 20, 1, tzinfo=UTC).timestamp()
+    assert [e["id"] for e in archive.between(start, start + 3 * 3600)] == ["01", "02", "offset", "same time", "03"]

@@ -119,6 +119,8 @@ def answer(response: dict) -> tuple[int, dict]:
 class FakeContext:
     function_name = "mangaassist-test-webhook_ingress"
     aws_request_id = "req-1"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:mangaassist-test-webhook_ingress"
 
     def get_remaining_time_in_millis(self) -> int:
         return 10_000
@@ -243,13 +245,23 @@ def test_the_completed_claim_is_one_whole_record_another_container_answers_from(
     assert status == 200 and again["events"] == first["events"] and len(aws.drain()) == 1
 
 
+def test_a_signed_id_is_kept_in_the_raw_body_s_key_with_its_unsafe_characters_replaced(aws):
+    body = fixture_body("reviews.submitted.json")
+    send(make_ingress(), "reviews", body, signed_headers("reviews", body, msg_id="msg/2026:11#a"))
+    (obj,) = boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]
+    assert obj["Key"].split("/")[4] == "msg_2026_11_a"
+    head = boto3.client("s3").head_object(Bucket=BUCKET, Key=obj["Key"])
+    assert head["Metadata"] == {"delivery-id": "msg_2026_11_a", "source": "reviews"}
+
+
 def test_same_delivery_id_with_another_body_is_refused(aws):
     ingress = make_ingress()
     body = fixture_body("reviews.submitted.json")
     send(ingress, "reviews", body)
     other = body.replace(b'"rating": 5', b'"rating": 1')
     status, payload, _ = send(ingress, "reviews", other)
-    assert (status, payload["error"]) == (422, "delivery_id_reused")
+    assert (status, payload) == (422, {"error": "delivery_id_reused", "delivery_id": "msg_0001",
+                                       "message": "this delivery id was already used for a different body"})
 
 
 def test_fifty_concurrent_deliveries_of_one_id_publish_exactly_once(tmp_path, monkeypatch):
@@ -288,7 +300,8 @@ def test_in_progress_delivery_answers_409_with_retry_after(aws):
     ingress.publisher = slow_publish
     status, _, _ = send(ingress, "reviews", body)
     inner_status, inner_body, inner_headers = results["inner"]
-    assert status == 202 and inner_status == 409 and inner_body["error"] == "in_progress"
+    assert status == 202 and inner_status == 409 and inner_body == {
+        "error": "in_progress", "message": "this delivery is being processed; retry shortly", "delivery_id": "msg_0001"}
     assert int(inner_headers["retry-after"]) > 0
 
 
@@ -359,7 +372,8 @@ def test_a_failed_raw_body_put_is_503_whatever_the_claim_says(aws, first_answer)
     broken = make_ingress()
     _failing_s3(broken)
     status, payload, headers = send(broken, "reviews", body)
-    assert (status, payload["error"]) == (503, "unavailable") and "stored" in payload["message"]
+    assert (status, payload) == (503, {"error": "unavailable",
+                                       "message": "the delivery could not be stored; retry later"})
     assert aws.drain() == []
     # The body is kept before anything else counts; once it is, the answers are the usual ones.
     status, payload, _ = send(make_ingress(), "reviews", body)
@@ -377,7 +391,8 @@ def test_failing_dynamodb_is_503_and_the_retry_is_accepted_once(aws):
 
     persistence.client.put_item = broken
     status, payload, _ = send(make_ingress(persistence=persistence), "stripe", body)
-    assert (status, payload["error"]) == (503, "unavailable")
+    assert (status, payload) == (503, {"error": "unavailable",
+                                       "message": "the delivery could not be processed; retry later"})
     assert aws.drain() == []
     assert send(make_ingress(), "stripe", body)[0] == 202
     assert len(aws.drain()) == 1
@@ -423,6 +438,11 @@ def test_a_failed_completion_after_publishing_still_answers_202_and_never_publis
     # ...in the words the Terraform metric filter (and its alarm) counts
     terraform = (ROOT / "terraform" / "modules" / "webhooks" / "main.tf").read_text()
     assert re.search(r'pattern\s*=\s*"\\"([^"\\]+)\\""', terraform)[1] in caplog.text
+    (record,) = [r for r in caplog.records if r.name == "mangaassist.webhooks.claims"]
+    assert record.getMessage() == ("delivery accepted, but its claim was not completed: a retry after the claim "
+                                   "lapses is processed again")
+    (claim,) = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]  # the claim it could not complete
+    assert record.idempotency_key == claim["id"] and record.exc_info
     assert send(make_ingress(), "reviews", body)[0] == 409  # the claim holds until its invocation's deadline
     assert len(aws.drain()) == 1
 
@@ -512,6 +532,20 @@ def test_payload_breaking_its_schema_is_422_with_the_path(aws):
     payload["rating"] = 6
     status, body, _ = send(make_ingress(), "reviews", json.dumps(payload).encode())
     assert status == 422 and body["error"] == "invalid_payload" and "rating" in body["path"]
+    assert body["message"] == "6 is greater than the maximum of 5"
+    assert aws.drain() == []
+
+
+def test_a_payload_its_mapper_cannot_read_is_422_naming_the_source_and_the_failure(aws, monkeypatch):
+    from mangaassist.webhooks import mapping
+
+    def broken(payload, delivery):
+        raise KeyError("product_id")
+
+    monkeypatch.setitem(mapping.MAPPERS, "reviews", broken)
+    status, body, _ = send(make_ingress(), "reviews", fixture_body("reviews.submitted.json"))
+    assert (status, body) == (422, {"error": "invalid_payload",
+                                    "message": "cannot map this reviews payload to events: KeyError 'product_id'"})
     assert aws.drain() == []
 
 
@@ -569,6 +603,21 @@ def test_signed_delivery_ids_are_still_the_claim_for_other_sources(aws):
     assert send(make_ingress(), "reviews", body, signed_headers("reviews", body, msg_id="msg_b"))[0] == 202
 
 
+def test_one_delivery_id_from_two_sources_is_two_deliveries(aws):
+    """Reviews and the catalog both sign Standard Webhooks msg_... ids: the same id from two partners
+    is two deliveries, each accepted and published, never one partner's duplicate of the other's."""
+    ingress = make_ingress()
+    review, catalog = fixture_body("reviews.submitted.json"), fixture_body("catalog.new_release.json")
+    first = send(ingress, "reviews", review, signed_headers("reviews", review, msg_id="msg_shared"))
+    second = send(ingress, "catalog", catalog, signed_headers("catalog", catalog, msg_id="msg_shared"))
+    assert (first[0], first[1]["source"], second[0], second[1]["source"]) == (202, "reviews", 202, "catalog")
+    assert {e["source"] for e in aws.drain()} == {"mangaassist.reviews", "mangaassist.catalog"}
+    assert len(boto3.client("dynamodb").scan(TableName=TABLE)["Items"]) == 2  # a claim each
+    # and each partner's retry is still its own duplicate
+    again = send(ingress, "catalog", catalog, signed_headers("catalog", catalog, msg_id="msg_shared"))
+    assert (again[0], again[1]["status"], again[1]["events"]) == (200, "duplicate", second[1]["events"])
+
+
 @pytest.mark.parametrize("event", ["ping", "issues", "pull_request", "release"])
 def test_an_x_github_event_that_contradicts_the_payload_is_422(aws, event):
     body = fixture_body("github.push.json")
@@ -605,6 +654,7 @@ BODIES = st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode
                                 max_leaves=10).map(lambda v: json.dumps(v).encode()))
 
 
+@pytest.mark.fuzz
 @settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(source=st.sampled_from(["stripe", "github", "reviews", "catalog", "nope", ""]),
        method=st.sampled_from(["POST", "POST", "POST", "GET", "PUT"]), headers=HEADERS, body=BODIES,
@@ -698,6 +748,7 @@ def nested(depth: int, shape: list[int]) -> object:
     return value
 
 
+@pytest.mark.fuzz
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(source=st.sampled_from(sorted(FIXTURES)), depth=st.integers(65, 20_000),
        shape=st.lists(st.integers(0, 1), min_size=1, max_size=5), data=st.data())
@@ -719,6 +770,7 @@ OUT_OF_RANGE = st.one_of(st.integers(2**63, 10**40).map(str), st.integers(-(10**
                          st.sampled_from(["1e200", "-3.5e130", "1e-200", "-2.2e-300", "1e126"]))
 
 
+@pytest.mark.fuzz
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(source=st.sampled_from(sorted(FIXTURES)), number=st.one_of(NOT_FINITE, OUT_OF_RANGE), data=st.data())
 def test_numbers_the_platform_cannot_keep_are_422_with_their_path_and_nothing_is_kept(guarded_ingress, source, number,
@@ -731,3 +783,77 @@ def test_numbers_the_platform_cannot_keep_are_422_with_their_path_and_nothing_is
 
 
 
+
+
+# --- the function as Lambda runs it: built from its settings on the first invocation -----------
+def test_the_handler_builds_the_ingress_from_its_settings_and_accepts_a_delivery(platform_env, monkeypatch):
+    import importlib.util
+
+    from mangaassist import after_response
+
+    sources = json.loads((ROOT / "terraform" / "wiring.json").read_text())["sources"]
+    monkeypatch.setenv("WEBHOOK_SOURCES", json.dumps(sources))
+    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    # names of its own: an emulator test earlier in the session may have left moto's backends holding others
+    platform_env.update(RAW_PAYLOADS_BUCKET="handler-raw-payloads", IDEMPOTENCY_TABLE="handler-idempotency")
+    monkeypatch.setenv("RAW_PAYLOADS_BUCKET", platform_env["RAW_PAYLOADS_BUCKET"])
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", platform_env["IDEMPOTENCY_TABLE"])
+    body = fixture_body("reviews.submitted.json")
+    with mock_aws():
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+        boto3.client("s3").create_bucket(Bucket=platform_env["RAW_PAYLOADS_BUCKET"],
+                                         CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+        boto3.client("dynamodb").create_table(
+            TableName=platform_env["IDEMPOTENCY_TABLE"], BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        boto3.client("events").create_event_bus(Name=BUS)
+        boto3.client("secretsmanager").create_secret(Name=platform_env["WEBHOOK_SECRET_PREFIX"] + "reviews",
+                                                     SecretString=json.dumps({"secrets": [SECRETS["reviews"]]}))
+        spec = importlib.util.spec_from_file_location("ingress_handler", ROOT / "functions" / "webhook_ingress" /
+                                                      "handler.py")
+        handler = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(handler)
+        event = url_event("reviews", body, signed_headers("reviews", body, timestamp=time.time()))
+        with after_response.Later() as later:
+            status, answer_body = answer(handler.lambda_handler(event, FakeContext()))
+        later.run()
+        assert (status, answer_body["source"], answer_body["delivery_id"]) == (202, "reviews", "msg_0001")
+        items = boto3.client("dynamodb").scan(TableName=platform_env["IDEMPOTENCY_TABLE"])["Items"]
+        assert [item["status"]["S"] for item in items] == ["COMPLETED"]
+        key = boto3.client("s3").list_objects_v2(Bucket=platform_env["RAW_PAYLOADS_BUCKET"])["Contents"][0]["Key"]
+        assert key.startswith("reviews/")
+
+
+# --- what the events say about when ------------------------------------------------------------
+@pytest.fixture
+def tokyo(monkeypatch):
+    """A machine whose local time is not UTC: the events' times must not depend on it."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_event_times_are_the_signed_time_in_utc(aws, tokyo):
+    signed_at = NOW - 60
+    utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(signed_at))
+    review = fixture_body("reviews.submitted.json")
+    send(make_ingress(), "reviews", review, signed_headers("reviews", review, timestamp=signed_at))
+    catalog = json.loads(fixture_body("catalog.new_release.json"))
+    catalog["items"] = [{k: v for k, v in item.items() if k != "revision"} for item in catalog["items"]]
+    body = json.dumps(catalog, ensure_ascii=False).encode()
+    send(make_ingress(), "catalog", body, signed_headers("catalog", body, timestamp=signed_at, msg_id="msg_cat"))
+    details = {e["detail-type"]: e["detail"] for e in aws.drain()}
+    assert details["ReviewSubmitted"]["submitted_at"] == utc
+    assert details["CatalogUpdate.new_release"]["revision"] == signed_at
+
+
+def test_a_delivery_with_no_events_publishes_nothing_at_all(aws):
+    payload = {**json.loads(fixture_body("stripe.checkout.session.completed.json")), "type": "customer.created"}
+    calls = []
+    ingress = make_ingress(publisher=lambda events: calls.append(events) or [])
+    assert send(ingress, "stripe", json.dumps(payload).encode())[0] == 202 and calls == []

@@ -304,6 +304,103 @@ def test_a_stream_failing_after_its_first_chunk_raises_to_the_caller():
         list(stream)
 
 
+# --- the router passes everything on, and says what happened --------------------------------
+class RecordingModel:
+    """A model that answers (or fails, or streams nothing) and records how it was called."""
+
+    def __init__(self, model_id: str, *, error: ModelError | None = None, chunks=("Yes.",)):
+        self.model_id, self.error, self.chunks, self.calls = model_id, error, chunks, []
+
+    def _completion(self, text: str) -> Completion:
+        return Completion(text=text, stop_reason="end_turn", input_tokens=3, output_tokens=1, latency_ms=5,
+                          model_id=self.model_id, provider="local", estimated_cost_usd=0.0)
+
+    def converse(self, messages, **options):
+        self.calls.append(("converse", messages, options))
+        if self.error:
+            raise self.error
+        return self._completion("".join(self.chunks))
+
+    def converse_stream(self, messages, **options):
+        self.calls.append(("converse_stream", messages, options))
+        if self.error:
+            raise self.error
+
+        def chunks():
+            yield from self.chunks
+            return self._completion("".join(self.chunks))
+
+        return models.CompletionStream(chunks())
+
+
+class RecordingBreaker:
+    def __init__(self, permit=None, open_=False):
+        self.permit, self.open, self.calls = permit or models.breaker.Permit(probe_at=123.0), open_, []
+
+    def acquire(self):
+        return None if self.open else self.permit
+
+    def record_success(self, permit):
+        self.calls.append(("success", permit))
+
+    def record_failure(self, permit):
+        self.calls.append(("failure", permit))
+
+
+OPTIONS = {"system": "You sell manga.", "max_tokens": 77, "temperature": 0.9, "feature": "moderation"}
+
+
+def test_the_router_passes_every_option_to_the_model_it_calls():
+    fast = RecordingModel(FAST)
+    ModelRouter([Route(fast)]).converse(MESSAGES, **OPTIONS)
+    list(ModelRouter([Route(fast)]).converse_stream(MESSAGES, **OPTIONS))
+    assert fast.calls == [("converse", MESSAGES, OPTIONS), ("converse_stream", MESSAGES, OPTIONS)]
+
+
+def test_a_stream_with_no_chunks_ends_with_its_completion():
+    stream = ModelRouter([Route(RecordingModel(FAST, chunks=()))]).converse_stream(MESSAGES)
+    assert list(stream) == [] and stream.completion.text == "" and not stream.completion.fallback_used
+
+
+def test_every_breaker_hears_of_its_own_permit():
+    throttled = ModelError("ThrottlingException", "slow down")
+    fast_breaker, fallback_breaker = RecordingBreaker(), RecordingBreaker()
+    routed = ModelRouter([Route(RecordingModel(FAST, error=throttled), fast_breaker),
+                          Route(RecordingModel(FALLBACK), fallback_breaker)], retry=ModelRetry(attempts=1))
+    assert routed.converse(MESSAGES).fallback_used
+    assert fast_breaker.calls == [("failure", fast_breaker.permit)]
+    assert fallback_breaker.calls == [("success", fallback_breaker.permit)]
+    refused = ModelError("ValidationException", "bad request")  # the service answered: the model is up
+    rejecting = RecordingBreaker()
+    with pytest.raises(ModelError, match="ValidationException"):
+        ModelRouter([Route(RecordingModel(FAST, error=refused), rejecting)]).converse(MESSAGES)
+    assert rejecting.calls == [("success", rejecting.permit)]
+
+
+def test_when_every_circuit_is_open_the_error_names_each_model():
+    routed = ModelRouter([Route(RecordingModel(FAST), RecordingBreaker(open_=True)),
+                          Route(RecordingModel(FALLBACK), RecordingBreaker(open_=True))])
+    with pytest.raises(ModelUnavailable) as caught:
+        routed.converse(MESSAGES)
+    assert [(c.code, c.message, c.model_id) for c in caught.value.causes] == [
+        (models.base.CIRCUIT_OPEN, "circuit open", FAST), (models.base.CIRCUIT_OPEN, "circuit open", FALLBACK)]
+
+
+def test_a_failing_model_is_logged_by_its_id_and_error_code(caplog):
+    routed = ModelRouter([Route(RecordingModel(FAST, error=ModelError("ThrottlingException", "slow"))),
+                          Route(RecordingModel(FALLBACK))], retry=ModelRetry(attempts=1))
+    with caplog.at_level(logging.WARNING, logger="mangaassist.models.router"):
+        routed.converse(MESSAGES)
+    assert caplog.messages == [f"model {FAST} failed (ThrottlingException), trying the next model"]
+
+
+def test_a_retry_policy_needs_an_attempt():
+    with pytest.raises(ValueError) as caught:
+        ModelRetry(attempts=0)
+    assert str(caught.value) == "attempts must be >= 1"
+    assert ModelRetry(attempts=1).attempts == 1
+
+
 # --- circuit breaker (DynamoDB, shared by every container) ------------------------------------
 
 @pytest.fixture
@@ -410,6 +507,148 @@ def test_a_probe_that_never_reports_is_reclaimed_after_a_cooldown(breaker_table)
     assert container_a.acquire().probe_at  # and container A dies mid-probe
     clock.now += 31
     assert container_b.acquire().probe_at == clock.now
+
+
+@pytest.mark.parametrize("offset, probes", [(-0.001, False), (0.0, True)])
+def test_the_cooldown_ends_exactly_cooldown_seconds_after_opening(breaker_table, offset, probes):
+    clock = Clock(1_000.0)
+    fast = breaker(breaker_table, clock, cache_seconds=0)
+    for _ in range(3):
+        fast.record_failure(fast.acquire())
+    clock.now = 1_030.0 + offset
+    assert (fast.acquire() is not None) is probes
+
+
+@pytest.mark.parametrize("offset, reclaimed", [(-0.001, False), (0.0, True)])
+def test_a_silent_probe_is_reclaimable_exactly_cooldown_seconds_after_it_was_claimed(breaker_table, offset, reclaimed):
+    clock = Clock(1_000.0)
+    fast = breaker(breaker_table, clock, cache_seconds=0)
+    for _ in range(3):
+        fast.record_failure(fast.acquire())
+    clock.now = 1_030.0
+    assert fast.acquire().probe_at == 1_030.0
+    clock.now = 1_060.0 + offset
+    assert (fast.acquire() is not None) is reclaimed
+
+
+@pytest.fixture
+def serialising_dynamodb():
+    """The local stack's emulator (moto behind its one-request-at-a-time middleware), over HTTP:
+    its conditional writes are atomic, as DynamoDB's are; moto's mock_aws in one process is not."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    from embedded.aws import Emulator
+
+    moto_api_backend.reset()
+    emulator = Emulator("unused-bus", lambda events: None).start()
+    try:
+        def client():  # one per container: their own connection pools, as two Lambda containers have
+            return boto3.client("dynamodb", endpoint_url=emulator.endpoint_url, region_name="ap-northeast-1",
+                                aws_access_key_id="test", aws_secret_access_key="test")
+
+        client().create_table(TableName="breakers", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                              BillingMode="PAY_PER_REQUEST")
+        yield client
+    finally:
+        emulator.stop()
+        moto_api_backend.reset()
+
+
+def race_for_the_probe(client, clock, containers: int) -> list:
+    """Open the circuit, let every container cache the open state, pass the cooldown, then have all
+    of them ask for a permit at the same moment (a barrier): each acts on the same cached state."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    fleet = [breaker(client(), clock, cache_seconds=60) for _ in range(containers)]
+    for _ in range(3):
+        fleet[0].record_failure(fleet[0].acquire())
+    assert all(container.acquire() is None for container in fleet)  # each has read "open" and keeps it
+    clock.now += 31
+    start = Barrier(containers)
+
+    def acquire(container):
+        start.wait()
+        return container.acquire()
+
+    with ThreadPoolExecutor(containers) as pool:
+        return list(pool.map(acquire, fleet))
+
+
+def test_containers_racing_on_a_cached_open_state_get_exactly_one_probe(serialising_dynamodb):
+    for round_ in range(5):
+        permits = race_for_the_probe(serialising_dynamodb, Clock(1_000.0 + round_ * 1_000), containers=4)
+        assert sum(permit is not None for permit in permits) == 1, permits
+        state = breaker(serialising_dynamodb(), Clock()).state()
+        assert state.state == "half_open"
+        serialising_dynamodb().delete_item(TableName="breakers", Key={"pk": {"S": f"breaker#{FAST}"}})
+
+
+def test_the_race_is_real_without_the_conditional_write_every_container_probes(serialising_dynamodb, monkeypatch):
+    """The test above can fail: with the probe claim's condition dropped, the same race hands out
+    a permit to every container."""
+    update = models.breaker.CircuitBreaker._update
+
+    def unconditional(self, expression, values, condition=None):
+        return update(self, expression, values, None if ":half_open, probe_at" in expression else condition)
+
+    monkeypatch.setattr(models.breaker.CircuitBreaker, "_update", unconditional)
+    permits = race_for_the_probe(serialising_dynamodb, Clock(1_000.0), containers=4)
+    assert sum(permit is not None for permit in permits) == 4
+
+
+def test_every_transition_is_logged_with_its_model(breaker_table, caplog):
+    clock = Clock()
+    fast = breaker(breaker_table, clock)
+    with caplog.at_level(logging.WARNING, logger="mangaassist.models.breaker"):
+        for _ in range(3):
+            fast.record_failure(fast.acquire())
+        clock.now += 31
+        fast.record_failure(fast.acquire())
+        clock.now += 31
+        fast.record_success(fast.acquire())
+    assert caplog.messages == [f"circuit for {FAST} opened after 3 consecutive failures",
+                               f"circuit for {FAST} re-opened: the probe failed",
+                               f"circuit for {FAST} closed: the probe succeeded"]
+
+
+@pytest.mark.parametrize("state", ["open", "half_open"])
+def test_a_state_written_without_its_time_is_long_past(breaker_table, state):
+    """An operator opening a circuit by hand writes no opened_at: the next caller probes (one does)."""
+    breaker_table.put_item(TableName="breakers", Item={"pk": {"S": f"breaker#{FAST}"}, "state": {"S": state}})
+    first, second = breaker(breaker_table, Clock(30.0)), breaker(breaker_table, Clock(30.0))
+    assert first.acquire().probe_at == 30.0  # exactly a cooldown after the epoch
+    assert second.acquire() is None and second.state().state == "half_open"
+    first.record_success(models.breaker.Permit(probe_at=30.0))
+    assert first.state() == models.breaker.BreakerState(state="closed", failures=0)
+
+
+def test_reads_are_consistent_and_a_failure_below_the_threshold_is_one_write(breaker_table):
+    """A container must see the state another wrote a moment ago (an eventually consistent read could
+    miss an open circuit); counting a failure is one UpdateItem on the hot path, no more."""
+    calls = []
+    breaker_table.meta.events.register("before-parameter-build.dynamodb.*",
+                                       lambda params, model, **kw: calls.append((model.name, dict(params))))
+    fast = breaker(breaker_table, Clock(), cache_seconds=0)
+    fast.record_failure(fast.acquire())
+    assert [name for name, _ in calls] == ["GetItem", "UpdateItem"]
+    assert calls[0][1]["ConsistentRead"] is True
+
+
+def test_an_unreachable_table_is_logged_and_left_alone_for_the_cache_window(caplog):
+    with mock_aws():  # no table: every call is ResourceNotFoundException
+        client = boto3.client("dynamodb", region_name="ap-northeast-1")
+        calls = []
+        client.meta.events.register("before-call.dynamodb.*", lambda **kw: calls.append(1))
+        clock = Clock()
+        fast = breaker(client, clock)
+        with caplog.at_level(logging.WARNING, logger="mangaassist.models.breaker"):
+            assert fast.acquire() == models.breaker.Permit()
+        assert fast.acquire() == models.breaker.Permit() and len(calls) == 1  # the failure is cached too
+    (message,) = caplog.messages
+    assert message.startswith(f"breaker table breakers unreachable, calling {FAST} anyway: An error occurred "
+                              "(ResourceNotFoundException)")
 
 
 def test_the_cache_keeps_reads_off_the_hot_path(breaker_table):

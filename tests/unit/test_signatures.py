@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import math
 import subprocess
@@ -167,6 +168,64 @@ def test_tampering_breaks_the_signature(scheme, tamper):
     assert error_code(scheme, headers, body) == "bad_signature"
 
 
+# --- constant-time comparison: every scheme, decided by hmac.compare_digest alone --------------
+HMAC_SCHEMES = [s for s in SCHEMES if s != "standard-webhooks-v1a-ed25519"]
+OTHER_KEYS = {
+    "github-hmac-sha256": "a secret this source never had",
+    "stripe-v1": "whsec_never_configured",
+    "standard-webhooks-v1": _whsec(b"never configured"),
+    "svix-v1": _whsec(b"never configured"),
+    "slack-v0": "a slack secret this source never had",
+}
+
+
+class CompareDigest:
+    """Stands in for hmac.compare_digest: records each comparison and answers as told (or truly)."""
+
+    real = staticmethod(hmac.compare_digest)
+
+    def __init__(self, verdict: bool | None = None):
+        self.verdict = verdict
+        self.calls: list[tuple[bytes, bytes]] = []
+
+    def __call__(self, a, b) -> bool:
+        self.calls.append((bytes(a), bytes(b)))
+        return self.real(a, b) if self.verdict is None else self.verdict
+
+
+@pytest.mark.parametrize("scheme", HMAC_SCHEMES)
+def test_every_hmac_scheme_compares_signatures_with_compare_digest_only(scheme, monkeypatch):
+    """Timing must not tell an attacker how much of a forged signature is right: a test that fails if
+    any scheme compares a signature with ==, or lets anything but compare_digest decide."""
+    valid, forged = partner_headers(scheme, KEYS[scheme][0], BODY), partner_headers(scheme, OTHER_KEYS[scheme], BODY)
+    keys = {"now": NOW, **receiver_keys(scheme)}
+
+    spy = CompareDigest()
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert verify(scheme, valid, BODY, **keys).key_index == 0
+    assert spy.calls and all(len(a) == len(b) == hashlib.sha256().digest_size for a, b in spy.calls)
+    assert any(a == b for a, b in spy.calls), "the matching signature went through compare_digest"
+
+    monkeypatch.setattr(hmac, "compare_digest", CompareDigest(verdict=False))
+    assert error_code(scheme, valid, **receiver_keys(scheme)) == "bad_signature"  # its "no" is final
+
+    monkeypatch.setattr(hmac, "compare_digest", CompareDigest(verdict=True))
+    assert verify(scheme, forged, BODY, **keys).scheme == scheme  # and so is its "yes": no == anywhere else
+
+
+def test_ed25519_signatures_are_checked_by_libsodium_never_by_comparing_bytes(monkeypatch):
+    """v1a verifies a signature (libsodium's crypto_sign_verify_detached, constant time), so
+    compare_digest has no say: forcing it to "equal" lets no forgery through."""
+    scheme = "standard-webhooks-v1a-ed25519"
+    spy = CompareDigest(verdict=True)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert verify(scheme, partner_headers(scheme, [WHSK_NEW], BODY), BODY, now=NOW,
+                  **receiver_keys(scheme)).key_index == 0
+    forged = partner_headers(scheme, [_ed25519_pair(b"forger")[0]], BODY)
+    assert error_code(scheme, forged, **receiver_keys(scheme)) == "bad_signature"
+    assert spy.calls == []
+
+
 def test_a_standard_source_with_secrets_and_public_keys_accepts_either():
     keys = {"secrets": [_whsec(b"new")], "public_keys": [WHPK_OLD]}
     hmac_signed = partner_headers("standard-webhooks-v1", [_whsec(b"new")], BODY)
@@ -174,6 +233,14 @@ def test_a_standard_source_with_secrets_and_public_keys_accepts_either():
     both = partner_headers("standard-webhooks-v1", [_whsec(b"other"), WHSK_OLD], BODY)
     assert verify("standard-webhooks-v1", both, BODY, now=NOW, **keys) == Verified(
         "standard-webhooks-v1a-ed25519", "msg_1", NOW, 0)
+
+
+def test_a_matching_v1_signature_is_not_second_guessed_by_a_v1a_beside_it():
+    keys = {"secrets": [_whsec(b"new")], "public_keys": [WHPK_NEW]}
+    headers = partner_headers("standard-webhooks-v1", [_whsec(b"new")], BODY)
+    headers["webhook-signature"] += " v1a," + base64.b64encode(bytes(64)).decode()  # a v1a that matches nothing
+    assert verify("standard-webhooks-v1", headers, BODY, now=NOW, **keys) == Verified(
+        "standard-webhooks-v1", "msg_1", NOW, 0)
 
 
 def test_v1a_signatures_need_a_configured_public_key():
@@ -233,6 +300,8 @@ def without(headers: dict, name: str) -> dict:
     ("standard-webhooks-v1", {**STD, "webhook-signature": "v1," + B64_32[:-4]}, "malformed_signature"),
     ("standard-webhooks-v1", {**STD, "webhook-signature": B64_32}, "malformed_signature"),
     ("standard-webhooks-v1", {**STD, "webhook-signature": "v1,ＡＡＡＡ"}, "malformed_signature"),
+    ("standard-webhooks-v1", {**STD, "webhook-signature": "v1,!" + B64_32}, "malformed_signature"),  # strict base64
+    ("standard-webhooks-v1a-ed25519", {**STD, "webhook-signature": "v1a,@@@"}, "malformed_signature"),
     ("slack-v0", {**SLACK, "X-Slack-Signature": "v1=" + HEX0}, "malformed_signature"),
 
     ("github-hmac-sha256", {"X-Hub-Signature-256": "sha256=" + HEX0}, "bad_signature"),
@@ -248,6 +317,7 @@ def without(headers: dict, name: str) -> dict:
 
     ("stripe-v1", {"Stripe-Signature": f"t=abc,v1={HEX0}"}, "malformed_timestamp"),
     ("stripe-v1", {"Stripe-Signature": f"t=-1,v1={HEX0}"}, "malformed_timestamp"),
+    ("stripe-v1", {"Stripe-Signature": f"t={NOW}=2,v1={HEX0}"}, "malformed_timestamp"),  # t= up to the first =
     ("standard-webhooks-v1", {**STD, "webhook-timestamp": "1e9"}, "malformed_timestamp"),
     ("standard-webhooks-v1", {**STD, "webhook-timestamp": f"{NOW}.5"}, "malformed_timestamp"),
     ("standard-webhooks-v1", {**STD, "webhook-timestamp": "١٧٩٥٩٢١٤٤٥"}, "malformed_timestamp"),
@@ -266,6 +336,78 @@ def without(headers: dict, name: str) -> dict:
 ])
 def test_error_code(scheme, headers, code):
     assert error_code(scheme, headers) == code
+
+
+MISMATCH = ("matches no active key: check the signing secret, and that the body and signed headers are sent "
+            "exactly as signed")
+
+
+# What a partner (or the operator) reads in the 401 body, for every way to get one: what to fix, and where.
+@pytest.mark.parametrize("scheme, headers, keys, code, message", [
+    ("github-hmac-sha256", {"X-Hub-Signature": "sha1=" + "0" * 40}, {}, "missing_signature",
+     "X-Hub-Signature-256 is missing (SHA-1 X-Hub-Signature is not accepted): give the webhook a secret"),
+    ("github-hmac-sha256", {"X-Hub-Signature-256": HEX0}, {}, "malformed_signature",
+     "X-Hub-Signature-256 must be sha256=<64 hex digits>"),
+    ("github-hmac-sha256", {"X-Hub-Signature-256": "sha256=" + HEX0}, {}, "bad_signature",
+     "X-Hub-Signature-256 " + MISMATCH),
+    ("github-hmac-sha256", {"X-Hub-Signature-256": "sha256=" + HEX0}, {"secrets": []}, "no_secret",
+     "no signing key is configured for this source; its operator must add one"),
+    ("github-hmac-sha256", {"X-Hub-Signature-256": "sha256=" + HEX0}, {"secrets": ["a", ""]}, "malformed_secret",
+     "a signing key configured for this source is malformed; its operator must fix it"),
+    ("stripe-v1", {}, {}, "missing_signature", "Stripe-Signature is missing"),
+    ("stripe-v1", {"Stripe-Signature": "garbage"}, {}, "malformed_signature",
+     "Stripe-Signature must be t=<unix seconds>,v1=<hex>[,v1=<hex>]"),
+    ("stripe-v1", {"Stripe-Signature": f"t={NOW},{STRIPE}"}, {}, "malformed_signature",
+     "Stripe-Signature has more than one t="),
+    ("stripe-v1", {"Stripe-Signature": f"v1={HEX0}"}, {}, "missing_timestamp", "Stripe-Signature t= is missing"),
+    ("stripe-v1", {"Stripe-Signature": f"t=abc,v1={HEX0}"}, {}, "malformed_timestamp",
+     "Stripe-Signature t= must be unix time in whole seconds"),
+    ("stripe-v1", {"Stripe-Signature": f"t={NOW},v0={HEX0}"}, {}, "malformed_signature",
+     "Stripe-Signature has no v1=<64 hex digits> signature"),
+    ("stripe-v1", {"Stripe-Signature": STRIPE}, {}, "bad_signature", "Stripe-Signature " + MISMATCH),
+    ("standard-webhooks-v1", without(STD, "webhook-signature"), {}, "missing_signature",
+     "webhook-signature (or svix-signature) is missing"),
+    ("svix-v1", {k.replace("webhook-", "svix-"): v for k, v in without(STD, "webhook-id").items()}, {}, "missing_id",
+     "svix-id is missing"),
+    ("standard-webhooks-v1", without(STD, "webhook-id"), {}, "missing_id", "webhook-id is missing"),
+    ("standard-webhooks-v1", {**STD, "webhook-id": "msg 1"}, {}, "malformed_id",
+     "webhook-id must be printable ASCII without spaces"),
+    ("standard-webhooks-v1", without(STD, "webhook-timestamp"), {}, "missing_timestamp",
+     "webhook-timestamp is missing"),
+    ("standard-webhooks-v1", {**STD, "webhook-timestamp": "1e9"}, {}, "malformed_timestamp",
+     "webhook-timestamp must be unix time in whole seconds"),
+    ("standard-webhooks-v1", {**STD, "webhook-signature": "v2,abc"}, {}, "malformed_signature",
+     "webhook-signature has no v1,<base64> or v1a,<base64> entry"),
+    ("standard-webhooks-v1", STD, {}, "bad_signature", "webhook-signature " + MISMATCH),
+    ("standard-webhooks-v1", {**STD, "Webhook-Signature": "v1," + B64_32}, {}, "malformed_header",
+     "webhook-signature is sent more than once"),
+    ("standard-webhooks-v1", {**STD, "webhook-signature": "x" * 8193}, {}, "malformed_header",
+     "webhook-signature must be text of at most 8192 characters"),
+    ("slack-v0", without(SLACK, "X-Slack-Signature"), {}, "missing_signature", "X-Slack-Signature is missing"),
+    ("slack-v0", {**SLACK, "X-Slack-Signature": "v1=" + HEX0}, {}, "malformed_signature",
+     "X-Slack-Signature must be v0=<64 hex digits>"),
+    ("slack-v0", without(SLACK, "X-Slack-Request-Timestamp"), {}, "missing_timestamp",
+     "X-Slack-Request-Timestamp is missing"),
+    ("slack-v0", {**SLACK, "X-Slack-Request-Timestamp": "x"}, {}, "malformed_timestamp",
+     "X-Slack-Request-Timestamp must be unix time in whole seconds"),
+    ("slack-v0", SLACK, {}, "bad_signature", "X-Slack-Signature " + MISMATCH),
+])
+def test_each_refusal_says_what_to_fix(scheme, headers, keys, code, message):
+    with pytest.raises(SignatureError) as caught:
+        verify(scheme, headers, BODY, **{"now": NOW, **receiver_keys(scheme), **keys})
+    assert (caught.value.code, caught.value.message, str(caught.value)) == (code, message, f"{code}: {message}")
+
+
+def test_a_stale_or_early_signature_says_which_and_by_how_much():
+    stale = partner_headers("stripe-v1", KEYS["stripe-v1"], BODY, timestamp=NOW - 301)
+    early = partner_headers("stripe-v1", KEYS["stripe-v1"], BODY, timestamp=NOW + 61)
+    with pytest.raises(SignatureError) as caught:
+        verify("stripe-v1", stale, BODY, now=NOW, **receiver_keys("stripe-v1"))
+    assert caught.value.message == ("the signed timestamp is more than 300s old: sign again when resending, and "
+                                    "check the sender's clock")
+    with pytest.raises(SignatureError) as caught:
+        verify("stripe-v1", early, BODY, now=NOW, future_tolerance=60, **receiver_keys("stripe-v1"))
+    assert caught.value.message == "the signed timestamp is more than 60s in the future: check the sender's clock"
 
 
 @pytest.mark.parametrize("scheme", TIMESTAMPED)
@@ -364,6 +506,7 @@ def mutate(headers: dict, body: bytes, recipe: bytes, value: str) -> tuple[dict,
     return headers, body
 
 
+@pytest.mark.fuzz
 @settings(max_examples=10_000, deadline=None)
 @given(signer=st.sampled_from([(scheme, keys) for scheme in SCHEMES for keys in ((0,), (1,), (0, 1))]),
        text=st.text(max_size=100), recipe=st.binary(max_size=9), value=VALUES, key_set=st.sampled_from(KEY_SETS))

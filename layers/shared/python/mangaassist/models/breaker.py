@@ -128,11 +128,13 @@ class CircuitBreaker:
         since = current.opened_at if current.state == OPEN else current.probe_at
         if now - (since or 0.0) < self.cooldown_seconds:  # a state without its time is long past
             return None
-        claimed = self._update(
-            "SET #state = :half_open, probe_at = :now",
-            {":half_open": HALF_OPEN, ":now": now, ":seen": current.state, ":since": since},
-            condition=f"#state = :seen AND {since_name} = :since",
-        )
+        values = {":half_open": HALF_OPEN, ":now": now, ":seen": current.state}
+        if since is None:  # an item written without it (by hand, say): "NULL" is no number to compare
+            condition = f"#state = :seen AND attribute_not_exists({since_name})"
+        else:
+            values[":since"] = since
+            condition = f"#state = :seen AND {since_name} = :since"
+        claimed = self._update("SET #state = :half_open, probe_at = :now", values, condition=condition)
         return Permit(probe_at=now) if claimed else None
 
     def _record_success(self, permit: Permit) -> None:
