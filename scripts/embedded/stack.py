@@ -274,6 +274,7 @@ class Stack:
             "api_keys": self.api_keys,
             "jwt": self.identity.description(base),
             "openapi_url": f"{base}/openapi.json",
+            "models": {"fast": LOCAL_FAST_MODEL, "fallback": LOCAL_FALLBACK_MODEL, "candidate": LOCAL_CANDIDATE_MODEL},
             "local_token": self.local_token,
             "bus": self.bus_name,
             "archive": self.archive_name,
