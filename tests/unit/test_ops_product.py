@@ -509,3 +509,25 @@ def test_listen_refuses_a_bad_secret_or_none_before_listening(capsys, monkeypatc
     assert code == 2 and "--secret: a signing secret is whsec_" in one_line(err)
     code, _, err = run(capsys, "listen", "--port", "0")
     assert code == 2 and "--secret whsec_" in one_line(err)
+
+
+def test_the_models_behind_the_roles_come_from_the_stack_or_the_chat_function(tmp_path, local):
+    assert local.models() == {"fast": "local.fast-v1", "fallback": "local.deep-v1", "candidate": "local.candidate-v1"}
+    info = dict(local.info)
+    info.pop("models")
+    (tmp_path / "older.json").write_text(json.dumps(info))
+    assert ops.Local(tmp_path / "older.json").models()["fallback"] == "local.deep-v1", "a stack.json without them"
+    names = json.loads((ROOT / "terraform" / "tests" / "fixtures" / "names.json").read_text())["names"]
+    (tmp_path / "outputs.json").write_text(json.dumps({"names": {"value": names}}))
+    cloud = ops.Cloud(str(tmp_path / "outputs.json"), REGION)
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="chat", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    boto3.client("lambda", region_name=REGION).create_function(
+        FunctionName=names["functions"]["chat"],
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.lambda_handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        Environment={"Variables": {"MODEL_FAST_ID": "haiku", "MODEL_FALLBACK_ID": "sonnet"}},
+    )
+    assert cloud.models() == {"fast": "haiku", "fallback": "sonnet", "candidate": None}
