@@ -14,7 +14,10 @@ import datetime as dt
 import http.server
 import json
 import queue
+import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -143,6 +146,12 @@ def make_test_ca(folder: Path) -> tuple[Path, ssl.SSLContext]:
     return folder / "ca.pem", context
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def verify_both_ways(delivery: dict, secret: str) -> dict:
     """The delivery verified by the official Standard Webhooks and Svix libraries, as partners do."""
     import standardwebhooks
@@ -242,6 +251,17 @@ def api(tmp_path_factory, outbound):
     code, callbacks = stack.ops("callbacks", "set", "--client", "dev", "--allow-host", "localhost")
     assert code == 0, callbacks
     client.secrets = {"jobs": jobs["secret"], "orders": orders["secret"], "callbacks": callbacks["secret"]}
+    client.listen_port = free_port()  # `ops.py listen` takes it in its own test
+    code, listened = stack.ops(
+        "subscriptions",
+        "add",
+        "--url",
+        f"http://127.0.0.1:{client.listen_port}/listen",
+        "--events",
+        "mangaassist.jobs/JobCompleted",
+    )
+    assert code == 0, listened
+    client.listened = listened["id"]
     # A catalog product for the generation tasks, indexed before the tests start.
     payload = json.loads((EVENTS / "catalog.new_release.json").read_text())
     status, _, answer = post_webhook(stack, "catalog", json.dumps(payload, ensure_ascii=False).encode())
@@ -424,6 +444,39 @@ def test_a_subscription_gets_a_signed_delivery_of_a_finished_job(api, outbound):
 
     with pytest.raises(standardwebhooks.WebhookVerificationError):
         standardwebhooks.Webhook(api.secrets["orders"]).verify(delivery["body"].decode(), delivery["headers"])
+
+
+def test_ops_listen_verifies_deliveries_with_the_subscription_secrets_it_reads(api):
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "ops.py"),
+        "listen",
+        "--port",
+        str(api.listen_port),
+        "--subscription",
+        api.listened,
+        "--local",
+        "--stack",
+        str(api.stack.data_dir / "stack.json"),
+    ]
+    listener = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "listening on" in listener.stderr.readline()
+        status, _, queued = api.call(
+            "POST", "/v1/generate", {"task": "product_description", "input": {"product_id": "bk-frieren-14"}}
+        )
+        assert status == 202
+        lines = queue.SimpleQueue()
+        threading.Thread(target=lambda: [lines.put(json.loads(line)) for line in listener.stdout], daemon=True).start()
+        deadline = time.monotonic() + 30
+        while True:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            if line["payload"]["detail"]["job_id"] == queued["job_id"]:
+                break
+        assert line["verified"] is True and line["path"] == "/listen" and line["webhook_id"].startswith("msg_")
+    finally:
+        listener.terminate()
+        listener.wait(10)
 
 
 def test_an_order_webhook_reaches_its_subscription_through_its_template(api, outbound):
