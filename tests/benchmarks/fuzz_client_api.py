@@ -41,10 +41,11 @@ def checks() -> list:
     return [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-def fuzz_operation(info: dict, method: str, path: str, *, examples: int, key: str = "dev") -> list[str]:
-    """``examples`` generated requests that fit the schema and ``examples`` that do not, to one
-    operation of the stack described by ``info`` (stack.json); each failed check as one line (at
-    most MAX_FAILURES_KEPT distinct ones)."""
+def fuzz_operation(info: dict, method: str, path: str, *, examples: int, key: str = "dev") -> tuple[list[str], int]:
+    """Up to ``examples`` generated requests that fit the schema and as many that do not, to one
+    operation of the stack described by ``info`` (stack.json): each failed check as one line (at
+    most MAX_FAILURES_KEPT distinct ones), and how many requests were sent (fewer when Hypothesis
+    runs out of distinct inputs, as for an operation without parameters)."""
     import requests
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
@@ -55,6 +56,7 @@ def fuzz_operation(info: dict, method: str, path: str, *, examples: int, key: st
     session = requests.Session()
     headers = {"x-api-key": info["api_keys"][key]}
     failures: list[str] = []
+    sent = [0]
     active = checks()
 
     def runner(mode):
@@ -70,6 +72,7 @@ def fuzz_operation(info: dict, method: str, path: str, *, examples: int, key: st
         @given(case=operation.as_strategy(generation_mode=mode))
         def run(case) -> None:
             response = case.call(base_url=info["base_url"], session=session, headers=headers, timeout=30)
+            sent[0] += 1
             try:
                 case.validate_response(response, checks=active, headers=headers)
             except AssertionError as exc:  # schemathesis' failure group: one line per distinct failure
@@ -85,7 +88,7 @@ def fuzz_operation(info: dict, method: str, path: str, *, examples: int, key: st
         except Unsatisfiable:  # nothing to get wrong: an operation without parameters or body (GET /health)
             if mode is schemathesis.GenerationMode.POSITIVE:
                 raise
-    return failures
+    return failures, sent[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,14 +114,14 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
         try:
-            print(f"{'operation':<36}{'examples':>10}{'seconds':>10}  result")
+            print(f"{'operation':<36}{'requests':>10}{'seconds':>10}  result")
             for method, path in operations:
                 started = time.monotonic()
-                failures = fuzz_operation(stack.info, method, path, examples=args.examples)
+                failures, sent = fuzz_operation(stack.info, method, path, examples=args.examples)
                 took = time.monotonic() - started
                 failed += bool(failures)
                 print(
-                    f"{method + ' ' + path:<36}{args.examples:>10}{took:>10.1f}  "
+                    f"{method + ' ' + path:<36}{sent:>10}{took:>10.1f}  "
                     f"{'ok' if not failures else f'{len(failures)} failure(s)'}",
                     flush=True,
                 )
