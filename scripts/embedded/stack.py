@@ -125,6 +125,8 @@ class Stack:
         # Queue URLs, as Terraform passes them (the stack's queues are created before any function runs).
         account_url = f"{endpoint.rstrip('/')}/{ACCOUNT}"
         env.update({f"{q.upper()}_QUEUE_URL": f"{account_url}/{name}" for q, name in self.names["queues"].items()})
+        # and each queue's own DLQ (the notifications dispatcher dead-letters into it itself)
+        env.update({f"{q.upper()}_DLQ_URL": f"{account_url}/{name}" for q, name in self.names["queue_dlqs"].items()})
         env["JOB_MAX_ATTEMPTS"] = str(self.wiring_doc["queues"]["jobs"]["max_receive_count"])
         return env
 
@@ -272,6 +274,7 @@ class Stack:
             "api_keys": self.api_keys,
             "jwt": self.identity.description(base),
             "openapi_url": f"{base}/openapi.json",
+            "models": {"fast": LOCAL_FAST_MODEL, "fallback": LOCAL_FALLBACK_MODEL, "candidate": LOCAL_CANDIDATE_MODEL},
             "local_token": self.local_token,
             "bus": self.bus_name,
             "archive": self.archive_name,
