@@ -87,8 +87,8 @@ def safe_addresses(host: str, port: int, *, allow_loopback: bool) -> list[str]:
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host: str, address: str, port: int, timeout: float):
-        self._tls = ssl.create_default_context()  # verifies the certificate against the host name
+    def __init__(self, host: str, address: str, port: int, timeout: float, ca_file: str | None = None):
+        self._tls = ssl.create_default_context(cafile=ca_file)  # verifies the certificate against the host name
         super().__init__(host, port, timeout=timeout, context=self._tls)
         self._address = address
 
@@ -98,7 +98,7 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
-    def __init__(self, host: str, address: str, port: int, timeout: float):
+    def __init__(self, host: str, address: str, port: int, timeout: float, ca_file: str | None = None):
         super().__init__(host, port, timeout=timeout)
         self._address = address
 
@@ -107,12 +107,13 @@ class _PinnedHTTP(http.client.HTTPConnection):
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, allow_loopback: bool,
-         timeout: float = TIMEOUT_SECONDS) -> Answer:
-    """POST once; raises EgressRefused (never to be retried) or OSError/HTTPException (a failed attempt)."""
+         timeout: float = TIMEOUT_SECONDS, ca_file: str | None = None) -> Answer:
+    """POST once; raises EgressRefused (never to be retried) or OSError/HTTPException (a failed attempt).
+    ``ca_file``: the CAs an https receiver's certificate must chain to, instead of the system's."""
     scheme, host, port, target = check_url(url, allow_loopback=allow_loopback)
     address = safe_addresses(host, port, allow_loopback=allow_loopback)[0]
     connection_type = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
-    connection = connection_type(host, address, port, timeout)
+    connection = connection_type(host, address, port, timeout, ca_file)
     deadline = time.monotonic() + timeout
     try:
         connection.request("POST", target, body=body, headers={**headers, "user-agent": "MangaAssist-Webhooks/1"})
