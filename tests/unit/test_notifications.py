@@ -428,3 +428,24 @@ def test_a_seed_url_the_platform_refuses_is_a_note_not_a_failed_start(platform):
 
     entry, (note,) = seed_subscription(platform.subscriptions, "http://10.0.0.1/webhooks")
     assert entry == {"seeded": None} and "LOCAL_RECEIVER_URL" in note and platform.subscriptions.every() == []
+
+
+def test_a_2xx_with_an_answer_past_the_cap_is_a_failed_attempt(platform, receivers):
+    receiver = receivers([{"status": 200, "body": b"x" * (egress.MAX_RESPONSE_BYTES + 1)},
+                          {"status": 200, "body": b"x" * egress.MAX_RESPONSE_BYTES}])
+    platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+    assert platform.dispatcher.handle(EVENT) == ["retrying"]
+    assert platform.drain() == ["delivered"], "an answer of exactly the cap is read whole"
+
+
+def test_redrive_sends_a_dispatcher_dead_letter_back_to_its_queue_where_it_starts_over(platform, receivers):
+    from mangaassist_dev.redrive import redrive_queue, send_to_queue
+
+    receiver = receivers([500] * len(SCHEDULE))
+    platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+    platform.dispatcher.handle(EVENT)
+    assert platform.drain().count("dead_lettered") == 1
+    result = redrive_queue(platform.sqs, platform.dlq, "test-notifications-dlq", send_to_queue(platform.sqs))
+    assert (result.redriven, result.failed, result.left_visible) == (1, [], 0)
+    assert platform.drain() == ["delivered"] and len(receiver.requests) == len(SCHEDULE) + 1
+    assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1

@@ -7,8 +7,9 @@
   that checked address (TLS still verifies the certificate against the host name), so a DNS answer
   that changes between the check and the connect (rebinding) cannot slip a private address in;
 - no redirects: a 3xx is the receiver's answer, a failed attempt;
-- the response body is read up to a cap and the whole attempt is bounded by a timeout, so a slow,
-  huge or hanging receiver is a failed attempt, never a stuck dispatcher.
+- the response body is read up to a cap (an answer past it is a failed attempt, even with a 2xx)
+  and the whole attempt is bounded by a timeout, so a slow, huge or hanging receiver is a failed
+  attempt, never a stuck dispatcher.
 """
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ SHARED = ipaddress.ip_network("100.64.0.0/10")
 
 class EgressRefused(ValueError):
     """The URL must not be called: ``reason`` says why (a subscription's save answers with it)."""
+
+
+class AnswerTooLarge(OSError):
+    """The receiver's answer went past MAX_RESPONSE_BYTES: a failed attempt, as the issue's bad input says."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,8 @@ def post(url: str, body: bytes, headers: dict[str, str], *, allow_loopback: bool
             data, left = data + chunk, left - len(chunk)
         if time.monotonic() >= deadline:
             raise TimeoutError(f"no complete answer within {timeout} s")
+        if left == 0 and response.read(1):  # whatever its status: a receiver must answer briefly
+            raise AnswerTooLarge(f"an answer longer than {MAX_RESPONSE_BYTES} bytes")
         return Answer(response.status, data, {k.lower(): v for k, v in response.getheaders()})
     finally:
         connection.close()
