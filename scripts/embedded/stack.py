@@ -134,6 +134,8 @@ class Stack:
         # Queue URLs, as Terraform passes them (the stack's queues are created before any function runs).
         account_url = f"{endpoint.rstrip('/')}/{ACCOUNT}"
         env.update({f"{q.upper()}_QUEUE_URL": f"{account_url}/{name}" for q, name in self.names["queues"].items()})
+        # ... and their own DLQs' (the notifications dispatcher dead-letters there itself).
+        env.update({f"{q.upper()}_DLQ_URL": f"{account_url}/{name}" for q, name in self.names["queue_dlqs"].items()})
         env["JOB_MAX_ATTEMPTS"] = str(self.wiring_doc["queues"]["jobs"]["max_receive_count"])
         return env
 

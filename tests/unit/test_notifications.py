@@ -449,3 +449,23 @@ def test_redrive_sends_a_dispatcher_dead_letter_back_to_its_queue_where_it_start
     assert (result.redriven, result.failed, result.left_visible) == (1, [], 0)
     assert platform.drain() == ["delivered"] and len(receiver.requests) == len(SCHEDULE) + 1
     assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
+
+
+def test_the_local_stack_gives_the_dispatcher_every_setting_it_reads(tmp_path, monkeypatch):
+    """The stack once set no <QUEUE>_DLQ_URL: its dispatcher failed every message at init."""
+    from embedded.stack import Settings, Stack
+
+    from mangaassist import settings
+
+    stack = Stack(Settings(data_dir=tmp_path, notify_timeout=1.5, notify_ca_file="/dev/ca.pem"))
+    for name, value in stack._environment("http://127.0.0.1:1").items():
+        monkeypatch.setenv(name, value)
+    settings.notifications.cache_clear()
+    try:
+        config = settings.notifications()
+        assert (config.allow_loopback, config.timeout_seconds, config.cache_seconds, config.ca_file) == (
+            True, 1.5, 2.0, "/dev/ca.pem")
+        for queue, name in stack.names["queue_dlqs"].items():
+            assert settings.dlq_url(queue) == f"http://127.0.0.1:1/123456789012/{name}"
+    finally:
+        settings.notifications.cache_clear()
