@@ -10,6 +10,7 @@ ops.py has it). Once an operator has subscriptions of their own, nothing is seed
 stack.json's ``notifications`` names it with its current secrets (stack.json is the developer's
 own file, mode 0600, as for the dev API key and partner secrets).
 """
+
 from __future__ import annotations
 
 from mangaassist.notifications.subscriptions import SubscriptionRefused, Subscriptions
@@ -32,6 +33,12 @@ def seed_subscription(subscriptions: Subscriptions, url: str) -> tuple[dict, lis
     if seeded is None:
         return {"seeded": None}, notes
     subscription_id = seeded["subscription_id"]
-    return {"seeded": {"subscription_id": subscription_id, "url": seeded["url"], "enabled": bool(seeded["enabled"]),
-                       "event_pattern": seeded["event_pattern"],
-                       "secrets": subscriptions.active_secrets(subscription_id)}}, notes
+    return {
+        "seeded": {
+            "subscription_id": subscription_id,
+            "url": seeded["url"],
+            "enabled": bool(seeded["enabled"]),
+            "event_pattern": seeded["event_pattern"],
+            "secrets": subscriptions.active_secrets(subscription_id),
+        }
+    }, notes

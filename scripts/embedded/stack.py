@@ -229,9 +229,8 @@ class Stack:
         gc.freeze()  # moto's clients, boto3's models and the resources above live as long as the stack
 
     def _seed_notifications(self, aws) -> None:
-        from mangaassist.notifications.subscriptions import Subscriptions
-
         from embedded.notifications import seed_subscription
+        from mangaassist.notifications.subscriptions import Subscriptions
 
         subscriptions = Subscriptions(aws.resource("dynamodb").Table(self.names["tables"]["subscriptions"]),
                                       aws.client("secretsmanager"),

@@ -5,6 +5,7 @@ partner would, with the official standardwebhooks and svix libraries.
 Subscriptions are made as ops.py makes them (mangaassist_dev.product_ops against the emulator);
 each test's pattern names its own events (a ``resources`` entry, or the partner's event id) so
 the tests do not see each other's deliveries."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,15 @@ from receivers import Receiver, make_dev_ca
 from mangaassist.notifications.dispatch import SCHEDULE, message_id
 
 pytestmark = pytest.mark.e2e
-SAMPLE = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "events" / "mangaassist.ai" /
-                     "OrderConfirmationGenerated.samples.json").read_text())["valid"][0]
+SAMPLE = json.loads(
+    (
+        Path(__file__).resolve().parents[2]
+        / "schemas"
+        / "events"
+        / "mangaassist.ai"
+        / "OrderConfirmationGenerated.samples.json"
+    ).read_text()
+)["valid"][0]
 
 
 class Where:
@@ -36,8 +44,9 @@ class Where:
 
     def __init__(self, info: dict):
         self.info, self.names = info, info["names"]
-        self.session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
-                                             region_name=info["region"])
+        self.session = boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name=info["region"]
+        )
 
     def client(self, service: str):
         return self.session.client(service, endpoint_url=self.info["aws_endpoint_url"])
@@ -53,9 +62,15 @@ def tls(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, tls):
-    client = start_stack(tmp_path_factory.mktemp("notify-stack"), {
-        "DELIVERY_TIME_SCALE": "0.0001",  # 5 s, 5 min, ... 10 h: 0.5 ms ... 3.6 s, about 10 s in all
-        "NOTIFY_TIMEOUT_SECONDS": "1", "NOTIFY_CACHE_SECONDS": "0", "NOTIFY_CA_FILE": str(tls["ca"])})
+    client = start_stack(
+        tmp_path_factory.mktemp("notify-stack"),
+        {
+            "DELIVERY_TIME_SCALE": "0.0001",  # 5 s, 5 min, ... 10 h: 0.5 ms ... 3.6 s, about 10 s in all
+            "NOTIFY_TIMEOUT_SECONDS": "1",
+            "NOTIFY_CACHE_SECONDS": "0",
+            "NOTIFY_CA_FILE": str(tls["ca"]),
+        },
+    )
     yield client
     assert stop_stack(client) == 0
 
@@ -91,9 +106,17 @@ def tagged() -> tuple[str, dict]:
 
 def put_event(where, tag: str) -> str:
     """An OrderConfirmationGenerated on the stack's bus, as the order_confirmation function publishes it."""
-    answer = where.client("events").put_events(Entries=[{
-        "Source": SAMPLE["source"], "DetailType": SAMPLE["detail-type"], "Detail": json.dumps(SAMPLE["detail"]),
-        "Resources": [tag], "EventBusName": where.info["bus"]}])
+    answer = where.client("events").put_events(
+        Entries=[
+            {
+                "Source": SAMPLE["source"],
+                "DetailType": SAMPLE["detail-type"],
+                "Detail": json.dumps(SAMPLE["detail"]),
+                "Resources": [tag],
+                "EventBusName": where.info["bus"],
+            }
+        ]
+    )
     assert answer["FailedEntryCount"] == 0, answer
     return answer["Entries"][0]["EventId"]
 
@@ -129,8 +152,14 @@ def test_a_partners_payment_reaches_a_subscriber_signed_as_both_official_librari
     body = unique_stripe()
     provider_event_id = json.loads(body)["id"]
     receiver = receivers()
-    item, secret = subs.add(receiver.url, {"source": ["mangaassist.payments"], "detail-type": ["PaymentCompleted"],
-                                           "detail": {"provider_event_id": [provider_event_id]}})
+    item, secret = subs.add(
+        receiver.url,
+        {
+            "source": ["mangaassist.payments"],
+            "detail-type": ["PaymentCompleted"],
+            "detail": {"provider_event_id": [provider_event_id]},
+        },
+    )
     status, _, _ = post_webhook(stack, "stripe", body)
     assert status == 202
     (request,) = receiver.wait_for(1)
@@ -163,7 +192,8 @@ def test_during_a_rotation_deliveries_carry_two_signatures_and_verify_with_eithe
 
 # --- (c) three failures, then one acceptance under one webhook-id ---------------------------------
 def test_a_receiver_failing_three_times_then_succeeding_gets_the_event_once_under_one_webhook_id(
-        where, subs, receivers):
+    where, subs, receivers
+):
     receiver = receivers([500, 503, 429, 200])
     tag, pattern = tagged()
     item, secret = subs.add(receiver.url, pattern)
@@ -178,7 +208,8 @@ def test_a_receiver_failing_three_times_then_succeeding_gets_the_event_once_unde
 
 # --- (d) always failing: the DLQ, then a redrive once the receiver recovers ------------------------
 def test_a_receiver_always_failing_lands_in_the_dlq_and_a_redrive_delivers_once_it_recovers(
-        stack, where, subs, receivers):
+    stack, where, subs, receivers
+):
     receiver = receivers([500] * len(SCHEDULE))
     tag, pattern = tagged()
     item, secret = subs.add(receiver.url, pattern)
@@ -188,8 +219,9 @@ def test_a_receiver_always_failing_lands_in_the_dlq_and_a_redrive_delivers_once_
     dlq = sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"]
 
     def dead_letter():
-        for message in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0,
-                                           MessageAttributeNames=["All"]).get("Messages", []):
+        for message in sqs.receive_message(
+            QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0, MessageAttributeNames=["All"]
+        ).get("Messages", []):
             if json.loads(message["Body"]).get("subscription_id") == item["subscription_id"]:
                 return message
         return None
@@ -213,9 +245,14 @@ def test_410_disables_the_subscription_and_a_subscription_disabled_event_says_so
     gone, watcher = receivers([410]), receivers()
     tag, pattern = tagged()
     item, _ = subs.add(gone.url, pattern)
-    _, watcher_secret = subs.add(watcher.url, {"source": ["mangaassist.notifications"],
-                                               "detail-type": ["SubscriptionDisabled"],
-                                               "detail": {"subscription_id": [item["subscription_id"]]}})
+    _, watcher_secret = subs.add(
+        watcher.url,
+        {
+            "source": ["mangaassist.notifications"],
+            "detail-type": ["SubscriptionDisabled"],
+            "detail": {"subscription_id": [item["subscription_id"]]},
+        },
+    )
     put_event(where, tag)
     (said,) = watcher.wait_for(1)
     detail = verify(said, watcher_secret)["detail"]
@@ -228,12 +265,13 @@ def test_410_disables_the_subscription_and_a_subscription_disabled_event_says_so
 
 
 # --- (g) slow, redirecting, huge or hanging receivers are failed attempts -------------------------
-def test_slow_redirecting_huge_and_hanging_receivers_are_failed_attempts_and_hold_nobody_up(
-        where, subs, receivers):
-    bad = {"slow": receivers([{"status": 200, "delay": 3}]),  # past NOTIFY_TIMEOUT_SECONDS=1
-           "redirect": receivers([302]),
-           "10 MB": receivers([{"status": 200, "body": b"x" * 10_000_000}]),
-           "hang-up": receivers([{"status": 200, "close": True}])}
+def test_slow_redirecting_huge_and_hanging_receivers_are_failed_attempts_and_hold_nobody_up(where, subs, receivers):
+    bad = {
+        "slow": receivers([{"status": 200, "delay": 3}]),  # past NOTIFY_TIMEOUT_SECONDS=1
+        "redirect": receivers([302]),
+        "10 MB": receivers([{"status": 200, "body": b"x" * 10_000_000}]),
+        "hang-up": receivers([{"status": 200, "close": True}]),
+    }
     healthy = receivers()
     tag, pattern = tagged()
     for receiver in (*bad.values(), healthy):
@@ -255,11 +293,12 @@ def test_a_generate_jobs_callback_arrives_signed_with_the_api_keys_callback_secr
     receiver = receivers(tls=tls, path="/callbacks/mangaassist")  # https on 127.0.0.1, the test CA
     client_id = next(key_id for key_id, key in stack.info["api_keys"].items() if key == stack.info["api_key"])
     _, secret = subs.set_callbacks(client_id, ["127.0.0.1"])  # returned once, as ops.py prints it
-    status, _, job = stack.json("POST", "/v1/generate", {"task": "product_description",
-                                                         "input": {"product_id": "bk-frieren-14"},
-                                                         "callback_url": receiver.url},
-                                {"x-api-key": stack.info["api_key"], "content-type": "application/json",
-                                 "idempotency-key": uuid.uuid4().hex})
+    status, _, job = stack.json(
+        "POST",
+        "/v1/generate",
+        {"task": "product_description", "input": {"product_id": "bk-frieren-14"}, "callback_url": receiver.url},
+        {"x-api-key": stack.info["api_key"], "content-type": "application/json", "idempotency-key": uuid.uuid4().hex},
+    )
     assert status == 202, job
     (request,) = receiver.wait_for(1, timeout=60)
     payload = verify(request, secret)

@@ -454,7 +454,6 @@ def test_redrive_sends_a_dispatcher_dead_letter_back_to_its_queue_where_it_start
 def test_the_local_stack_gives_the_dispatcher_every_setting_it_reads(tmp_path, monkeypatch):
     """The stack once set no <QUEUE>_DLQ_URL: its dispatcher failed every message at init."""
     from embedded.stack import Settings, Stack
-
     from mangaassist import settings
 
     stack = Stack(Settings(data_dir=tmp_path, notify_timeout=1.5, notify_ca_file="/dev/ca.pem"))
