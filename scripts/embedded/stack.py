@@ -29,6 +29,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mangaassist_dev.naming import derive
 
@@ -61,6 +62,10 @@ class Settings:
     body_timeout: float = 30.0
     usage_plan: Plan = Plan()  # the clients' usage plan per API key (rest_api.py)
     model_tokens_per_second: float = 150.0  # the local model's pace (0: as fast as it can)
+    notify_timeout: float = 10.0  # one outbound delivery attempt's bound (NOTIFY_TIMEOUT_SECONDS)
+    notify_cache_seconds: float = 2.0  # subscriptions and secrets reread this often (30 s on AWS)
+    notify_ca_file: str = ""  # the CAs https receivers on this machine are checked against (default: the system's)
+    local_receiver_url: str = "http://127.0.0.1:9000/webhooks"  # the seeded subscription's (embedded/notifications)
 
 
 class Stack:
@@ -107,6 +112,10 @@ class Stack:
             "NOTIFY_SECRET_PREFIX": self.names["notification_secret_prefix"],
             "NOTIFY_ALLOW_LOOPBACK": "true",  # partners' receivers run on this machine too
             "NOTIFY_TIME_SCALE": str(self.settings.time_scale),
+            "NOTIFY_TIMEOUT_SECONDS": f"{self.settings.notify_timeout:g}",
+            # An operator's new subscription or rotated secret counts within this, like the flags.
+            "NOTIFY_CACHE_SECONDS": f"{self.settings.notify_cache_seconds:g}",
+            "NOTIFY_CA_FILE": self.settings.notify_ca_file,
             "JWT_REQUIRED": "false",
             "BREAKER_TABLE": self.names["tables"]["breaker"],
             "EMBEDDINGS_PROVIDER": "local",
@@ -193,6 +202,7 @@ class Stack:
         queues = ensure_resources(aws, self.wiring_doc, self.wiring, self.names, self.credentials, REGION, ACCOUNT)
         self.queue_urls, self.dlqs = queues["urls"], queues["dlqs"]
         self.names["appconfig"].update(ensure_flags_profile(aws, self.names, self.data_dir / "appconfig-ids.json"))
+        self._seed_notifications(aws)
         self.functions = Functions(self.wiring.functions, names=self.names["functions"], region=REGION, account=ACCOUNT)
         self.router = Router(self.wiring, self.functions, aws, bus_name=self.bus_name, names=self.names,
                              region=REGION, account=ACCOUNT, archive=self.archive, journal=self.journal,
@@ -217,6 +227,16 @@ class Stack:
         self.router.resume(pending)
         self.notes.append(f"resumed {len(pending)} deliveries")
         gc.freeze()  # moto's clients, boto3's models and the resources above live as long as the stack
+
+    def _seed_notifications(self, aws) -> None:
+        from embedded.notifications import seed_subscription
+        from mangaassist.notifications.subscriptions import Subscriptions
+
+        subscriptions = Subscriptions(aws.resource("dynamodb").Table(self.names["tables"]["subscriptions"]),
+                                      aws.client("secretsmanager"),
+                                      secret_prefix=self.names["notification_secret_prefix"], allow_loopback=True)
+        self.notifications, notes = seed_subscription(subscriptions, self.settings.local_receiver_url)
+        self.notes += notes
 
     def _start_gateway(self) -> None:
         """Listen, then give the functions the settings that name this port (issuer, callbacks):
@@ -286,6 +306,7 @@ class Stack:
             "sources": {name: {**s, "url": f"{base}/webhooks/{name}"}
                         for name, s in self.credentials["sources"].items()},
             "routes": {key: f"{base}{key.split(' ', 1)[1]}" for key in self.wiring_doc.get("routes", {})},
+            "notifications": self.notifications,
         }
 
 
@@ -326,15 +347,21 @@ def settings_from(argv: list[str] | None) -> Settings:
         plan = Plan(rate=float(env("USAGE_PLAN_RATE", "100")), burst=int(env("USAGE_PLAN_BURST", "200")),
                     daily_quota=int(env("USAGE_PLAN_DAILY_QUOTA", "10000")))
         pace = float(env("LOCAL_MODEL_TOKENS_PER_SECOND", "150"))
+        notify_timeout = float(env("NOTIFY_TIMEOUT_SECONDS", "10"))
+        notify_cache_seconds = float(env("NOTIFY_CACHE_SECONDS", "2"))
     except ValueError as exc:
-        parser.error(f"USAGE_PLAN_* / LOCAL_MODEL_TOKENS_PER_SECOND: {exc}")
+        parser.error(f"USAGE_PLAN_* / LOCAL_MODEL_TOKENS_PER_SECOND / NOTIFY_*_SECONDS: {exc}")
+    if notify_timeout <= 0 or notify_cache_seconds < 0:
+        parser.error("NOTIFY_TIMEOUT_SECONDS must be > 0, NOTIFY_CACHE_SECONDS >= 0")
     if plan.rate <= 0 or plan.burst < 1 or plan.daily_quota < 1 or pace < 0:
         parser.error("USAGE_PLAN_RATE must be > 0, USAGE_PLAN_BURST and USAGE_PLAN_DAILY_QUOTA >= 1, "
                      "LOCAL_MODEL_TOKENS_PER_SECOND >= 0")
     return Settings(port=args.port, data_dir=args.data, time_scale=args.time_scale, shards=shards,
                     drain_seconds=args.drain_seconds, snapshot_seconds=args.snapshot_seconds,
                     log_level=env("POWERTOOLS_LOG_LEVEL", "INFO"), log_format=args.log_format, usage_plan=plan,
-                    model_tokens_per_second=pace, **timeouts)
+                    model_tokens_per_second=pace, notify_timeout=notify_timeout,
+                    notify_cache_seconds=notify_cache_seconds, notify_ca_file=env("NOTIFY_CA_FILE", ""),
+                    local_receiver_url=env("LOCAL_RECEIVER_URL", Settings.local_receiver_url), **timeouts)
 
 
 def print_ready(stack: Stack) -> None:
@@ -351,6 +378,11 @@ def print_ready(stack: Stack) -> None:
         print(f"  webhook {name:<8} POST {source['url']}  scheme={source['scheme']} secret={source['secrets'][0]}")
     for key, url in info["routes"].items():
         print(f"  route   {key:<24} {url}")
+    seeded = (info.get("notifications") or {}).get("seeded")
+    if seeded:
+        state = "enabled" if seeded["enabled"] else "disabled"
+        print(f"  notify  {seeded['subscription_id']} -> {seeded['url']} ({state}; see its deliveries with "
+              f"scripts/ops.py listen --port {urlsplit(seeded['url']).port or 80})")
     print(f"  watch   {info['base_url']}/_local/   deliveries {info['base_url']}/_local/deliveries")
     print(f"  stack description: {path}; Ctrl-C stops (twice: at once)", flush=True)
 
