@@ -59,6 +59,7 @@ def test_the_readmes_api_examples_run_verbatim(tmp_path: Path):
         assert "DELETE session: 204" in done.stdout, output
         assert re.search(r'"model_id": "local\.deep-v1"', done.stdout), "the premium user's turn: the deep model"
         assert re.search(r'"status": "succeeded"', done.stdout), "the job finished"
-        assert '{"message": "Forbidden"} 403' in done.stdout and '{"message": "Invalid request body"} 400' in done.stdout
+        assert '{"message": "Forbidden"} 403' in done.stdout, output
+        assert '{"message": "Invalid request body"} 400' in done.stdout, output
     finally:
         assert stop_stack(stack) == 0
