@@ -17,8 +17,14 @@ Each function runs in the environment the local stack (and Terraform) gives it, 
 setting (mangaassist.settings) and AWS_ENDPOINT_URL at the local stack's AWS emulator on
 127.0.0.1, provisioned as `make run` provisions it (tables, buckets, queues, bus, secrets): the
 invocations take their normal path and make their real calls, and nothing leaves the machine
-(each probe also refuses any socket that is not loopback or a Unix socket). An invocation that
-fails, or answers 5xx, makes the benchmark say it cannot measure and exit 2; a missed goal exits 1.
+(each probe also refuses any socket that is not loopback or a Unix socket). Every event is valid, so
+each invocation takes its normal path (events_for): REST routes get their schemas/api sample body,
+the dev API key and a verified end user; the authorizer a REQUEST event with a token signed by the
+stack's dev key (its JWKS served on loopback, as the gateway serves it); websocket a $connect;
+job_worker a job queued in the jobs table; stream_worker the turn of an open connection (frames
+go to a loopback stand-in for the management API). An invocation that fails, answers 4xx or 5xx,
+fails a record or is refused by the authorizer makes the benchmark say it cannot measure and exit
+2; a missed goal exits 1.
 
 Also reports the zip sizes from build/manifest.json (goal: function zips <= 64 KB, layer <= 25 MB).
 """
