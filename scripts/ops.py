@@ -179,6 +179,15 @@ class Local:
         if status != 200 or body.get("status") != "delivered":
             raise OpsError(body.get("error") or body.get("message") or f"HTTP {status}")
 
+    def redrive_to_source(self, sqs, url: str, name: str, source: str, *, max_messages: int | None, dry_run: bool,
+                          progress) -> dict:
+        """A queue DLQ's messages back to their queue, one by one (the emulator has no StartMessageMoveTask)."""
+        from mangaassist_dev.redrive import redrive_to_source
+
+        result = redrive_to_source(sqs, url, name, source, max_messages=max_messages, dry_run=dry_run,
+                                   progress=progress)
+        return {**result.as_dict(), "source_queue": source, "method": "resend"}
+
     def replay(self, start: float, end: float, rules: list[str] | None, name: str, dry_run: bool, archive: str,
                wait: bool, quiet: bool) -> dict:
         status, body = self.control("POST", "/_local/replays", {
@@ -296,6 +305,39 @@ class Cloud:
         if result.get("FunctionError"):
             raise OpsError(f"{target_arn} failed: {result['Payload'].read().decode()[:500]}")
 
+    def redrive_to_source(self, sqs, url: str, name: str, source: str, *, max_messages: int | None, dry_run: bool,
+                          progress) -> dict:
+        """A queue DLQ's messages back to their queue with SQS's own redrive (StartMessageMoveTask),
+        followed until it ends. A dry run, or --max (a move task moves everything), goes one by one."""
+        from mangaassist_dev.redrive import RedriveResult, queue_arn, redrive_to_source
+
+        if dry_run or max_messages is not None:
+            result = redrive_to_source(sqs, url, name, source, max_messages=max_messages, dry_run=dry_run,
+                                       progress=progress)
+            return {**result.as_dict(), "source_queue": source, "method": "resend"}
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        _, source_arn = queue_arn(sqs, source)
+        handle = sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=source_arn)["TaskHandle"]
+        shown = None
+        while True:
+            tasks = sqs.list_message_move_tasks(SourceArn=dlq_arn, MaxResults=10).get("Results", [])
+            task = next((t for t in tasks if t.get("TaskHandle") == handle), tasks[0] if tasks else {})
+            line = (f"move task {task.get('Status', '?')}: {task.get('ApproximateNumberOfMessagesMoved', 0)}/"
+                    f"{task.get('ApproximateNumberOfMessagesToMove', '?')} moved")
+            if progress and line != shown:
+                progress(line)
+                shown = line
+            if task.get("Status") not in ("RUNNING", "CANCELLING", None):
+                break
+            time.sleep(POLL_SECONDS * 4)
+        result = RedriveResult(dlq=name, dry_run=False, redriven=int(task.get("ApproximateNumberOfMessagesMoved", 0)))
+        if task.get("Status") != "COMPLETED":
+            result.failed.append({"event_id": None, "target": source_arn,
+                                  "error": f"move task {task.get('Status')}: {task.get('FailureReason') or '-'}"})
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        result.left_visible = int(attrs["ApproximateNumberOfMessages"])
+        return {**result.as_dict(), "source_queue": source, "method": "StartMessageMoveTask", "task_handle": handle}
+
     def replay(self, start: float, end: float, rules: list[str] | None, name: str, dry_run: bool, archive: str,
                wait: bool, quiet: bool) -> dict:
         events = self.client("events")
@@ -407,15 +449,25 @@ def cmd_replay(args) -> int:
     return 0 if result.get("state") not in ("FAILED", "CANCELLED") else 1
 
 
+def source_queue(names: dict, dlq: str | None) -> str | None:
+    """The wiring.json queue whose own DLQ is named ``dlq``, if any."""
+    return next((queue for queue, name in names.get("queue_dlqs", {}).items() if name == dlq), None)
+
+
 def chosen_dlqs(args, names: dict) -> list[tuple[str, str]]:
-    """(rule/target key, DLQ name) for --dlq, --rule with --target, or --all."""
+    """(rule/target key, DLQ name) for --dlq, --rule with --target, or --all; a queue's own DLQ
+    (--dlq only) comes as (queue key, DLQ name)."""
     dlqs = names["target_dlqs"]
     if args.all:
         return list(dlqs.items())
     if args.dlq:
+        queue = source_queue(names, args.dlq)
+        if queue:
+            return [(queue, args.dlq)]
         found = [(key, name) for key, name in dlqs.items() if name == args.dlq]
         if not found:
-            raise OpsError(f"no target DLQ named {args.dlq!r}; DLQs: {', '.join(dlqs.values())}")
+            every = [*dlqs.values(), *names.get("queue_dlqs", {}).values()]
+            raise OpsError(f"no DLQ named {args.dlq!r}; DLQs: {', '.join(every)}")
         return found
     if not (args.rule and args.target):
         raise OpsError("say which DLQ: --dlq NAME, --rule R --target T, or --all")
@@ -440,11 +492,17 @@ def cmd_redrive(args) -> int:
             url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         except sqs.exceptions.QueueDoesNotExist:
             raise OpsError(f"no queue named {name!r}") from None
-        result = redrive_queue(sqs, url, name, where.redeliver, max_messages=args.max, dry_run=args.dry_run,
-                               progress=progress(args)).as_dict()
+        queue = source_queue(where.names, name)
+        if queue:  # a queue's own DLQ: back to that queue
+            result = where.redrive_to_source(sqs, url, name, where.names["queues"][queue], max_messages=args.max,
+                                             dry_run=args.dry_run, progress=progress(args))
+        else:
+            result = redrive_queue(sqs, url, name, where.redeliver, max_messages=args.max, dry_run=args.dry_run,
+                                   progress=progress(args)).as_dict()
         results.append({"key": key, **result})
         verb = f"would redrive {result['would_redrive']}" if args.dry_run else f"redrove {result['redriven']}"
-        lines.append(f"{name}: {verb}, failed {len(result['failed'])}, {result['left_visible']} left visible")
+        into = f" to {result['source_queue']}" if result.get("source_queue") else ""
+        lines.append(f"{name}: {verb}{into}, failed {len(result['failed'])}, {result['left_visible']} left visible")
         reasons: dict[str, int] = {}
         for failure in result["failed"]:
             reasons[failure["error"]] = reasons.get(failure["error"], 0) + 1
@@ -499,11 +557,26 @@ def cmd_status(args) -> int:
             continue
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
         row["in_dlq"] = int(attrs["ApproximateNumberOfMessages"])
-    result = {"targets": list(rows.values()), "archive": archive}
+    queues = []
+    for queue, name in where.names.get("queues", {}).items():  # each queue's own DLQ, and the queue
+        row = {"queue": queue, "name": name, "visible": None, "dlq": where.names["queue_dlqs"][queue], "in_dlq": None}
+        for key, queue_name in (("visible", name), ("in_dlq", row["dlq"])):
+            try:
+                url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+            except sqs.exceptions.QueueDoesNotExist:
+                continue
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            row[key] = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+        queues.append(row)
+    result = {"targets": list(rows.values()), "queues": queues, "archive": archive}
     width = max(len(r["dlq"]) for r in rows.values())
     lines = [f"{'rule':<22}{'target':<20}{'delivered':>10}{'failed':>8}{'in DLQ':>8}  {'DLQ':<{width}}"]
     lines += [f"{r['rule']:<22}{r['target']:<20}{r['delivered']:>10}{r['failed']:>8}"
               f"{'-' if r['in_dlq'] is None else r['in_dlq']:>8}  {r['dlq']}" for r in rows.values()]
+    if queues:
+        lines.append(f"{'queue':<22}{'waiting':>8}{'in DLQ':>8}  DLQ")
+        lines += [f"{q['queue']:<22}{'-' if q['visible'] is None else q['visible']:>8}"
+                  f"{'-' if q['in_dlq'] is None else q['in_dlq']:>8}  {q['dlq']}" for q in queues]
     lines.append(f"archive: {archive.get('events')} events, {archive.get('size_bytes')} bytes")
     if not args.local:
         lines.append("(delivered/failed counts on AWS are in CloudWatch: AWS/Events Invocations, FailedInvocations)")
@@ -922,8 +995,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("redrive", parents=[common], help="re-deliver dead letters to their targets")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--dlq", help="a target DLQ's name")
-    which.add_argument("--all", action="store_true", help="every target DLQ")
+    which.add_argument("--dlq", help="a DLQ's name: a rule target's (re-delivered to that target) or a queue's own "
+                                     "(sent back to that queue; on AWS with SQS's StartMessageMoveTask)")
+    which.add_argument("--all", action="store_true", help="every rule target's DLQ (not the queues' own DLQs)")
     p.add_argument("--rule", help="with --target: that rule target's DLQ")
     p.add_argument("--target", help="a target id or function/queue name of --rule")
     p.add_argument("--max", type=positive, help="at most this many messages per DLQ")
@@ -935,7 +1009,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--event", required=True, type=inline_or_file, help="JSON, or file://path")
     p.set_defaults(func=cmd_test_event_pattern)
 
-    p = sub.add_parser("status", parents=[common], help="per rule and target: delivered, failed, in DLQ, its DLQ")
+    p = sub.add_parser("status", parents=[common], help="per rule and target: delivered, failed, in DLQ, its DLQ; "
+                                                     "per queue: waiting, in its own DLQ")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("env", parents=[common], help='shell variables for the API: eval "$(ops.py env --local)"')

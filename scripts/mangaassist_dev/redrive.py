@@ -1,8 +1,14 @@
-"""Redriving a rule target's dead-letter queue, as `ops.py redrive` and the local page's button do.
+"""Redriving a dead-letter queue, as `ops.py redrive` and the local page's button do.
 
-Each dead letter is delivered again, once, to the target in its TARGET_ARN, and deleted only once
-that succeeded; what failed stays in the queue, visible again at once, and the result says why.
-A dry run only peeks (visibility 0) and sends nothing.
+Each dead letter is delivered again, once, and deleted only once that succeeded; what failed stays
+in the queue, visible again at once, and the result says why. A dry run only peeks (visibility 0)
+and sends nothing.
+
+- A rule target's DLQ: each letter goes to the target in its TARGET_ARN (``redrive_queue``).
+- A queue's own DLQ (wiring.json's ``queues``: SQS moved the message there after
+  ``max_receive_count`` receives, or the notifications dispatcher dead-lettered a delivery task):
+  each message body goes back to its source queue (``redrive_to_source``), whatever its
+  attributes say, as SQS's StartMessageMoveTask does on AWS.
 """
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from mangaassist_dev.delivery import DeadLetter, parse_dead_letter
+
+Parse = Callable[[dict], DeadLetter]
 
 
 @dataclass
@@ -40,14 +48,54 @@ def send_to_queue(sqs) -> Callable[[DeadLetter], None]:
     return deliver
 
 
+def queue_dead_letter(source_arn: str) -> Parse:
+    """How a queue DLQ's message is read: its JSON body is the message for the source queue (a job,
+    a delivery task, an event); the dispatcher's attributes, when present, say why it was given up."""
+
+    def parse(message: dict) -> DeadLetter:
+        try:
+            body = json.loads(message["Body"])
+        except (ValueError, KeyError, TypeError):
+            raise ValueError("the message body is not JSON: left for a person to look at") from None
+        attrs = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
+        attempts = attrs.get("ATTEMPTS", "")
+        return DeadLetter(event=body, rule_arn="", target_arn=source_arn, error_code=attrs.get("LAST_STATUS", ""),
+                          error_message=attrs.get("ERROR_MESSAGE", ""),
+                          retry_attempts=max(int(attempts) - 1, 0) if attempts.isdigit() else 0)
+
+    return parse
+
+
+def queue_arn(sqs, name: str) -> tuple[str, str]:
+    """(URL, ARN) of the queue named ``name``."""
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def redrive_to_source(sqs, url: str, name: str, source: str, *, max_messages: int | None = None,
+                      dry_run: bool = False, progress: Callable[[str], None] | None = None) -> RedriveResult:
+    """Send each message of the queue DLQ at ``url`` back to the queue named ``source``."""
+    _, source_arn = queue_arn(sqs, source)
+    return redrive_queue(sqs, url, name, send_to_queue(sqs), max_messages=max_messages, dry_run=dry_run,
+                         progress=progress, parse=queue_dead_letter(source_arn))
+
+
+def _letter_id(event) -> str | None:
+    if not isinstance(event, dict):
+        return None
+    return next((str(event[key]) for key in ("id", "msg_id", "job_id") if event.get(key)), None)
+
+
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:300]
 
 
 def redrive_queue(sqs, url: str, name: str, deliver: Callable[[DeadLetter], None], *, max_messages: int | None = None,
-                  dry_run: bool = False, progress: Callable[[str], None] | None = None) -> RedriveResult:
-    """Redrive up to ``max_messages`` dead letters of the queue at ``url`` through ``deliver``."""
+                  dry_run: bool = False, progress: Callable[[str], None] | None = None,
+                  parse: Parse = parse_dead_letter) -> RedriveResult:
+    """Redrive up to ``max_messages`` dead letters of the queue at ``url`` through ``deliver``
+    (``parse`` reads each message: a rule target's dead letter by default)."""
     result = RedriveResult(dlq=name, dry_run=dry_run)
     seen: set[str] = set()
     to_release: list[dict] = []
@@ -68,12 +116,12 @@ def redrive_queue(sqs, url: str, name: str, deliver: Callable[[DeadLetter], None
         for message in fresh[: None if max_messages is None else max_messages - handled()]:
             seen.add(message["MessageId"])
             try:
-                letter = parse_dead_letter(message)
+                letter = parse(message)
             except ValueError as exc:
                 result.failed.append({"event_id": None, "target": None, "error": _reason(exc)})
                 to_release.append(message)
                 continue
-            event_id = letter.event.get("id") if isinstance(letter.event, dict) else None
+            event_id = _letter_id(letter.event)
             if dry_run:
                 result.would_redrive += 1
                 say(f"would redrive {event_id} -> {letter.target_arn} ({letter.error_code}: {letter.error_message})")

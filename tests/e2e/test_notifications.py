@@ -20,7 +20,6 @@ import svix.webhooks
 from e2e.conftest import start_stack, stop_stack
 from e2e.test_local_stack import post_webhook, unique_stripe
 from mangaassist_dev import product_ops
-from mangaassist_dev.redrive import redrive_queue, send_to_queue
 from receivers import Receiver, make_dev_ca
 
 from mangaassist.notifications.dispatch import SCHEDULE, message_id
@@ -231,9 +230,14 @@ def test_a_receiver_always_failing_lands_in_the_dlq_and_a_redrive_delivers_once_
     assert attributes["SUBSCRIPTION_ID"] == item["subscription_id"]
     assert attributes["LAST_STATUS"] == "500" and attributes["ERROR_MESSAGE"].startswith("HTTP 500")
     assert attributes["ATTEMPTS"] == str(len(SCHEDULE)) and len(receiver.received()) == len(SCHEDULE)
-    # The receiver recovers (its script is used up: 200 from now on); the operator redrives.
-    result = redrive_queue(sqs, dlq, dlq_name, send_to_queue(sqs))
-    assert result.redriven >= 1 and result.failed == []
+    # The receiver recovers (its script is used up: 200 from now on); the operator redrives with ops.py,
+    # first a dry run (it only counts), then for real: each dead letter back to the notifications queue.
+    code, dry = stack.ops("redrive", "--dlq", dlq_name, "--dry-run")
+    assert code == 0 and dry["dry_run"] and dry["would_redrive"] >= 1 and dry["redriven"] == 0, dry
+    assert dead_letter() is not None and len(receiver.received()) == len(SCHEDULE)
+    code, result = stack.ops("redrive", "--dlq", dlq_name)
+    assert code == 0 and result["redriven"] >= 1 and result["failed"] == [], result
+    assert (result["key"], result["source_queue"]) == ("notifications", where.names["queues"]["notifications"])
     requests = receiver.wait_for(len(SCHEDULE) + 1)
     assert {r["headers"]["webhook-id"] for r in requests} == {message_id(event_id, item["subscription_id"])}
     verify(requests[-1], secret)

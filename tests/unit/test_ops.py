@@ -95,7 +95,10 @@ def test_dlqs_are_chosen_by_name_rule_and_target_or_all():
                                    names["target_dlqs"]["payment-completed/order-confirmation"])]
     name = names["target_dlqs"]["all-events/analytics"]
     assert ops.chosen_dlqs(parse(["redrive", "--dlq", name]), names) == [("all-events/analytics", name)]
-    with pytest.raises(ops.OpsError, match="no target DLQ named"):
+    with pytest.raises(ops.OpsError, match="no DLQ named 'nope'.*" + names["queue_dlqs"]["jobs"]):
         ops.chosen_dlqs(parse(["redrive", "--dlq", "nope"]), names)
+    queue_dlq = names["queue_dlqs"]["notifications"]  # a queue's own DLQ: keyed by its queue
+    assert ops.chosen_dlqs(parse(["redrive", "--dlq", queue_dlq]), names) == [("notifications", queue_dlq)]
+    assert queue_dlq not in dict(ops.chosen_dlqs(parse(["redrive", "--all"]), names)).values()
     with pytest.raises(SystemExit):  # argparse: --dlq and --all exclude each other
         parse(["redrive", "--dlq", name, "--all"])

@@ -23,7 +23,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mangaassist import clients, settings
 from mangaassist.backoff import full_jitter
-from mangaassist.contracts import validate_detail
 
 MAX_ENTRIES = 10
 MAX_ATTEMPTS, BASE_DELAY, MAX_DELAY = 5, 0.05, 2.0
@@ -98,6 +97,10 @@ def publish(events: Iterable[Event], *, bus_name: str | None = None, client=None
 
     Raises ContractError or EventTooLarge before sending anything, PublishError after.
     """
+    # Imported here, not at import: jsonschema costs ~40 ms of cold start, and a function that imports the
+    # publisher for Event (the notifications dispatcher) publishes rarely.
+    from mangaassist.contracts import validate_detail
+
     events = list(events)
     for event in events:
         validate_detail(event.source, event.detail_type, event.detail)
