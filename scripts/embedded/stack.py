@@ -61,6 +61,8 @@ class Settings:
     body_timeout: float = 30.0
     usage_plan: Plan = Plan()  # the clients' usage plan per API key (rest_api.py)
     model_tokens_per_second: float = 150.0  # the local model's pace (0: as fast as it can)
+    websocket_idle_seconds: float = 600.0  # API Gateway's WebSocket idle timeout (embedded/websocket_api.py)
+    websocket_max_seconds: float = 7200.0  # and its maximum connection duration
 
 
 class Stack:
@@ -221,10 +223,13 @@ class Stack:
         before any function runs, as they read their settings at init."""
         from embedded.gateway import Gateway
         from embedded.http_server import Limits
+        from embedded.websocket_api import WebSocketLimits
 
         settings = self.settings
         self.gateway = Gateway(self, Limits(header_timeout=settings.header_timeout, idle_timeout=settings.idle_timeout,
-                                            body_timeout=settings.body_timeout))
+                                            body_timeout=settings.body_timeout),
+                               WebSocketLimits(idle_seconds=settings.websocket_idle_seconds,
+                                               max_seconds=settings.websocket_max_seconds))
         self.port = self.gateway.start(self.port)
         jwt = self.identity.description(f"http://127.0.0.1:{self.port}")
         os.environ.update({"JWT_ISSUER": jwt["issuer"], "JWT_AUDIENCE": jwt["audience"],
@@ -272,6 +277,8 @@ class Stack:
             "api_keys": self.api_keys,
             "jwt": self.identity.description(base),
             "openapi_url": f"{base}/openapi.json",
+            "websocket_url": f"ws://127.0.0.1:{self.port}/ws",
+            "websocket_callback_url": f"{base}/_aws/ws",
             "local_token": self.local_token,
             "bus": self.bus_name,
             "archive": self.archive_name,
@@ -323,15 +330,17 @@ def settings_from(argv: list[str] | None) -> Settings:
         plan = Plan(rate=float(env("USAGE_PLAN_RATE", "100")), burst=int(env("USAGE_PLAN_BURST", "200")),
                     daily_quota=int(env("USAGE_PLAN_DAILY_QUOTA", "10000")))
         pace = float(env("LOCAL_MODEL_TOKENS_PER_SECOND", "150"))
+        websocket = {"websocket_idle_seconds": float(env("WEBSOCKET_IDLE_SECONDS", "600")),
+                     "websocket_max_seconds": float(env("WEBSOCKET_MAX_SECONDS", "7200"))}
     except ValueError as exc:
-        parser.error(f"USAGE_PLAN_* / LOCAL_MODEL_TOKENS_PER_SECOND: {exc}")
-    if plan.rate <= 0 or plan.burst < 1 or plan.daily_quota < 1 or pace < 0:
+        parser.error(f"USAGE_PLAN_* / LOCAL_MODEL_TOKENS_PER_SECOND / WEBSOCKET_*_SECONDS: {exc}")
+    if plan.rate <= 0 or plan.burst < 1 or plan.daily_quota < 1 or pace < 0 or min(websocket.values()) <= 0:
         parser.error("USAGE_PLAN_RATE must be > 0, USAGE_PLAN_BURST and USAGE_PLAN_DAILY_QUOTA >= 1, "
-                     "LOCAL_MODEL_TOKENS_PER_SECOND >= 0")
+                     "LOCAL_MODEL_TOKENS_PER_SECOND >= 0, WEBSOCKET_IDLE_SECONDS and WEBSOCKET_MAX_SECONDS > 0")
     return Settings(port=args.port, data_dir=args.data, time_scale=args.time_scale, shards=shards,
                     drain_seconds=args.drain_seconds, snapshot_seconds=args.snapshot_seconds,
                     log_level=env("POWERTOOLS_LOG_LEVEL", "INFO"), log_format=args.log_format, usage_plan=plan,
-                    model_tokens_per_second=pace, **timeouts)
+                    model_tokens_per_second=pace, **timeouts, **websocket)
 
 
 def print_ready(stack: Stack) -> None:
@@ -348,6 +357,7 @@ def print_ready(stack: Stack) -> None:
         print(f"  webhook {name:<8} POST {source['url']}  scheme={source['scheme']} secret={source['secrets'][0]}")
     for key, url in info["routes"].items():
         print(f"  route   {key:<24} {url}")
+    print(f"  websocket {info['websocket_url']}?api_key=...  (@connections: {info['websocket_callback_url']})")
     print(f"  watch   {info['base_url']}/_local/   deliveries {info['base_url']}/_local/deliveries")
     print(f"  stack description: {path}; Ctrl-C stops (twice: at once)", flush=True)
 
