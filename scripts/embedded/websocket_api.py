@@ -98,10 +98,11 @@ def aws_error(status: int, code: str, message: str | None) -> web.Response:
 
 class Connection:
     def __init__(self, connection_id: str, ws: web.WebSocketResponse, *, source_ip: str, user_agent: str,
-                 identity: dict, authorizer: dict | None, domain: str, clock: Callable[[], float] = time.time):
+                 domain: str, clock: Callable[[], float] = time.time):
         self.id, self.ws, self.clock = connection_id, ws, clock
-        self.source_ip, self.user_agent, self.identity, self.authorizer = source_ip, user_agent, identity, authorizer
-        self.domain = domain
+        self.source_ip, self.user_agent, self.domain = source_ip, user_agent, domain
+        self.identity: dict = {}  # API Gateway's $context.identity, once the API key is known
+        self.authorizer: dict | None = None  # the authorizer's context, handed to every route
         self.connected_at = self.last_active_at = clock()
         self.closing = False
         self.close_code: int | None = None
@@ -152,9 +153,10 @@ class WebSocketApi:
                            {"upgrade": "websocket"})
         headers = merged_headers(request)
         query = {k: v for k, v in request.query.items()}
-        base = {"connection_id": new_connection_id(), "connected_at": self.clock(),
-                "domain": headers.get("host", "127.0.0.1"), "source_ip": request.remote or "127.0.0.1"}
-        authorizer, key = None, headers.get("x-api-key")
+        connection = Connection(new_connection_id(), ws, source_ip=request.remote or "127.0.0.1",
+                                user_agent=headers.get("user-agent", ""), domain=headers.get("host", "127.0.0.1"),
+                                clock=self.clock)
+        key = headers.get("x-api-key")
         if self.authorizer:
             answer: dict = {}
 
@@ -164,9 +166,9 @@ class WebSocketApi:
 
             arn = f"arn:aws:execute-api:{self.stack.region}:{self.stack.account}:local/local/$connect"
             event = {"type": "REQUEST", "methodArn": arn,
-                     **websocket_event("CONNECT", "$connect", **base, headers=headers, query=query)}
+                     **self._event(connection, "CONNECT", "$connect", headers=headers, query=query)}
             try:
-                authorizer = await self.server.run_sync(authorize, invoke, event)
+                connection.authorizer = await self.server.run_sync(authorize, invoke, event)
             except AuthorizerRefused as refused:
                 return web.json_response({"message": refused.message}, status=refused.status)
             key = answer.get("usageIdentifierKey")
@@ -177,19 +179,17 @@ class WebSocketApi:
             exceeded = self.usage_plan.admit(key_id)
             if exceeded is not None:
                 return web.json_response({"message": exceeded}, status=429)
-        identity = {"apiKey": key if key_id else None, "apiKeyId": key_id, "userAgent": headers.get("user-agent")}
-        connect = websocket_event("CONNECT", "$connect", **base, identity=identity, authorizer=authorizer,
-                                  headers=headers, query=query)
-        answer_to_connect = await self._invoke(connect)
+        connection.identity = {"apiKey": key if key_id else None, "apiKeyId": key_id,
+                               "userAgent": headers.get("user-agent")}
+        answer_to_connect = await self._invoke(self._event(connection, "CONNECT", "$connect", headers=headers,
+                                                           query=query))
         if answer_to_connect is None:
             return web.json_response({"message": "Internal server error"}, status=502)
         status, _, body = answer_to_connect
         if not 200 <= status < 300:
             return web.json_response(_json_or_message(body, status), status=status)
         await ws.prepare(request)
-        connection = Connection(base["connection_id"], ws, source_ip=base["source_ip"], domain=base["domain"],
-                                user_agent=headers.get("user-agent", ""), identity=identity, authorizer=authorizer,
-                                clock=self.clock)
+        connection.last_active_at = self.clock()
         self.connections[connection.id] = connection
         expiry = asyncio.ensure_future(self._expire(connection))
         try:

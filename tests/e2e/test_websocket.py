@@ -83,7 +83,7 @@ async def answer(ws, request: dict) -> list[dict]:
 def handshake(stack, url: str, headers: dict | None = None) -> tuple[int, dict]:
     """A handshake the server refuses, read as plain HTTP (a WebSocket client hides the body)."""
     split = urlsplit(url)
-    connection = http.client.HTTPConnection(split.hostname, split.port, timeout=TIMEOUT)
+    connection = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port, timeout=TIMEOUT)
     try:
         connection.request("GET", f"{split.path}?{split.query}", headers={
             "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
@@ -215,7 +215,7 @@ def test_a_second_message_while_one_streams_is_a_busy_error_frame(stack):
         async with aiohttp.ClientSession() as session, session.ws_connect(keyed(stack)) as ws:
             await ws.send_json({"action": "sendMessage", "message": "ワンピースの新刊は？"})
             await ws.send_json({"action": "sendMessage", "message": "and another"})
-            received = []
+            received: list[dict] = []
             while not any(f["type"] == "end" for f in received):
                 received.append(await ws.receive_json(timeout=TIMEOUT))
             return received
