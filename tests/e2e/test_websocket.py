@@ -224,6 +224,27 @@ def test_a_second_message_while_one_streams_is_a_busy_error_frame(stack):
     assert [f["code"] for f in received if f["type"] == "error"] == ["busy"]
 
 
+def test_a_client_over_its_message_rate_gets_an_error_frame_and_is_closed(stack):
+    from mangaassist.streaming.service import MESSAGES_PER_MINUTE
+
+    if time.time() % 60 > 45:  # the rate is counted per clock minute: all of this run's messages in one
+        time.sleep(61 - time.time() % 60)
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session, session.ws_connect(keyed(stack)) as ws:
+            for i in range(MESSAGES_PER_MINUTE + 1):
+                await ws.send_json({"action": "sendMessage", "message": f"question {i}"})
+            received = []
+            while (message := await ws.receive(timeout=TIMEOUT)).type == aiohttp.WSMsgType.TEXT:
+                received.append(json.loads(message.data))
+            return received, message
+
+    received, closing = run(scenario())
+    codes = [f["code"] for f in received if f["type"] == "error"]
+    assert codes[-1] == "rate_limited" and set(codes[:-1]) <= {"busy"}, codes
+    assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1000)
+
+
 # --- @connections --------------------------------------------------------------------------------
 def test_the_management_api_posts_describes_and_closes_a_connection(stack):
     client = management(stack)

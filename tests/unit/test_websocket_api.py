@@ -236,3 +236,17 @@ def test_the_stack_stopping_closes_every_connection_going_away(api):
 
     assert run(scenario()) == [1001, 1001, 1001]
     wait(lambda: api.functions.routes().count("$disconnect") == 3)
+
+
+@pytest.mark.parametrize("size, frames_before_close", [(32 * 1024 + 1, ["frame_too_large"]), (128 * 1024 + 1, [])])
+def test_an_oversized_frame_closes_1009(api, size, frames_before_close):
+    async def scenario():
+        async with aiohttp.ClientSession() as session, session.ws_connect(f"{api.url}?api_key={KEY}") as ws:
+            await ws.send_str("x" * size)
+            received = []
+            while (message := await ws.receive(timeout=10)).type == aiohttp.WSMsgType.TEXT:
+                received.append(json.loads(message.data)["code"])
+            return received, message.type, message.data
+
+    assert run(scenario()) == (frames_before_close, aiohttp.WSMsgType.CLOSE, 1009)
+    assert "$default" not in api.functions.routes(), "an oversized frame reaches no function"
