@@ -176,6 +176,23 @@ def test_two_connections_get_their_own_frames_only(stack):
     assert first[0]["session_id"] != second[0]["session_id"]
 
 
+def test_a_client_that_leaves_mid_answer_stops_the_generation(stack):
+    before = connection_ids(stack)
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session, session.ws_connect(keyed(stack)) as ws:
+            (connection_id,) = await asyncio.to_thread(wait_until, lambda: connection_ids(stack) - before, "the row")
+            await ws.send_json({"action": "sendMessage", "message": "ダンダダンとフリーレンの新刊を全部教えて"})
+            start = await ws.receive_json(timeout=TIMEOUT)
+            return connection_id, start  # and the client goes: the next frame's post finds it gone
+
+    connection_id, start = run(scenario())
+    assert start["type"] == "start"
+    wait_until(lambda: any(f"connection_id={connection_id}" in line and "outcome=gone" in line
+                           for line in list(stack.output)), "the stream worker to stop with outcome=gone")
+    assert connection_id not in connection_ids(stack)
+
+
 # --- bad frames ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("frame, code", [
     ("not json", "invalid_json"),
