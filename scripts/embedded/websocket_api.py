@@ -127,6 +127,11 @@ class Connection:
         self.closing, self.close_code, self.close_reason = True, code, reason
         self._closer = asyncio.ensure_future(self.ws.close(code=code, message=reason.encode()))
 
+    async def closed(self) -> None:
+        """The closing handshake this side started, finished."""
+        if self._closer is not None:
+            await asyncio.shield(self._closer)
+
 
 class WebSocketApi:
     def __init__(self, stack, server: HttpServer, limits: WebSocketLimits | None = None,
@@ -222,8 +227,7 @@ class WebSocketApi:
             if await self._invoke(event) is None:  # API Gateway's answer to a failed integration
                 await self._tell(connection, {"message": "Internal server error", "connectionId": connection.id,
                                               "requestId": request_id(event)})
-        if connection._closer is not None:
-            await asyncio.shield(connection._closer)
+        await connection.closed()
 
     def _event(self, connection: Connection, event_type: str, route: str, **kwargs) -> dict:
         return websocket_event(event_type, route, connection_id=connection.id, connected_at=connection.connected_at,
