@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Operator CLI: send signed webhooks, replay the archive, redrive dead letters, test patterns, cost.
+"""Operator CLI: send signed webhooks, replay the archive, redrive dead letters, test patterns, cost,
+and the assistant's own controls: end-user tokens, feature flags (the kill switch), shadow results,
+outbound subscriptions and callbacks, a local receiver that verifies deliveries.
 
 Every command works against AWS (default credentials; every resource name from Terraform's
 outputs: `terraform -chdir=terraform output -json`, or --outputs FILE) and against the local
@@ -24,16 +26,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mangaassist_dev.delivery import DeadLetter
+from mangaassist_dev.product_ops import FEATURES
 from mangaassist_dev.routing import load_wiring
 
 from mangaassist.events.patterns import InvalidEventPattern, compile_pattern
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.5
+TIERS = ("free", "premium")
 
 
 class OpsError(Exception):
     """A failure the operator can act on: printed as one line, exit status 1."""
+
+
+class BadInput(OpsError):
+    """What the operator gave cannot be used (a bad file, URL, pattern...): one line, exit status 2."""
 
 
 def http_json(method: str, url: str, body=None, headers: dict | None = None,
@@ -92,6 +100,12 @@ def positive(text: str) -> int:
     return int(text)
 
 
+def port_number(text: str) -> int:
+    if not (text.isdigit() and 0 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a port from 0 (any free one) to 65535")
+    return int(text)
+
+
 def file_path(text: str) -> Path:
     """A file, given as a path or, as the AWS CLI takes it, file://path."""
     return Path(text.removeprefix("file://"))
@@ -135,6 +149,17 @@ class Local:
 
     def client(self, service: str):
         return self.aws.client(service, endpoint_url=self.endpoint)
+
+    def client_resource(self, service: str):
+        return self.aws.resource(service, endpoint_url=self.endpoint)
+
+    def models(self) -> dict:
+        """The model ids the flags' roles stand for (fast, fallback, candidate)."""
+        if self.info.get("models"):
+            return self.info["models"]
+        from embedded.stack import LOCAL_CANDIDATE_MODEL, LOCAL_FALLBACK_MODEL, LOCAL_FAST_MODEL
+
+        return {"fast": LOCAL_FAST_MODEL, "fallback": LOCAL_FALLBACK_MODEL, "candidate": LOCAL_CANDIDATE_MODEL}
 
     def control(self, method: str, path: str, body=None) -> tuple[int, dict]:
         """A /_local control, with the stack's dev token."""
@@ -226,11 +251,29 @@ class Cloud:
 
         self.outputs = terraform_outputs(outputs_file)
         self.names = self.outputs["names"]
+        # Where the flags live: the `flags` output (application, environment, profile, deployment strategy);
+        # `names.appconfig` has no environment (it is the deployment's, not derived from the prefix).
+        flags = self.outputs.get("flags") if isinstance(self.outputs.get("flags"), dict) else {}
+        if flags or self.names.get("appconfig"):
+            self.names["appconfig"] = {**(self.names.get("appconfig") or {}), **flags}
         self.aws = boto3.session.Session(region_name=region)
         self.info = {"names": self.names, "bus": self.names["bus"], "archive": self.names["archive"]}
 
     def client(self, service: str):
         return self.aws.client(service)
+
+    def client_resource(self, service: str):
+        return self.aws.resource(service)
+
+    def models(self) -> dict:
+        """The model ids the flags' roles stand for, as Terraform gave them to the chat function."""
+        function = self.names.get("functions", {}).get("chat")
+        if not function:
+            raise OpsError("the Terraform outputs name no chat function")
+        env = self.client("lambda").get_function_configuration(FunctionName=function).get("Environment", {})
+        variables = env.get("Variables", {})
+        return {"fast": variables.get("MODEL_FAST_ID", ""), "fallback": variables.get("MODEL_FALLBACK_ID", ""),
+                "candidate": variables.get("MODEL_CANDIDATE_ID") or None}
 
     def source(self, name: str) -> tuple[str, str, list[str]]:
         wiring = load_wiring()
@@ -528,8 +571,323 @@ def json_number(value):
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+# --- the assistant's controls (mangaassist_dev.product_ops) --------------------------------------
+def cmd_token(args) -> int:
+    from mangaassist_dev import product_ops
+
+    where = platform(args)
+    token = product_ops.mint_token(where, args.user, args.tier, args.minutes)
+    expires = datetime.fromtimestamp(time.time() + args.minutes * 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    emit(args, {"token": token, "user": args.user, "tier": args.tier, "expires_at": expires}, token)
+    return 0
+
+
+def _flags_line(document: dict, feature: str) -> str:
+    def value(aspect: str):
+        spec = document.get(f"{feature}_{aspect}") or {}
+        rules = len(spec.get("rules") or {})
+        shown = (spec.get("default", "-") if spec else "-") if spec.get("default") != "" else '""'
+        return f"{shown} (+{rules} rules)" if rules else str(shown)
+
+    return (f"  {feature:<10} enabled={value('enabled')} model={value('model')} max_tokens={value('max_tokens')} "
+            f"prompt={value('prompt_version')} budget={value('daily_token_budget')} "
+            f"over_budget={value('over_budget')} shadow={value('shadow_model') or '-'}")
+
+
+def cmd_flags_show(args) -> int:
+    from mangaassist_dev import product_ops
+
+    where = platform(args)
+    document, version = product_ops.read_flags(where)
+    location = product_ops.flags_location(where)
+    lines = [f"flags {location['application']}/{location.get('environment', '-')}/{location['profile']} "
+             f"(version {version})"]
+    lines += [_flags_line(document, feature) for feature in product_ops.FEATURES]
+    emit(args, {"version": version, "location": location, "flags": document}, "\n".join(lines))
+    return 0
+
+
+def cmd_flags_evaluate(args) -> int:
+    from mangaassist_dev import product_ops
+
+    where = platform(args)
+    document, version = product_ops.read_flags(where)
+    result = product_ops.evaluate(document, args.feature, args.user, args.tier, where.models())
+    result["budget_left"] = product_ops.budget_left(where, args.feature, result["daily_token_budget"])
+    result["flags_version"] = version
+    why = result["why"]
+    left = "no budget" if result["budget_left"] is None else f"{result['budget_left']} tokens left today"
+    lines = [f"{args.feature} for {args.user} ({args.tier}, bucket {result['user_bucket']}/100), flags {version}:",
+             f"  enabled        {result['enabled']}  ({why['enabled']})",
+             f"  model          {result['model_id']} as {result['model_rule']}  ({why['model']})",
+             f"  prompt         {result['prompt_version']}  ({why['prompt_version']})",
+             f"  max_tokens     {result['max_tokens']}  ({why['max_tokens']})",
+             f"  budget         {result['daily_token_budget']} a day, {left}  ({why['daily_token_budget']})",
+             f"  over budget    {result['over_budget']}  ({why['over_budget']})"]
+    emit(args, result, "\n".join(lines))
+    return 0
+
+
+def read_flags_file(path: Path) -> dict:
+    """A flags document from a file, refused (exit 2) unless it is Powertools' feature-flags schema."""
+    from mangaassist_dev import product_ops
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise BadInput(f"{path} is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise BadInput(f"{path}: a flags document is a JSON object")
+    try:
+        product_ops.validate_flags(document)
+    except product_ops.OperatorError as exc:
+        raise BadInput(f"{path}: {exc}; nothing was pushed") from None
+    return document
+
+
+def _pushed(result: dict) -> str:
+    where = f"{result['application']}/{result['profile']}"
+    deployment = result.get("deployment")
+    if isinstance(deployment, str):
+        return f"pushed version {result['version']} of {where}: {deployment}"
+    return f"pushed version {result['version']} of {where}: deployment {deployment} {result.get('state', '')}".rstrip()
+
+
+def cmd_flags_push(args) -> int:
+    from mangaassist_dev import product_ops
+
+    document = read_flags_file(args.file)
+    where = platform(args)
+    result = product_ops.push_flags(where, document, f"ops.py flags push {args.file.name}")
+    emit(args, {**result, "file": str(args.file)}, _pushed(result))
+    return 0
+
+
+def cmd_flags_switch(args) -> int:
+    """The kill switch: the feature's ``<feature>_enabled`` forced off (kill) or on (revive), pushed."""
+    from mangaassist_dev import product_ops
+
+    enabled = args.flags_command == "revive"
+    where = platform(args)
+    document, version = product_ops.read_flags(where)
+    changed = product_ops.switch_feature(document, args.feature, enabled)
+    action = "revive" if enabled else "kill"
+    result = product_ops.push_flags(where, changed, f"ops.py flags {action} {args.feature} (was {version})")
+    when = ("within the functions' FLAGS_MAX_AGE_SECONDS" if where.local
+            else "once the deployment completes, within the functions' FLAGS_MAX_AGE_SECONDS after that")
+    emit(args, {**result, "feature": args.feature, "enabled": enabled, "previous_version": version},
+         f"{args.feature} {'revived' if enabled else 'killed'} ({when}); {_pushed(result)}")
+    return 0
+
+
+def cmd_shadow(args) -> int:
+    from mangaassist_dev import product_ops
+
+    rows = product_ops.shadow_summary(platform(args), args.days)
+    lines = [f"shadow comparisons over {args.days} day(s):"]
+    if not rows:
+        lines.append("  none yet (a `<feature>_shadow_model` flag sends a share of turns to a second model)")
+    lines += [f"  {r['primary']} vs {r['shadow']}: {r['compared']} compared, mean similarity {r['mean_similarity']}, "
+              f"latency {r['mean_latency_delta_ms']:+} ms, cost {r['mean_cost_delta_usd']:+.8f} USD per answer"
+              for r in rows]
+    emit(args, {"days": args.days, "pairs": rows}, "\n".join(lines))
+    return 0
+
+
+def events_pattern(values: list[str]) -> str:
+    """An event pattern from ``source[/DetailType]`` shorthands; ``*`` at the end of either is a prefix."""
+    def match(text: str):
+        return {"prefix": text[:-1]} if text.endswith("*") else text
+
+    clauses = []
+    for value in values:
+        source, _, detail_type = value.partition("/")
+        if not source:
+            raise BadInput(f"--events {value!r}: give source[/DetailType], e.g. mangaassist.jobs/JobCompleted")
+        clause: dict = {"source": [match(source)]}
+        if detail_type:
+            clause["detail-type"] = [match(detail_type)]
+        clauses.append(clause)
+    return json.dumps(clauses[0] if len(clauses) == 1 else {"$or": clauses})
+
+
+def _subscriptions(where):
+    from mangaassist_dev import product_ops
+
+    return product_ops.subscriptions(where)
+
+
+def _subscription_call(call):
+    """Runs a Subscriptions call; its refusals become one line (bad input: exit 2; unknown id: 1)."""
+    from mangaassist.notifications.subscriptions import SubscriptionRefused, UnknownSubscription
+
+    try:
+        return call()
+    except SubscriptionRefused as exc:
+        raise BadInput(f"refused: {exc}") from None
+    except UnknownSubscription as exc:
+        raise OpsError(f"no subscription {exc.args[0]!r} (ops.py subscriptions list)") from None
+
+
+def cmd_subscriptions_add(args) -> int:
+    from mangaassist_dev import product_ops
+
+    if bool(args.event_pattern) == bool(args.events):
+        raise BadInput("say which events: --event-pattern JSON or --events source[/DetailType]... (one of them)")
+    pattern = args.event_pattern or events_pattern(args.events)
+    template = None
+    if args.template is not None:
+        try:
+            template = json.loads(args.template)
+        except ValueError as exc:
+            raise BadInput(f"--template is not JSON: {exc}") from None
+    subs = _subscriptions(platform(args))
+    item, secret = _subscription_call(lambda: subs.add(args.url, pattern, template=template,
+                                                       description=args.description or "", secret=args.secret))
+    shown = {**product_ops.summary(item), "id": item["subscription_id"], "secret": secret}
+    emit(args, shown, f"id {item['subscription_id']}\nsecret {secret}\n"
+                      f"  {args.url} <- {json.dumps(json.loads(pattern))} (the secret is shown once)")
+    return 0
+
+
+def cmd_subscriptions_list(args) -> int:
+    from mangaassist_dev import product_ops
+
+    items = [product_ops.summary(i) for i in _subscriptions(platform(args)).every()]
+    lines = [f"{len(items)} subscription(s)"]
+    for item in items:
+        state = "enabled " if item.get("enabled") else "disabled"
+        if item.get("kind") == "callback":
+            lines.append(f"  {item['subscription_id']:<26} {state} callbacks to {', '.join(item['allowed_hosts'])}")
+        else:
+            lines.append(f"  {item['subscription_id']:<26} {state} {item.get('url')} <- "
+                         f"{json.dumps(item.get('event_pattern'))}")
+    emit(args, {"subscriptions": items}, "\n".join(lines))
+    return 0
+
+
+def cmd_subscriptions_rotate(args) -> int:
+    subs = _subscriptions(platform(args))
+    overlap = 0 if args.expire_old else args.overlap
+    secret = _subscription_call(lambda: subs.rotate(args.id, expire_old_in=overlap))
+    until = "now" if not overlap else datetime.fromtimestamp(time.time() + overlap, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    emit(args, {"id": args.id, "secret": secret, "old_secrets_valid_until": until},
+         f"secret {secret}\n  {args.id}: the previous secret(s) stay valid until {until}")
+    return 0
+
+
+def cmd_subscriptions_enable(args) -> int:
+    enabled = args.subscriptions_command == "enable"
+    subs = _subscriptions(platform(args))
+    _subscription_call(lambda: subs.set_enabled(args.id, enabled))
+    emit(args, {"id": args.id, "enabled": enabled}, f"{args.id} {'enabled' if enabled else 'disabled'}")
+    return 0
+
+
+def cmd_subscriptions_remove(args) -> int:
+    subs = _subscriptions(platform(args))
+    _subscription_call(lambda: subs.remove(args.id))
+    emit(args, {"id": args.id, "removed": True}, f"{args.id} removed, with its secrets")
+    return 0
+
+
+def cmd_callbacks_set(args) -> int:
+    """An API key's /v1/generate callbacks: the hosts its callback_url may name, and a new secret."""
+    subs = _subscriptions(platform(args))
+    item, secret = _subscription_call(lambda: subs.set_callbacks(args.client, args.allow_host))
+    emit(args, {"id": item["subscription_id"], "client_id": args.client, "allowed_hosts": item["allowed_hosts"],
+                "secret": secret},
+         f"secret {secret}\n  callbacks of {args.client} to {', '.join(item['allowed_hosts'])} are signed with it "
+         "(shown once; an earlier secret stays valid 24 h)")
+    return 0
+
+
+def outbound_status(where, peek: int = 10) -> dict:
+    """The notifications queue (deliveries waiting or retrying) and its DLQ (given up), without
+    taking anything off either: the dead letters are read with a zero visibility timeout."""
+    sqs = where.client("sqs")
+    status: dict = {}
+    for key, name in (("queue", where.names["queues"]["notifications"]),
+                      ("dlq", where.names["queue_dlqs"]["notifications"])):
+        try:
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            status[key] = {"name": name, "missing": True}
+            continue
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        status[key] = {"name": name, "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
+                       "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+                       "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0))}
+        if key == "dlq" and status[key]["visible"]:
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(10, peek), VisibilityTimeout=0,
+                                      MessageAttributeNames=["All"]).get("Messages", [])
+            status[key]["recent"] = [
+                {name.lower(): attr.get("StringValue") for name, attr in m.get("MessageAttributes", {}).items()
+                 if name in ("SUBSCRIPTION_ID", "LAST_STATUS", "ERROR_MESSAGE", "ATTEMPTS")} for m in got]
+    return status
+
+
+def cmd_callbacks(args) -> int:
+    """Each API key's callback configuration, and how outbound deliveries stand."""
+    from mangaassist_dev import product_ops
+
+    where = platform(args)
+    configured = [product_ops.summary(i) for i in _subscriptions(where).every() if i.get("kind") == "callback"]
+    outbound = outbound_status(where)
+    lines = [f"{len(configured)} API key(s) with callbacks"]
+    lines += [f"  {c['subscription_id'].removeprefix('callback:'):<20} {'enabled ' if c.get('enabled') else 'disabled'}"
+              f" hosts {', '.join(c.get('allowed_hosts', []))}" for c in configured]
+    queue, dlq = outbound["queue"], outbound["dlq"]
+    if queue.get("missing") or dlq.get("missing"):
+        lines.append("outbound queue or its DLQ not found: " + ", ".join(q["name"] for q in (queue, dlq)
+                                                                         if q.get("missing")))
+    else:
+        lines.append(f"outbound: {queue['visible']} waiting, {queue['delayed']} retrying later, {queue['in_flight']} "
+                     f"being delivered; {dlq['visible'] or 'none'} dead-lettered ({dlq['name']})")
+        lines += [f"  {d.get('subscription_id')}: {d.get('attempts')} attempts, last {d.get('last_status')}: "
+                  f"{d.get('error_message')}" for d in dlq.get("recent", [])]
+    emit(args, {"callbacks": configured, "outbound": outbound}, "\n".join(lines))
+    return 0
+
+
+def cmd_listen(args) -> int:
+    from mangaassist_dev import product_ops
+
+    secrets = list(args.secret or [])
+    if args.subscription:
+        subs = _subscriptions(platform(args))
+        secrets += _subscription_call(lambda: (subs.get(args.subscription), subs.active_secrets(args.subscription))[1])
+    if not secrets:
+        raise BadInput("give the secret(s) to verify with: --secret whsec_... or --subscription ID")
+    from mangaassist.notifications import signing
+
+    for secret in secrets:
+        try:
+            signing.secret_key(secret)
+        except ValueError as exc:
+            raise BadInput(f"--secret: {exc}") from None
+
+    def ready(server) -> None:
+        print(f"listening on http://127.0.0.1:{server.server_address[1]}/ ({len(secrets)} secret(s)); "
+              "one JSON line per delivery; Ctrl-C stops", file=sys.stderr, flush=True)
+
+    product_ops.listen(args.port, secrets, ready=ready)
+    return 0
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad argument said in one line (exit status 2) instead of usage and error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ops.py", description=__doc__.splitlines()[0])
+    parser = Parser(prog="ops.py", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--local", action="store_true", help="act on the local stack (make run)")
     common.add_argument("--stack", default=None,
@@ -587,14 +945,92 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=days, default=7, help="how many days back, 1-366 (default 7)")
     p.add_argument("--messages-per-day", type=positive, default=1_000_000, help="volume the model part is projected to")
     p.set_defaults(func=cmd_cost)
+
+    p = sub.add_parser("token", parents=[common], help="an end-user token the local stack's JWT authorizer accepts")
+    p.add_argument("--user", required=True, help="the token's subject (the end user's id)")
+    p.add_argument("--tier", required=True, choices=TIERS, help="the user's segment: free or premium")
+    p.add_argument("--minutes", type=positive, default=60, help="how long it is valid (default 60)")
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("flags", help="feature flags: show, evaluate, push, kill and revive a feature")
+    flags = p.add_subparsers(dest="flags_command", required=True)
+    q = flags.add_parser("show", parents=[common], help="the flags document the functions read now, and its version")
+    q.set_defaults(func=cmd_flags_show)
+    q = flags.add_parser("evaluate", parents=[common],
+                         help="what the flags decide for one user: model, prompt, limits, budget left, and why")
+    q.add_argument("--feature", required=True, choices=FEATURES)
+    q.add_argument("--user", required=True)
+    q.add_argument("--tier", default="free", choices=TIERS)
+    q.set_defaults(func=cmd_flags_evaluate)
+    q = flags.add_parser("push", parents=[common],
+                         help="a new hosted version of the flags file and (on AWS) its deployment; refused when "
+                              "invalid")
+    q.add_argument("--file", type=file_path, default=ROOT / "config" / "flags.json",
+                   help="the flags document (default config/flags.json)")
+    q.set_defaults(func=cmd_flags_push)
+    for action, what in (("kill", "turn a feature off for everyone (its API answers 503)"),
+                         ("revive", "turn a killed feature back on for everyone")):
+        q = flags.add_parser(action, parents=[common], help=what)
+        q.add_argument("feature", choices=FEATURES)
+        q.set_defaults(func=cmd_flags_switch)
+
+    p = sub.add_parser("shadow", parents=[common], help="shadow comparisons per model pair: similarity, latency, cost")
+    p.add_argument("--days", type=days, default=7, help="how many days back, 1-366 (default 7)")
+    p.set_defaults(func=cmd_shadow)
+
+    p = sub.add_parser("subscriptions",
+                       help="outbound subscriptions: add, list, rotate-secret, disable, enable, remove")
+    subs = p.add_subparsers(dest="subscriptions_command", required=True)
+    q = subs.add_parser("add", parents=[common], help="a new subscription; prints its id and signing secret")
+    q.add_argument("--url", required=True, help="where deliveries are POSTed (https://; loopback only locally)")
+    q.add_argument("--event-pattern", type=inline_or_file, help="an EventBridge event pattern: JSON, or file://path")
+    q.add_argument("--events", nargs="+", metavar="SOURCE[/DETAIL-TYPE]",
+                   help="shorthand for a pattern: mangaassist.jobs/JobCompleted mangaassist.ai/* ...")
+    q.add_argument("--template", type=inline_or_file,
+                   help='an input transformer: {"InputPathsMap": {...}, "InputTemplate": "..."} (JSON or file://)')
+    q.add_argument("--secret", help="the first signing secret (whsec_...; default: a new one)")
+    q.add_argument("--description", default="")
+    q.set_defaults(func=cmd_subscriptions_add)
+    q = subs.add_parser("list", parents=[common], help="every subscription and API key callback, enabled or not")
+    q.set_defaults(func=cmd_subscriptions_list)
+    q = subs.add_parser("rotate-secret", parents=[common],
+                        help="a new signing secret; the old ones stay valid for --overlap seconds (24 h)")
+    q.add_argument("id")
+    q.add_argument("--overlap", type=positive, default=24 * 3600, help="seconds the old secrets stay valid")
+    q.add_argument("--expire-old", action="store_true", help="the old secrets stop signing at once")
+    q.set_defaults(func=cmd_subscriptions_rotate)
+    for action, what in (("disable", "stop deliveries (kept, with its secrets)"), ("enable", "resume deliveries"),
+                         ("remove", "delete it and its secrets")):
+        q = subs.add_parser(action, parents=[common], help=what)
+        q.add_argument("id")
+        q.set_defaults(func=cmd_subscriptions_remove if action == "remove" else cmd_subscriptions_enable)
+
+    p = sub.add_parser("callbacks", parents=[common],
+                       help="API keys' /v1/generate callbacks and outbound delivery status; `callbacks set` configures")
+    p.set_defaults(func=cmd_callbacks)
+    callbacks = p.add_subparsers(dest="callbacks_command")
+    q = callbacks.add_parser("set", parents=[common],
+                             help="an API key's callback hosts and a new signing secret (shown once)")
+    q.add_argument("--client", required=True, help="the API key's id (locally: dev or dev-2)")
+    q.add_argument("--allow-host", required=True, nargs="+", help="host names its callback_url may name")
+    q.set_defaults(func=cmd_callbacks_set)
+
+    p = sub.add_parser("listen", parents=[common],
+                       help="a local receiver on 127.0.0.1 that verifies Standard Webhooks signatures and prints each "
+                            "delivery (like `stripe listen`)")
+    p.add_argument("--port", type=port_number, default=8765)
+    p.add_argument("--secret", action="append", help="a whsec_ secret to verify with (repeatable)")
+    p.add_argument("--subscription", help="verify with this subscription's active secrets (read from the platform)")
+    p.set_defaults(func=cmd_listen)
     return parser
 
 
 def one_line(exc: BaseException) -> str:
     """What went wrong, as an operator can act on it."""
     from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+    from mangaassist_dev.product_ops import OperatorError
 
-    if isinstance(exc, OpsError):
+    if isinstance(exc, (OpsError, OperatorError)):
         return str(exc)
     if isinstance(exc, NoRegionError):
         return "no AWS region: pass --region, set AWS_REGION (or AWS_DEFAULT_REGION), or use --local"
@@ -633,7 +1069,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("OPS_TRACEBACK"):
             raise
         print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, BadInput) else 1
 
 
 if __name__ == "__main__":

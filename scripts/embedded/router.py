@@ -8,6 +8,7 @@ its attempts for GET /_local/deliveries, and writes a journal line when one fini
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -28,6 +29,8 @@ from mangaassist_dev.journal import Journal, Key, Pending, delivery_key
 from mangaassist_dev.routing import Rule, Target, Wiring
 
 from mangaassist.events.transform import transform
+
+logger = logging.getLogger("embedded.router")
 
 FINAL = ("delivered", "dead_lettered")
 MAX_ERRORS_KEPT = 20  # per delivery: the first attempts' errors and the last ones (185 retries are possible)
@@ -480,8 +483,10 @@ class QueueConsumer(threading.Thread):
         try:
             response = self.functions.invoke(self.function, event) or {}
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        except Exception:
-            failed = {m["MessageId"] for m in messages}  # the whole batch returns to the queue
+        except Exception as exc:  # the whole batch returns to the queue, visible again after its timeout
+            logger.warning("%s failed on a batch of %d from %s: %s", self.function, len(messages),
+                           self.queue_arn.rsplit(":", 1)[-1], " ".join(f"{type(exc).__name__}: {exc}".split())[:500])
+            failed = {m["MessageId"] for m in messages}
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):  # DeleteMessageBatch takes ten at a time
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[

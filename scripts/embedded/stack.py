@@ -29,6 +29,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mangaassist_dev.naming import derive
 
@@ -63,6 +64,10 @@ class Settings:
     model_tokens_per_second: float = 150.0  # the local model's pace (0: as fast as it can)
     websocket_idle_seconds: float = 600.0  # API Gateway's WebSocket idle timeout (embedded/websocket_api.py)
     websocket_max_seconds: float = 7200.0  # and its maximum connection duration
+    notify_timeout: float = 10.0  # one outbound delivery attempt's bound (NOTIFY_TIMEOUT_SECONDS)
+    notify_cache_seconds: float = 2.0  # subscriptions and secrets reread this often (30 s on AWS)
+    notify_ca_file: str = ""  # the CAs https receivers on this machine are checked against (default: the system's)
+    local_receiver_url: str = "http://127.0.0.1:9000/webhooks"  # the seeded subscription's (embedded/notifications)
 
 
 class Stack:
@@ -109,6 +114,10 @@ class Stack:
             "NOTIFY_SECRET_PREFIX": self.names["notification_secret_prefix"],
             "NOTIFY_ALLOW_LOOPBACK": "true",  # partners' receivers run on this machine too
             "NOTIFY_TIME_SCALE": str(self.settings.time_scale),
+            "NOTIFY_TIMEOUT_SECONDS": f"{self.settings.notify_timeout:g}",
+            # An operator's new subscription or rotated secret counts within this, like the flags.
+            "NOTIFY_CACHE_SECONDS": f"{self.settings.notify_cache_seconds:g}",
+            "NOTIFY_CA_FILE": self.settings.notify_ca_file,
             "JWT_REQUIRED": "false",
             "BREAKER_TABLE": self.names["tables"]["breaker"],
             "EMBEDDINGS_PROVIDER": "local",
@@ -127,6 +136,8 @@ class Stack:
         # Queue URLs, as Terraform passes them (the stack's queues are created before any function runs).
         account_url = f"{endpoint.rstrip('/')}/{ACCOUNT}"
         env.update({f"{q.upper()}_QUEUE_URL": f"{account_url}/{name}" for q, name in self.names["queues"].items()})
+        # and each queue's own DLQ (the notifications dispatcher dead-letters into it itself)
+        env.update({f"{q.upper()}_DLQ_URL": f"{account_url}/{name}" for q, name in self.names["queue_dlqs"].items()})
         env["JOB_MAX_ATTEMPTS"] = str(self.wiring_doc["queues"]["jobs"]["max_receive_count"])
         return env
 
@@ -193,6 +204,7 @@ class Stack:
         queues = ensure_resources(aws, self.wiring_doc, self.wiring, self.names, self.credentials, REGION, ACCOUNT)
         self.queue_urls, self.dlqs = queues["urls"], queues["dlqs"]
         self.names["appconfig"].update(ensure_flags_profile(aws, self.names, self.data_dir / "appconfig-ids.json"))
+        self._seed_notifications(aws)
         self.functions = Functions(self.wiring.functions, names=self.names["functions"], region=REGION, account=ACCOUNT)
         self.router = Router(self.wiring, self.functions, aws, bus_name=self.bus_name, names=self.names,
                              region=REGION, account=ACCOUNT, archive=self.archive, journal=self.journal,
@@ -217,6 +229,16 @@ class Stack:
         self.router.resume(pending)
         self.notes.append(f"resumed {len(pending)} deliveries")
         gc.freeze()  # moto's clients, boto3's models and the resources above live as long as the stack
+
+    def _seed_notifications(self, aws) -> None:
+        from embedded.notifications import seed_subscription
+        from mangaassist.notifications.subscriptions import Subscriptions
+
+        subscriptions = Subscriptions(aws.resource("dynamodb").Table(self.names["tables"]["subscriptions"]),
+                                      aws.client("secretsmanager"),
+                                      secret_prefix=self.names["notification_secret_prefix"], allow_loopback=True)
+        self.notifications, notes = seed_subscription(subscriptions, self.settings.local_receiver_url)
+        self.notes += notes
 
     def _start_gateway(self) -> None:
         """Listen, then give the functions the settings that name this port (issuer, callbacks):
@@ -279,6 +301,7 @@ class Stack:
             "openapi_url": f"{base}/openapi.json",
             "websocket_url": f"ws://127.0.0.1:{self.port}/ws",
             "websocket_callback_url": f"{base}/_aws/ws",
+            "models": {"fast": LOCAL_FAST_MODEL, "fallback": LOCAL_FALLBACK_MODEL, "candidate": LOCAL_CANDIDATE_MODEL},
             "local_token": self.local_token,
             "bus": self.bus_name,
             "archive": self.archive_name,
@@ -290,6 +313,7 @@ class Stack:
             "sources": {name: {**s, "url": f"{base}/webhooks/{name}"}
                         for name, s in self.credentials["sources"].items()},
             "routes": {key: f"{base}{key.split(' ', 1)[1]}" for key in self.wiring_doc.get("routes", {})},
+            "notifications": self.notifications,
         }
 
 
@@ -332,15 +356,22 @@ def settings_from(argv: list[str] | None) -> Settings:
         pace = float(env("LOCAL_MODEL_TOKENS_PER_SECOND", "150"))
         websocket = {"websocket_idle_seconds": float(env("WEBSOCKET_IDLE_SECONDS", "600")),
                      "websocket_max_seconds": float(env("WEBSOCKET_MAX_SECONDS", "7200"))}
+        notify_timeout = float(env("NOTIFY_TIMEOUT_SECONDS", "10"))
+        notify_cache_seconds = float(env("NOTIFY_CACHE_SECONDS", "2"))
     except ValueError as exc:
-        parser.error(f"USAGE_PLAN_* / LOCAL_MODEL_TOKENS_PER_SECOND / WEBSOCKET_*_SECONDS: {exc}")
+        parser.error(f"USAGE_PLAN_* / LOCAL_MODEL_TOKENS_PER_SECOND / WEBSOCKET_*_SECONDS / NOTIFY_*_SECONDS: {exc}")
+    if notify_timeout <= 0 or notify_cache_seconds < 0:
+        parser.error("NOTIFY_TIMEOUT_SECONDS must be > 0, NOTIFY_CACHE_SECONDS >= 0")
     if plan.rate <= 0 or plan.burst < 1 or plan.daily_quota < 1 or pace < 0 or min(websocket.values()) <= 0:
         parser.error("USAGE_PLAN_RATE must be > 0, USAGE_PLAN_BURST and USAGE_PLAN_DAILY_QUOTA >= 1, "
                      "LOCAL_MODEL_TOKENS_PER_SECOND >= 0, WEBSOCKET_IDLE_SECONDS and WEBSOCKET_MAX_SECONDS > 0")
     return Settings(port=args.port, data_dir=args.data, time_scale=args.time_scale, shards=shards,
                     drain_seconds=args.drain_seconds, snapshot_seconds=args.snapshot_seconds,
                     log_level=env("POWERTOOLS_LOG_LEVEL", "INFO"), log_format=args.log_format, usage_plan=plan,
-                    model_tokens_per_second=pace, **timeouts, **websocket)
+                    model_tokens_per_second=pace, notify_timeout=notify_timeout,
+                    notify_cache_seconds=notify_cache_seconds, notify_ca_file=env("NOTIFY_CA_FILE", ""),
+                    local_receiver_url=env("LOCAL_RECEIVER_URL", Settings.local_receiver_url), **timeouts,
+                    **websocket)
 
 
 def print_ready(stack: Stack) -> None:
@@ -358,6 +389,11 @@ def print_ready(stack: Stack) -> None:
     for key, url in info["routes"].items():
         print(f"  route   {key:<24} {url}")
     print(f"  websocket {info['websocket_url']}?api_key=...  (@connections: {info['websocket_callback_url']})")
+    seeded = (info.get("notifications") or {}).get("seeded")
+    if seeded:
+        state = "enabled" if seeded["enabled"] else "disabled"
+        print(f"  notify  {seeded['subscription_id']} -> {seeded['url']} ({state}; see its deliveries with "
+              f"scripts/ops.py listen --port {urlsplit(seeded['url']).port or 80})")
     print(f"  watch   {info['base_url']}/_local/   deliveries {info['base_url']}/_local/deliveries")
     print(f"  stack description: {path}; Ctrl-C stops (twice: at once)", flush=True)
 

@@ -6,6 +6,7 @@ A dry run only peeks (visibility 0) and sends nothing.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -23,6 +24,20 @@ class RedriveResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def send_to_queue(sqs) -> Callable[[DeadLetter], None]:
+    """A redrive's delivery for dead letters whose TARGET_ARN is an SQS queue (the notifications
+    dispatcher's: its body is a delivery task that starts its schedule over): the body goes back to
+    that queue. (On AWS, ops.py's Cloud.redeliver does the same for every SQS target.)"""
+
+    def deliver(letter: DeadLetter) -> None:
+        if ":sqs:" not in letter.target_arn:
+            raise ValueError(f"{letter.target_arn} is not an SQS queue")
+        url = sqs.get_queue_url(QueueName=letter.target_arn.rsplit(":", 1)[-1])["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(letter.event, ensure_ascii=False))
+
+    return deliver
 
 
 def _reason(exc: BaseException) -> str:

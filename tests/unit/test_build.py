@@ -243,6 +243,8 @@ def checkout(where: Path, lock: str, mode: int, mtime: float) -> Path:
     (where / "scripts").mkdir(parents=True)
     shutil.copy(ROOT / "scripts" / "build.py", where / "scripts" / "build.py")
     (where / "requirements.txt").write_text(lock)
+    for own in (where / "functions").glob("*/requirements.txt"):  # a function's own lock: the same local wheels
+        own.write_text(lock)
     for path in where.rglob("*"):
         if path.is_file():
             path.chmod(mode)

@@ -95,6 +95,10 @@ def create_resources() -> None:
 def aws(monkeypatch):
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     with mock_aws():
+        from moto.moto_api._internal.models import moto_api_backend
+
+        # a fresh account even when an earlier test left moto's backends holding its resources
+        moto_api_backend.reset()
         create_resources()
         yield BusTap()
 

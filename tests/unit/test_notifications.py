@@ -182,16 +182,10 @@ def test_a_receiver_failing_three_times_then_succeeding_gets_the_event_once_with
 @pytest.mark.parametrize("answer", [{"status": 302}, {"status": 200, "delay": 0.6}, {"status": 200, "close": True},
                                     {"status": 500, "body": b"x" * 10_000_000}],
                          ids=["redirect", "slow", "hang-up", "10 MB"])
-def test_a_bad_answer_is_a_failed_attempt_never_a_stuck_dispatcher(platform, receivers, monkeypatch, answer):
-    monkeypatch.setattr(egress, "TIMEOUT_SECONDS", 0.3)
+def test_a_bad_answer_is_a_failed_attempt_never_a_stuck_dispatcher(platform, receivers, answer):
     receiver = receivers([answer])
     platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
-    post = platform.dispatcher.post
-
-    def quick(url, body, headers, **kw):
-        return post(url, body, headers, timeout=0.3, **kw)
-
-    platform.dispatcher.post = quick
+    platform.dispatcher.timeout = 0.3  # NOTIFY_TIMEOUT_SECONDS (10 s by default)
     started = time.monotonic()
     assert platform.dispatcher.handle(EVENT) == ["retrying"]
     assert time.monotonic() - started < 5, "bounded by the timeout and the read cap"
@@ -337,3 +331,140 @@ def test_a_retry_received_before_it_is_due_waits_again_without_calling_the_recei
     assert platform.dispatcher.handle(task) == ["waiting"] and receiver.requests == []
     (again,) = sent
     assert again["DelaySeconds"] == 900 and json.loads(again["MessageBody"]) == task
+
+
+# --- https receivers, settings, SSRF through the dispatcher, the stack's seed ----------------------
+def test_an_https_receiver_is_checked_against_the_ca_file_and_refused_without_it(platform, tmp_path):
+    from receivers import Receiver, make_dev_ca
+
+    tls = make_dev_ca(tmp_path)
+    receiver = Receiver(tls=tls)
+    try:
+        platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+        platform.dispatcher.timeout = 2
+        assert platform.dispatcher.handle(EVENT) == ["retrying"], "the system's CAs do not know the test CA"
+        platform.dispatcher.ca_file = str(tls["ca"])
+        assert platform.dispatcher.handle({**EVENT, "id": "with-ca"}) == ["delivered"]
+        assert len(receiver.received()) == 1  # the refused handshake never reached the handler
+    finally:
+        receiver.close()
+
+
+def test_the_notification_settings_have_awss_defaults_and_refuse_nonsense(monkeypatch):
+    from mangaassist import settings
+
+    for name, value in (("NOTIFY_SECRET_PREFIX", "p/"), ("NOTIFY_ALLOW_LOOPBACK", "false"),
+                        ("NOTIFY_TIME_SCALE", "1")):
+        monkeypatch.setenv(name, value)
+    for name in ("NOTIFY_TIMEOUT_SECONDS", "NOTIFY_CACHE_SECONDS", "NOTIFY_CA_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    settings.notifications.cache_clear()
+    try:
+        config = settings.notifications()
+        assert (config.timeout_seconds, config.cache_seconds, config.ca_file) == (10.0, 30.0, None)
+        monkeypatch.setenv("NOTIFY_TIMEOUT_SECONDS", "0.5")
+        monkeypatch.setenv("NOTIFY_CACHE_SECONDS", "0")
+        settings.notifications.cache_clear()
+        assert (settings.notifications().timeout_seconds, settings.notifications().cache_seconds) == (0.5, 0.0)
+        monkeypatch.setenv("NOTIFY_TIMEOUT_SECONDS", "0")
+        settings.notifications.cache_clear()
+        with pytest.raises(settings.MissingSetting, match="NOTIFY_TIMEOUT_SECONDS"):
+            settings.notifications()
+    finally:
+        settings.notifications.cache_clear()
+
+
+def test_with_no_cache_a_new_subscription_gets_the_next_event(platform, receivers):
+    platform.subscriptions.cache_seconds = 0
+    assert platform.dispatcher.handle(EVENT) == []  # the list is read (and would be kept 30 s)
+    receiver = receivers()
+    platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+    assert platform.dispatcher.handle({**EVENT, "id": "next"}) == ["delivered"]
+
+
+@pytest.mark.parametrize("address", ["10.0.0.5", "127.0.0.1", "169.254.169.254"])
+def test_on_the_aws_setting_a_name_resolving_to_an_unsafe_address_is_dead_lettered_never_called(
+        platform, receivers, monkeypatch, address):
+    """A subscription saved while its name resolved to a public address; at delivery the name
+    answers a private, loopback or metadata address: refused before connecting, not retried."""
+    import socket
+
+    receiver = receivers()  # on 127.0.0.1: it must never hear from the dispatcher
+    port = int(receiver.url.split(":")[2].split("/")[0])
+    item, _ = platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+    platform.subscriptions.table.update_item(Key={"subscription_id": item["subscription_id"]},
+                                             UpdateExpression="SET #u = :u", ExpressionAttributeNames={"#u": "url"},
+                                             ExpressionAttributeValues={":u": f"https://hooks.partner.example:{port}/"})
+    platform.subscriptions._cache = None
+    monkeypatch.setattr(egress.socket, "getaddrinfo",
+                        lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))])
+    platform.dispatcher.allow_loopback = False
+    assert platform.dispatcher.handle(EVENT) == ["dead_lettered"]
+    (letter,) = platform.dead_letters()
+    assert letter["MessageAttributes"]["ERROR_MESSAGE"]["StringValue"].startswith(f"refused: {address}")
+    assert receiver.requests == []
+
+
+def test_the_stack_seeds_one_disabled_subscription_once_and_never_over_an_operators(platform):
+    from embedded.notifications import SEED_PATTERN, seed_subscription
+
+    entry, notes = seed_subscription(platform.subscriptions, "http://127.0.0.1:9000/webhooks")
+    seeded = entry["seeded"]
+    assert seeded["enabled"] is False and seeded["url"] == "http://127.0.0.1:9000/webhooks"
+    assert json.loads(seeded["event_pattern"]) == SEED_PATTERN and notes
+    (secret,) = seeded["secrets"]
+    assert secret.startswith("whsec_")
+    assert platform.subscriptions.get(seeded["subscription_id"])["enabled"] is False
+    again, notes = seed_subscription(platform.subscriptions, "http://127.0.0.1:9000/webhooks")  # a restart
+    assert again == entry and notes == [] and len(platform.subscriptions.every()) == 1
+    platform.subscriptions.remove(seeded["subscription_id"])
+    platform.subscriptions.add("http://127.0.0.1:9001/mine", {"source": ["mangaassist.ai"]})
+    assert seed_subscription(platform.subscriptions, "http://127.0.0.1:9000/webhooks") == ({"seeded": None}, [])
+    assert len(platform.subscriptions.every()) == 1
+
+
+def test_a_seed_url_the_platform_refuses_is_a_note_not_a_failed_start(platform):
+    from embedded.notifications import seed_subscription
+
+    entry, (note,) = seed_subscription(platform.subscriptions, "http://10.0.0.1/webhooks")
+    assert entry == {"seeded": None} and "LOCAL_RECEIVER_URL" in note and platform.subscriptions.every() == []
+
+
+def test_a_2xx_with_an_answer_past_the_cap_is_a_failed_attempt(platform, receivers):
+    receiver = receivers([{"status": 200, "body": b"x" * (egress.MAX_RESPONSE_BYTES + 1)},
+                          {"status": 200, "body": b"x" * egress.MAX_RESPONSE_BYTES}])
+    platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+    assert platform.dispatcher.handle(EVENT) == ["retrying"]
+    assert platform.drain() == ["delivered"], "an answer of exactly the cap is read whole"
+
+
+def test_redrive_sends_a_dispatcher_dead_letter_back_to_its_queue_where_it_starts_over(platform, receivers):
+    from mangaassist_dev.redrive import redrive_queue, send_to_queue
+
+    receiver = receivers([500] * len(SCHEDULE))
+    platform.subscriptions.add(receiver.url, {"source": ["mangaassist.ai"]})
+    platform.dispatcher.handle(EVENT)
+    assert platform.drain().count("dead_lettered") == 1
+    result = redrive_queue(platform.sqs, platform.dlq, "test-notifications-dlq", send_to_queue(platform.sqs))
+    assert (result.redriven, result.failed, result.left_visible) == (1, [], 0)
+    assert platform.drain() == ["delivered"] and len(receiver.requests) == len(SCHEDULE) + 1
+    assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
+
+
+def test_the_local_stack_gives_the_dispatcher_every_setting_it_reads(tmp_path, monkeypatch):
+    """The stack once set no <QUEUE>_DLQ_URL: its dispatcher failed every message at init."""
+    from embedded.stack import Settings, Stack
+    from mangaassist import settings
+
+    stack = Stack(Settings(data_dir=tmp_path, notify_timeout=1.5, notify_ca_file="/dev/ca.pem"))
+    for name, value in stack._environment("http://127.0.0.1:1").items():
+        monkeypatch.setenv(name, value)
+    settings.notifications.cache_clear()
+    try:
+        config = settings.notifications()
+        assert (config.allow_loopback, config.timeout_seconds, config.cache_seconds, config.ca_file) == (
+            True, 1.5, 2.0, "/dev/ca.pem")
+        for queue, name in stack.names["queue_dlqs"].items():
+            assert settings.dlq_url(queue) == f"http://127.0.0.1:1/123456789012/{name}"
+    finally:
+        settings.notifications.cache_clear()

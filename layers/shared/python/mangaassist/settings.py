@@ -180,13 +180,34 @@ class Notifications:
     secret_prefix: str  # NOTIFY_SECRET_PREFIX: <prefix>/subscriptions/, one Secrets Manager secret per subscription
     allow_loopback: bool  # NOTIFY_ALLOW_LOOPBACK: true only where receivers run on 127.0.0.1 (the local stack)
     time_scale: float  # NOTIFY_TIME_SCALE: multiplies the retry schedule (1 on AWS; the stack shrinks it)
+    timeout_seconds: float = 10.0  # NOTIFY_TIMEOUT_SECONDS: one attempt's bound, connect to the last byte read
+    cache_seconds: float = 30.0  # NOTIFY_CACHE_SECONDS: how long a container keeps subscriptions and secrets
+    ca_file: str | None = None  # NOTIFY_CA_FILE: the CAs https receivers are checked against instead of the
+    # system's (the local stack's receivers on 127.0.0.1 use a development CA); unset on AWS
 
 
 @cache
 def notifications() -> Notifications:
     return Notifications(secret_prefix=_read("NOTIFY_SECRET_PREFIX"),
                          allow_loopback=_read("NOTIFY_ALLOW_LOOPBACK", _boolean),
-                         time_scale=_read("NOTIFY_TIME_SCALE", float))
+                         time_scale=_read("NOTIFY_TIME_SCALE", float),
+                         timeout_seconds=_read("NOTIFY_TIMEOUT_SECONDS", _positive, 10.0),
+                         cache_seconds=_read("NOTIFY_CACHE_SECONDS", _not_negative, 30.0),
+                         ca_file=_optional("NOTIFY_CA_FILE"))
+
+
+def _positive(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("a number of seconds above 0")
+    return value
+
+
+def _not_negative(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("a number of seconds, 0 or more")
+    return value
 
 
 def _boolean(raw: str) -> bool:

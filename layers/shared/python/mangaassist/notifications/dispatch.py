@@ -49,7 +49,8 @@ def message_id(event_id: str, subscription_id: str) -> str:
 class Dispatcher:
     def __init__(self, *, subscriptions: Subscriptions, sqs, queue_url: str, dlq_url: str, queue_arn: str,
                  publish: Callable[[list[Event]], object], allow_loopback: bool, time_scale: float,
-                 post: Callable[..., egress.Answer] = egress.post, clock: Callable[[], float] = time.time):
+                 post: Callable[..., egress.Answer] = egress.post, clock: Callable[[], float] = time.time,
+                 timeout: float = egress.TIMEOUT_SECONDS, ca_file: str | None = None):
         self.subscriptions = subscriptions
         self.sqs, self.queue_url, self.dlq_url, self.queue_arn = sqs, queue_url, dlq_url, queue_arn
         self.publish = publish
@@ -57,6 +58,7 @@ class Dispatcher:
         self.time_scale = time_scale
         self.post = post
         self.clock = clock
+        self.timeout, self.ca_file = timeout, ca_file
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="deliver")
 
     # --- one queue message --------------------------------------------------------------------
@@ -93,7 +95,7 @@ class Dispatcher:
             secrets = self.subscriptions.active_secrets(item["subscription_id"])
             timestamp = int(self.clock())
             answer = self.post(url, body, signing.headers(task["msg_id"], timestamp, body, secrets),
-                               allow_loopback=self.allow_loopback)
+                               allow_loopback=self.allow_loopback, timeout=self.timeout, ca_file=self.ca_file)
         except egress.EgressRefused as exc:  # no retry makes an unsafe URL safe
             return self._dead_letter(task, 0, f"refused: {exc}")
         except Exception as exc:  # timeout, refused connection, TLS, a malformed answer: a failed attempt

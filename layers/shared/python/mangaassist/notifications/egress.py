@@ -7,8 +7,9 @@
   that checked address (TLS still verifies the certificate against the host name), so a DNS answer
   that changes between the check and the connect (rebinding) cannot slip a private address in;
 - no redirects: a 3xx is the receiver's answer, a failed attempt;
-- the response body is read up to a cap and the whole attempt is bounded by a timeout, so a slow,
-  huge or hanging receiver is a failed attempt, never a stuck dispatcher.
+- the response body is read up to a cap (an answer past it is a failed attempt, even with a 2xx)
+  and the whole attempt is bounded by a timeout, so a slow, huge or hanging receiver is a failed
+  attempt, never a stuck dispatcher.
 """
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ SHARED = ipaddress.ip_network("100.64.0.0/10")
 
 class EgressRefused(ValueError):
     """The URL must not be called: ``reason`` says why (a subscription's save answers with it)."""
+
+
+class AnswerTooLarge(OSError):
+    """The receiver's answer went past MAX_RESPONSE_BYTES: a failed attempt, as the issue's bad input says."""
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,8 @@ def safe_addresses(host: str, port: int, *, allow_loopback: bool) -> list[str]:
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host: str, address: str, port: int, timeout: float):
-        self._tls = ssl.create_default_context()  # verifies the certificate against the host name
+    def __init__(self, host: str, address: str, port: int, timeout: float, ca_file: str | None = None):
+        self._tls = ssl.create_default_context(cafile=ca_file)  # verifies the certificate against the host name
         super().__init__(host, port, timeout=timeout, context=self._tls)
         self._address = address
 
@@ -98,7 +103,7 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
-    def __init__(self, host: str, address: str, port: int, timeout: float):
+    def __init__(self, host: str, address: str, port: int, timeout: float, ca_file: str | None = None):
         super().__init__(host, port, timeout=timeout)
         self._address = address
 
@@ -107,12 +112,13 @@ class _PinnedHTTP(http.client.HTTPConnection):
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, allow_loopback: bool,
-         timeout: float = TIMEOUT_SECONDS) -> Answer:
-    """POST once; raises EgressRefused (never to be retried) or OSError/HTTPException (a failed attempt)."""
+         timeout: float = TIMEOUT_SECONDS, ca_file: str | None = None) -> Answer:
+    """POST once; raises EgressRefused (never to be retried) or OSError/HTTPException (a failed attempt).
+    ``ca_file``: the CAs an https receiver's certificate must chain to, instead of the system's."""
     scheme, host, port, target = check_url(url, allow_loopback=allow_loopback)
     address = safe_addresses(host, port, allow_loopback=allow_loopback)[0]
     connection_type = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
-    connection = connection_type(host, address, port, timeout)
+    connection = connection_type(host, address, port, timeout, ca_file)
     deadline = time.monotonic() + timeout
     try:
         connection.request("POST", target, body=body, headers={**headers, "user-agent": "MangaAssist-Webhooks/1"})
@@ -125,6 +131,8 @@ def post(url: str, body: bytes, headers: dict[str, str], *, allow_loopback: bool
             data, left = data + chunk, left - len(chunk)
         if time.monotonic() >= deadline:
             raise TimeoutError(f"no complete answer within {timeout} s")
+        if left == 0 and response.read(1):  # whatever its status: a receiver must answer briefly
+            raise AnswerTooLarge(f"an answer longer than {MAX_RESPONSE_BYTES} bytes")
         return Answer(response.status, data, {k.lower(): v for k, v in response.getheaders()})
     finally:
         connection.close()

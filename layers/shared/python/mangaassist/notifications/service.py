@@ -20,7 +20,8 @@ def subscriptions() -> Subscriptions:
 
     config = settings.notifications()
     return Subscriptions(Deps().table("subscriptions"), clients.client("secretsmanager"),
-                         secret_prefix=config.secret_prefix, allow_loopback=config.allow_loopback)
+                         secret_prefix=config.secret_prefix, allow_loopback=config.allow_loopback,
+                         cache_seconds=config.cache_seconds)
 
 
 @cache
@@ -30,4 +31,5 @@ def dispatcher() -> Dispatcher:
     config, url = settings.notifications(), settings.queue_url("notifications")
     return Dispatcher(subscriptions=subscriptions(), sqs=clients.client("sqs"), queue_url=url,
                       dlq_url=settings.dlq_url("notifications"), queue_arn=queue_arn(url, settings.runtime().region),
-                      publish=Deps().publish, allow_loopback=config.allow_loopback, time_scale=config.time_scale)
+                      publish=Deps().publish, allow_loopback=config.allow_loopback, time_scale=config.time_scale,
+                      timeout=config.timeout_seconds, ca_file=config.ca_file)

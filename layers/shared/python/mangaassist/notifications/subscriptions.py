@@ -82,12 +82,13 @@ def _place(document: dict, path: str, value: str) -> None:
 
 class Subscriptions:
     def __init__(self, table, secrets_client, *, secret_prefix: str, allow_loopback: bool,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, cache_seconds: float = CACHE_SECONDS):
         self.table = table  # a boto3 DynamoDB Table
         self.secrets_client = secrets_client
         self.secret_prefix = secret_prefix
         self.allow_loopback = allow_loopback
         self.clock = clock
+        self.cache_seconds = cache_seconds
         self._cache: tuple[float, list[dict]] | None = None
         self._secrets: dict[str, tuple[float, list[str]]] = {}
         self._patterns: dict[str, Callable[[dict], bool]] = {}
@@ -95,8 +96,8 @@ class Subscriptions:
 
     # --- operators ---------------------------------------------------------------------------
     def add(self, url: str, event_pattern, template=None, description: str = "",
-            secret: str | None = None) -> tuple[dict, str]:
-        """A new enabled subscription and its first secret (given, or made here; shown once)."""
+            secret: str | None = None, enabled: bool = True) -> tuple[dict, str]:
+        """A new subscription (enabled unless told) and its first secret (given, or made here; shown once)."""
         if secret is not None:
             try:
                 signing.secret_key(secret)
@@ -110,7 +111,7 @@ class Subscriptions:
         self.check_url(url)
         subscription_id = "sub_" + random_secrets.token_hex(10)
         item: dict = {"subscription_id": subscription_id, "kind": "subscription", "url": url,
-                "event_pattern": pattern_text, "enabled": True, "created_at": _iso(self.clock()),
+                "event_pattern": pattern_text, "enabled": enabled, "created_at": _iso(self.clock()),
                 "description": description[:500]}
         if template is not None:
             item["template"] = json.dumps(validate_template(template))
@@ -198,7 +199,7 @@ class Subscriptions:
     def enabled(self) -> list[dict]:
         now = self.clock()
         with self._lock:
-            if self._cache and now - self._cache[0] < CACHE_SECONDS:
+            if self._cache and now - self._cache[0] < self.cache_seconds:
                 return self._cache[1]
         items = [i for i in self.every() if i.get("enabled")]
         with self._lock:
@@ -223,7 +224,7 @@ class Subscriptions:
     def active_secrets(self, subscription_id: str) -> list[str]:
         now = self.clock()
         cached = self._secrets.get(subscription_id)
-        if cached is None or now - cached[0] >= CACHE_SECONDS:
+        if cached is None or now - cached[0] >= self.cache_seconds:
             cached = (now, [s["value"] for s in self._read_secrets(subscription_id)
                             if s.get("expires_at") is None or s["expires_at"] > now])
             self._secrets[subscription_id] = cached
