@@ -6,16 +6,15 @@
   usage plan (429), the route's Lambda authorizer (401/403), the request validator (400).
 - ``GET /openapi.json``: the REST API's description (schemas/api/openapi.json, what Terraform
   imports); ``GET /.well-known/jwks.json``: the dev identity's public key (dev_identity.py).
+- ``GET /ws``: the WebSocket API (websocket_api.py): API Gateway v2's $connect (authorizer, API
+  key), route selection, $disconnect and limits, the functions handed its events; and
+  ``/_aws/ws/@connections/{id}``, the management API the functions post frames to.
 - ``/_local/...``: the stack's own controls and its page (local_api.py).
 
 Served by aiohttp (http_server.py: limits, timeouts, JSON refusals); handlers are the functions'
 synchronous ``lambda_handler``s, run on a thread pool. As on Lambda, what a function deferred
 (mangaassist.after_response) runs once its answer is sent, and that connection takes its next
 request only after that.
-
-Where the next piece plugs in: the WebSocket API (API Gateway v2 events: $connect, $disconnect,
-routes; @connections) is one more entry in ``_dispatch``: an upgrade on its path, served by this
-same aiohttp server (``web.WebSocketResponse``), its URL in stack.json as ``websocket_url``.
 """
 from __future__ import annotations
 
@@ -38,6 +37,8 @@ from embedded.rest_api import (
     invalid_body,
     missing_parameters,
 )
+from embedded.websocket_api import MANAGEMENT_PREFIX, WebSocketApi, WebSocketLimits
+from embedded.websocket_api import PATH as WEBSOCKET_PATH
 from mangaassist import after_response
 
 logger = logging.getLogger("embedded.gateway")
@@ -48,7 +49,7 @@ API_ID, STAGE = "local", "local"
 
 
 class Gateway:
-    def __init__(self, stack, limits: Limits | None = None):
+    def __init__(self, stack, limits: Limits | None = None, websocket_limits: WebSocketLimits | None = None):
         self.stack = stack
         self.limits = limits = limits or Limits()
         self.routes = []
@@ -59,6 +60,7 @@ class Gateway:
         self.local = LocalApi(stack, self)
         self.usage_plan = UsagePlan(stack.settings.usage_plan)
         self.authorizers = stack.wiring_doc.get("authorizers", {})
+        self.websocket = WebSocketApi(stack, self.server, websocket_limits)
         self.accepting = True
 
     @property
@@ -74,6 +76,12 @@ class Gateway:
         self.server.stop_accepting()
 
     def stop(self) -> None:
+        """Close the WebSocket connections (1001, each one's $disconnect run), then the server."""
+        if self.server.loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(self.websocket.close_all(), self.server.loop).result(5)
+            except Exception as exc:  # stopping anyway
+                logger.warning("closing WebSocket connections: %r", exc)
         self.server.stop()
 
     # --- dispatch ---------------------------------------------------------------------------
@@ -92,8 +100,14 @@ class Gateway:
         path = urlsplit(request.raw_path).path
         if path == "/_local" or path.startswith("/_local/"):
             return await self.local.handle(request, path)
+        if path.startswith(MANAGEMENT_PREFIX):  # even while stopping: a stream worker learns its client is gone
+            return await self.websocket.manage(request, path)
         if not self.accepting:
             return refusal(503, "unavailable", "the local stack is stopping", {"retry-after": "5"}, close=True)
+        if path == WEBSOCKET_PATH:
+            if request.method != "GET":
+                return refusal(405, "method_not_allowed", f"{WEBSOCKET_PATH} takes GET with Upgrade: websocket")
+            return await self.websocket.handshake(request)
         if path.startswith("/webhooks/"):
             body = await read_body(request, FUNCTION_URL_MAX_BODY, self.limits.body_timeout)
             event = function_url_event(request.method, request.raw_path, merged_headers(request), body,

@@ -125,3 +125,45 @@ def lambda_answer(result) -> tuple[int, dict[str, str], bytes]:
         headers[str(key).lower()] = ",".join(map(str, values))
     headers.setdefault("content-type", "application/json")
     return int(result["statusCode"]), headers, data
+
+
+def websocket_event(event_type: str, route_key: str, *, connection_id: str, connected_at: float, domain: str,
+                    source_ip: str, identity: dict | None = None, authorizer: dict | None = None,
+                    headers: dict[str, str] | None = None, query: dict[str, str] | None = None,
+                    body: bytes | str | None = None, extra_context: dict | None = None) -> dict:
+    """An API Gateway WebSocket API's Lambda proxy event: CONNECT (with the handshake's headers and
+    query string), MESSAGE (with the frame as ``body``, base64 when binary) or DISCONNECT."""
+    now = datetime.now(UTC)
+    request_id = str(uuid.uuid4())
+    context = {
+        "routeKey": route_key,
+        "eventType": event_type,
+        "extendedRequestId": request_id,
+        "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "messageDirection": "IN",
+        "stage": "local",
+        "connectedAt": int(connected_at * 1000),
+        "requestTimeEpoch": int(now.timestamp() * 1000),
+        "identity": {"sourceIp": source_ip, **(identity or {})},
+        "requestId": request_id,
+        "domainName": domain,
+        "connectionId": connection_id,
+        "apiId": "local",
+        **({"authorizer": authorizer} if authorizer is not None else {}),
+        **(extra_context or {}),
+    }
+    event: dict = {"requestContext": context, "isBase64Encoded": False}
+    if event_type == "MESSAGE":
+        context["messageId"] = uuid.uuid4().hex[:16]
+    if headers is not None:
+        event["headers"] = headers
+        event["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
+    if query is not None:
+        event["queryStringParameters"] = query or None
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+    if body is not None:
+        if isinstance(body, bytes):
+            event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+        else:
+            event["body"] = body
+    return event

@@ -62,6 +62,8 @@ class Settings:
     body_timeout: float = 30.0
     usage_plan: Plan = Plan()  # the clients' usage plan per API key (rest_api.py)
     model_tokens_per_second: float = 150.0  # the local model's pace (0: as fast as it can)
+    websocket_idle_seconds: float = 600.0  # API Gateway's WebSocket idle timeout (embedded/websocket_api.py)
+    websocket_max_seconds: float = 7200.0  # and its maximum connection duration
     notify_timeout: float = 10.0  # one outbound delivery attempt's bound (NOTIFY_TIMEOUT_SECONDS)
     notify_cache_seconds: float = 2.0  # subscriptions and secrets reread this often (30 s on AWS)
     notify_ca_file: str = ""  # the CAs https receivers on this machine are checked against (default: the system's)
@@ -243,10 +245,13 @@ class Stack:
         before any function runs, as they read their settings at init."""
         from embedded.gateway import Gateway
         from embedded.http_server import Limits
+        from embedded.websocket_api import WebSocketLimits
 
         settings = self.settings
         self.gateway = Gateway(self, Limits(header_timeout=settings.header_timeout, idle_timeout=settings.idle_timeout,
-                                            body_timeout=settings.body_timeout))
+                                            body_timeout=settings.body_timeout),
+                               WebSocketLimits(idle_seconds=settings.websocket_idle_seconds,
+                                               max_seconds=settings.websocket_max_seconds))
         self.port = self.gateway.start(self.port)
         jwt = self.identity.description(f"http://127.0.0.1:{self.port}")
         os.environ.update({"JWT_ISSUER": jwt["issuer"], "JWT_AUDIENCE": jwt["audience"],
@@ -294,6 +299,8 @@ class Stack:
             "api_keys": self.api_keys,
             "jwt": self.identity.description(base),
             "openapi_url": f"{base}/openapi.json",
+            "websocket_url": f"ws://127.0.0.1:{self.port}/ws",
+            "websocket_callback_url": f"{base}/_aws/ws",
             "models": {"fast": LOCAL_FAST_MODEL, "fallback": LOCAL_FALLBACK_MODEL, "candidate": LOCAL_CANDIDATE_MODEL},
             "local_token": self.local_token,
             "bus": self.bus_name,
@@ -347,21 +354,24 @@ def settings_from(argv: list[str] | None) -> Settings:
         plan = Plan(rate=float(env("USAGE_PLAN_RATE", "100")), burst=int(env("USAGE_PLAN_BURST", "200")),
                     daily_quota=int(env("USAGE_PLAN_DAILY_QUOTA", "10000")))
         pace = float(env("LOCAL_MODEL_TOKENS_PER_SECOND", "150"))
+        websocket = {"websocket_idle_seconds": float(env("WEBSOCKET_IDLE_SECONDS", "600")),
+                     "websocket_max_seconds": float(env("WEBSOCKET_MAX_SECONDS", "7200"))}
         notify_timeout = float(env("NOTIFY_TIMEOUT_SECONDS", "10"))
         notify_cache_seconds = float(env("NOTIFY_CACHE_SECONDS", "2"))
     except ValueError as exc:
-        parser.error(f"USAGE_PLAN_* / LOCAL_MODEL_TOKENS_PER_SECOND / NOTIFY_*_SECONDS: {exc}")
+        parser.error(f"USAGE_PLAN_* / LOCAL_MODEL_TOKENS_PER_SECOND / WEBSOCKET_*_SECONDS / NOTIFY_*_SECONDS: {exc}")
     if notify_timeout <= 0 or notify_cache_seconds < 0:
         parser.error("NOTIFY_TIMEOUT_SECONDS must be > 0, NOTIFY_CACHE_SECONDS >= 0")
-    if plan.rate <= 0 or plan.burst < 1 or plan.daily_quota < 1 or pace < 0:
+    if plan.rate <= 0 or plan.burst < 1 or plan.daily_quota < 1 or pace < 0 or min(websocket.values()) <= 0:
         parser.error("USAGE_PLAN_RATE must be > 0, USAGE_PLAN_BURST and USAGE_PLAN_DAILY_QUOTA >= 1, "
-                     "LOCAL_MODEL_TOKENS_PER_SECOND >= 0")
+                     "LOCAL_MODEL_TOKENS_PER_SECOND >= 0, WEBSOCKET_IDLE_SECONDS and WEBSOCKET_MAX_SECONDS > 0")
     return Settings(port=args.port, data_dir=args.data, time_scale=args.time_scale, shards=shards,
                     drain_seconds=args.drain_seconds, snapshot_seconds=args.snapshot_seconds,
                     log_level=env("POWERTOOLS_LOG_LEVEL", "INFO"), log_format=args.log_format, usage_plan=plan,
                     model_tokens_per_second=pace, notify_timeout=notify_timeout,
                     notify_cache_seconds=notify_cache_seconds, notify_ca_file=env("NOTIFY_CA_FILE", ""),
-                    local_receiver_url=env("LOCAL_RECEIVER_URL", Settings.local_receiver_url), **timeouts)
+                    local_receiver_url=env("LOCAL_RECEIVER_URL", Settings.local_receiver_url), **timeouts,
+                    **websocket)
 
 
 def print_ready(stack: Stack) -> None:
@@ -378,6 +388,7 @@ def print_ready(stack: Stack) -> None:
         print(f"  webhook {name:<8} POST {source['url']}  scheme={source['scheme']} secret={source['secrets'][0]}")
     for key, url in info["routes"].items():
         print(f"  route   {key:<24} {url}")
+    print(f"  websocket {info['websocket_url']}?api_key=...  (@connections: {info['websocket_callback_url']})")
     seeded = (info.get("notifications") or {}).get("seeded")
     if seeded:
         state = "enabled" if seeded["enabled"] else "disabled"
