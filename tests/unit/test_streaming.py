@@ -32,26 +32,36 @@ class Clock:
 
 
 # --- batching ----------------------------------------------------------------------------------
+def test_the_first_token_goes_at_once():
+    sent, clock = [], Clock()
+    batcher = frames.FrameBatcher(sent.append, clock=clock)
+    batcher.add("葬送の")
+    assert sent == [{"type": "delta", "seq": 1, "text": "葬送の"}] and batcher.due_in() is None
+    batcher.add("フリーレン")
+    assert len(sent) == 1, "the tokens after it wait for company"
+
+
 def test_a_frame_goes_at_a_sentence_end():
     sent, clock = [], Clock()
     batcher = frames.FrameBatcher(sent.append, clock=clock)
-    for token in ["葬送の", "フリーレン", "14 は", "発売中です。", "次"]:
+    for token in ["", "葬送の", "フリーレン", "14 は", "発売中です。", "次"]:
         batcher.add(token)
-    assert sent == [{"type": "delta", "seq": 1, "text": "葬送のフリーレン14 は発売中です。"}]
+    assert sent[1:] == [{"type": "delta", "seq": 2, "text": "フリーレン14 は発売中です。"}]
     assert batcher.due_in() == pytest.approx(0.1)
 
 
 def test_a_frame_goes_100_ms_after_its_first_token():
     sent, clock = [], Clock()
     batcher = frames.FrameBatcher(sent.append, clock=clock)
+    batcher.add("THE ")  # the first token: at once
     batcher.add("ONE ")
     clock.now = 0.06
     batcher.add("PIECE ")
-    assert batcher.due_in() == pytest.approx(0.04) and sent == []
+    assert batcher.due_in() == pytest.approx(0.04) and len(sent) == 1
     clock.now = 0.1
     assert batcher.due_in() == 0.0
     batcher.flush()
-    assert sent == [{"type": "delta", "seq": 1, "text": "ONE PIECE "}] and batcher.due_in() is None
+    assert sent[1:] == [{"type": "delta", "seq": 2, "text": "ONE PIECE "}] and batcher.due_in() is None
 
 
 def test_a_frame_goes_at_the_size_threshold_and_never_exceeds_32_kb():

@@ -1,6 +1,7 @@
 """Frames, batched: fewer WebSocket messages than tokens, the first one soon after the first token.
 
-A delta frame is flushed at a sentence end, once its text reaches SIZE_THRESHOLD bytes, or WINDOW
+The answer's first token is a delta frame of its own, at once (the client sees text within a post
+of the model's first token); after it, a delta frame is flushed at a sentence end, once its text reaches SIZE_THRESHOLD bytes, or WINDOW
 seconds after its first unflushed token, whichever comes first (the window is kept by the caller
 waiting on its token queue no longer than ``due_in()``). No frame exceeds API Gateway's 32 KB
 WebSocket frame: a longer text is split into several deltas, at character boundaries.
@@ -66,7 +67,7 @@ class FrameBatcher:
             self._since = self.clock()
         self._pending.append(token)
         self._bytes += len(token.encode())
-        if SENTENCE_END.search(token) or self._bytes >= self.size:
+        if not self.frames or SENTENCE_END.search(token) or self._bytes >= self.size:
             self.flush()
 
     def due_in(self) -> float | None:
