@@ -2,9 +2,10 @@
 
 The answer's first token is a delta frame of its own, at once (the client sees text within a post
 of the model's first token); after it, a delta frame is flushed at a sentence end, once its text
-reaches SIZE_THRESHOLD bytes, or WINDOW seconds after its first unflushed token, whichever comes first (the window is kept by the caller
-waiting on its token queue no longer than ``due_in()``). No frame exceeds API Gateway's 32 KB
-WebSocket frame: a longer text is split into several deltas, at character boundaries.
+reaches SIZE_THRESHOLD bytes, or WINDOW seconds after its first unflushed token, whichever comes
+first (the window is kept by the caller waiting on its token queue no longer than ``due_in()``).
+No frame exceeds API Gateway's 32 KB WebSocket frame: a longer text is split into several deltas,
+at character boundaries.
 
 Frames (schemas/api/ws.frame.schema.json):
 ``{"type": "start", "message_id", "session_id", "model_id"}``, ``{"type": "delta", "seq", "text"}``
