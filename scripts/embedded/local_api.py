@@ -176,11 +176,32 @@ class LocalApi:
         target, count = payload.get("target"), payload.get("fail_next")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             return refusal(400, "invalid_request", "fail_next must be an integer >= 0")
+        if isinstance(target, str) and target.startswith("model:"):
+            return self._model_faults(target, count, payload)
         try:
             self.stack.functions.inject_faults(target, count)
         except KeyError:
             return refusal(404, "unknown_target", f"no function named {target!r}")
         return web.json_response({"target": target, "fail_next": count})
+
+    def _model_faults(self, target: str, count: int, payload: dict) -> web.StreamResponse:
+        """``model:<id>``: the local model fails its next ``fail_next`` calls as Bedrock would (``code``,
+        ThrottlingException by default), a stream after ``after_chunks`` tokens (a mid-answer failure)."""
+        from embedded.stack import LOCAL_CANDIDATE_MODEL, LOCAL_FALLBACK_MODEL, LOCAL_FAST_MODEL
+        from mangaassist.models import local
+
+        model_id = target.removeprefix("model:")
+        code, after = payload.get("code", "ThrottlingException"), payload.get("after_chunks", 0)
+        if model_id not in {LOCAL_FAST_MODEL, LOCAL_FALLBACK_MODEL, LOCAL_CANDIDATE_MODEL}:
+            return refusal(404, "unknown_target", f"no local model named {model_id!r}")
+        if not isinstance(code, str) or not code.isidentifier():
+            return refusal(400, "invalid_request", "code must be an error code such as ThrottlingException")
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            return refusal(400, "invalid_request", "after_chunks must be an integer >= 0")
+        local.clear_faults(model_id)
+        if count:
+            local.inject_fault(model_id, local.Fault(code, after), count)
+        return web.json_response({"target": target, "fail_next": count, "code": code, "after_chunks": after})
 
     async def start_replay(self, request, payload, match) -> web.StreamResponse:
         from embedded.router import ReplayExists

@@ -328,3 +328,38 @@ def test_a_client_that_closes_runs_disconnect_and_its_row_is_deleted(stack):
 
     (connection_id,) = run(scenario())
     wait_until(lambda: connection_id not in connection_ids(stack), "$disconnect to delete the row")
+
+
+def test_a_model_failing_mid_answer_resets_to_the_next_model_and_the_answer_completes(stack):
+    message = "フリーレンとダンダダンの新刊は？"
+
+    async def turn():
+        async with aiohttp.ClientSession() as session, session.ws_connect(keyed(stack)) as ws:
+            return await answer(ws, {"action": "sendMessage", "message": message})
+
+    first = run(turn())
+    answering = first[0]["model_id"]
+    # The model that answers this client fails after 5 tokens of its next stream, as Bedrock's
+    # ThrottlingException mid-stream would (/_local/faults' model targets).
+    status, _, body = stack.json("POST", "/_local/faults", {"target": f"model:{answering}", "fail_next": 1,
+                                                            "after_chunks": 5})
+    assert status == 200, body
+    received = run(turn())
+    kinds = [f["type"] for f in received]
+    assert kinds[0] == "start" and received[0]["model_id"] == answering, received
+    assert "reset" in kinds and kinds[-1] == "end", kinds
+    reset_at = kinds.index("reset")
+    reset = received[reset_at]
+    assert reset["model_id"] != answering and reset["reason"].startswith("ThrottlingException"), reset
+    deltas = [f for f in received if f["type"] == "delta"]
+    assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1)), "seq runs on across the reset"
+    after = "".join(f["text"] for f in received[reset_at + 1:] if f["type"] == "delta")
+    assert after.strip(), "the next model's whole answer follows the reset"
+
+
+def test_model_faults_are_refused_when_malformed(stack):
+    for payload, status in (({"target": "model:nope", "fail_next": 1}, 404),
+                            ({"target": "model:local.fast-v1", "fail_next": 1, "after_chunks": -1}, 400),
+                            ({"target": "model:local.fast-v1", "fail_next": 1, "code": "not a code"}, 400)):
+        answered, _, body = stack.json("POST", "/_local/faults", payload)
+        assert (answered, body["error"]) == (status, "unknown_target" if status == 404 else "invalid_request")
