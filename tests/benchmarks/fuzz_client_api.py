@@ -4,7 +4,7 @@ Each operation gets ``--examples`` generated requests that fit its schema and as
 (issue 17 asks for at least 1,000 each), derandomized (the same requests on every run for the
 same document), sent with the dev API key, and every answer must be no 5xx, documented (status
 code and content type) and conform to its response schema. The e2e suite
-(tests/e2e/test_client_api.py) runs a few examples per operation; this script runs the full count,
+(tests/e2e/test_client_api_http.py) runs a few examples per operation; this script runs the full count,
 on a stack of its own with a usage plan large enough never to answer 429:
 
     .venv/bin/python tests/benchmarks/fuzz_client_api.py [--examples 1000] [--operation "POST /v1/chat"]
