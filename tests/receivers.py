@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def make_dev_ca(folder: Path) -> dict[str, Path]:
-    """A CA and a certificate for 127.0.0.1 it signed: {"ca", "cert", "key"} PEM files in ``folder``."""
+    """A CA and a certificate for localhost and 127.0.0.1 it signed: {"ca", "cert", "key"} PEM files in ``folder``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -50,7 +50,10 @@ def make_dev_ca(folder: Path) -> dict[str, Path]:
             )
         else:
             builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
             )
         return builder.sign(issuer_key, hashes.SHA256())
 

@@ -10,7 +10,6 @@ one has a usage plan small enough to hit.
 
 from __future__ import annotations
 
-import datetime as dt
 import http.server
 import json
 import queue
@@ -27,6 +26,7 @@ from pathlib import Path
 import pytest
 from e2e.conftest import ROOT, StackClient, start_stack, stop_stack
 from e2e.test_local_stack import EVENTS, aws_client, post_webhook
+from receivers import make_dev_ca
 
 pytestmark = pytest.mark.e2e
 FLAGS_MAX_AGE_SECONDS = 2.0  # what the stack gives the functions (embedded/stack.py)
@@ -77,73 +77,6 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def make_test_ca(folder: Path) -> tuple[Path, ssl.SSLContext]:
-    """A CA (its certificate is the stack's SSL_CERT_FILE) and a server certificate it signed for
-    localhost and 127.0.0.1: the dispatcher verifies TLS as it does on AWS."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "MangaAssist e2e test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
-    (folder / "server.pem").write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
-    (folder / "server.key").write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "server.pem", folder / "server.key")
-    return folder / "ca.pem", context
 
 
 def free_port() -> int:
@@ -205,9 +138,11 @@ class Api:
 @pytest.fixture(scope="module")
 def outbound(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
-    ca_file, server_tls = make_test_ca(folder)
+    tls = make_dev_ca(folder)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(tls["cert"], tls["key"])
     receiver, secure = Receiver(), Receiver(tls=server_tls)
-    yield {"ca_file": ca_file, "receiver": receiver, "secure": secure}
+    yield {"ca_file": tls["ca"], "receiver": receiver, "secure": secure}
     receiver.close()
     secure.close()
 
@@ -221,7 +156,7 @@ def api(tmp_path_factory, outbound):
             "USAGE_PLAN_BURST": "10000",
             "USAGE_PLAN_DAILY_QUOTA": "10000000",
             "LOCAL_MODEL_TOKENS_PER_SECOND": "2000",
-            "SSL_CERT_FILE": str(outbound["ca_file"]),
+            "NOTIFY_CA_FILE": str(outbound["ca_file"]),  # the https receiver's development CA
         },
     )
     client = Api(stack)

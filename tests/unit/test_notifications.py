@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
 import standardwebhooks
 import svix.webhooks
+from receivers import Receiver
 
 from mangaassist.notifications import egress, signing
 from mangaassist.notifications.dispatch import SCHEDULE, Dispatcher, message_id
@@ -23,49 +22,6 @@ EVENT = {"version": "0", "id": "9f1c2a7b-0000-4000-8000-000000000001", "detail-t
          "region": "ap-northeast-1", "resources": [],
          "detail": {"version": "1", "order_id": "ord_1", "payment_id": "pi_1", "text": "ご注文ありがとうございます",
                     "model_id": "local.fast-v1", "request_id": "r1"}}
-
-
-class Receiver:
-    """An HTTP receiver on 127.0.0.1 answering from a script: a status, a delay, a huge body, a hang-up."""
-
-    def __init__(self, answers=None):
-        self.answers = list(answers or [])  # each: int status, or a dict {"status", "delay", "body", "close"}
-        self.requests: list[dict] = []
-        outer = self
-
-        class Handle(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                outer.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
-                answer = outer.answers.pop(0) if outer.answers else 200
-                answer = answer if isinstance(answer, dict) else {"status": answer}
-                time.sleep(answer.get("delay", 0))
-                if answer.get("close"):
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return
-                data = answer.get("body", b"ok")
-                self.send_response(answer["status"])
-                if answer["status"] in (301, 302, 307, 308):
-                    self.send_header("location", "http://169.254.169.254/latest/meta-data/")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                try:
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handle)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
