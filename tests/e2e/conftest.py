@@ -70,6 +70,17 @@ class StackClient:
             return done.returncode, done.stdout + done.stderr
 
 
+def wait_until(predicate, what: str = "a condition", timeout: float = 30.0):
+    """predicate()'s first truthy result, polled; AssertionError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def start_stack(data_dir: Path, extra_env: dict | None = None, timeout: float = 90,
                 new_session: bool = False) -> StackClient:
     """`make run` on a free port; ``new_session``: in a process group of its own (to kill it whole)."""

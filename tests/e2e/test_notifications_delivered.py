@@ -17,7 +17,7 @@ import boto3
 import pytest
 import standardwebhooks
 import svix.webhooks
-from e2e.conftest import start_stack, stop_stack
+from e2e.conftest import start_stack, stop_stack, wait_until
 from e2e.test_local_stack import post_webhook, unique_stripe
 from mangaassist_dev import product_ops
 from receivers import Receiver, make_dev_ca
@@ -124,16 +124,6 @@ def verify(request: dict, secret: str) -> dict:
     """What a partner does with each delivery: both official libraries, the payload they return."""
     svix.webhooks.Webhook(secret).verify(request["body"], request["headers"])  # raises when it does not verify
     return standardwebhooks.Webhook(secret).verify(request["body"].decode(), request["headers"])
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "a condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # --- the seeded subscription ------------------------------------------------------------------

@@ -13,6 +13,7 @@ import aiohttp
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from e2e.conftest import wait_until
 
 from mangaassist.contracts import validate_api
 
@@ -52,16 +53,6 @@ def dev_token(stack, user: str, tier: str) -> str:
     with open(auth["private_key_file"]) as key:
         return jwt.encode({"iss": auth["issuer"], "aud": auth["audience"], "sub": user, "tier": tier, "iat": now,
                            "exp": now + 600}, key.read(), algorithm="RS256", headers={"kid": auth["key_id"]})
-
-
-def wait_until(predicate, what: str, timeout: float = TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def run(coroutine):
