@@ -218,9 +218,6 @@ class Subscriptions:
                 found.append(item)
         return found
 
-    def callbacks_of(self, client_id: str) -> dict | None:
-        return next((i for i in self.enabled() if i["subscription_id"] == callback_id(client_id)), None)
-
     def active_secrets(self, subscription_id: str) -> list[str]:
         now = self.clock()
         cached = self._secrets.get(subscription_id)
