@@ -17,6 +17,7 @@ a second per key with bursts of 200, and 10,000 a day; the stack's settings chan
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -66,8 +67,6 @@ def invalid_body(route: dict, body: bytes) -> bool:
     contract = route.get("request")
     if not contract:
         return False
-    import json
-
     try:
         validate_api(contract, json.loads(body or b"null"))
     except (ValueError, UnicodeDecodeError, ContractError):
