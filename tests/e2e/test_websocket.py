@@ -323,9 +323,12 @@ def test_a_client_that_closes_runs_disconnect_and_its_row_is_deleted(stack):
 
 def test_a_model_failing_mid_answer_resets_to_the_next_model_and_the_answer_completes(stack):
     message = "フリーレンとダンダダンの新刊は？"
+    # One signed-in user: the flags send a user to the same model every turn (the rollout hashes the
+    # user; an anonymous connection is hashed by its own id, so each connection could differ).
+    url = ws_url(stack, api_key=stack.info["api_key"], token=dev_token(stack, "user-reset", "free"))
 
     async def turn():
-        async with aiohttp.ClientSession() as session, session.ws_connect(keyed(stack)) as ws:
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
             return await answer(ws, {"action": "sendMessage", "message": message})
 
     first = run(turn())
