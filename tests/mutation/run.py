@@ -55,7 +55,8 @@ TREE = {
     "shared": ROOT.parent / "shared",
 }
 # What the tests read relative to their root (tests/..), linked into mutants/.
-TEST_ROOT = ["terraform", "schemas", "functions", "layers", "scripts", "requirements.txt", "requirements-dev.txt"]
+TEST_ROOT = ["terraform", "schemas", "config", "functions", "layers", "scripts",
+             "requirements.txt", "requirements-dev.txt"]
 
 # mutmut's verdicts (mutmut.stats.status_by_exit_code) and how they count here. mutmut calls 255 a
 # timeout, but its fork server exits 255 when pytest could not even run the mutant's tests (a test
