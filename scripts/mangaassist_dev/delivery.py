@@ -168,7 +168,7 @@ def parse_dead_letter(message: dict) -> DeadLetter:
             target_arn=attrs["TARGET_ARN"],
             error_code=attrs.get("ERROR_CODE", ""),
             error_message=attrs.get("ERROR_MESSAGE", ""),
-            retry_attempts=int(attrs.get("RETRY_ATTEMPTS", "0") or 0),
+            retry_attempts=int(attrs.get("RETRY_ATTEMPTS") or 0),
         )
     try:
         record = json.loads(message["Body"])
@@ -209,7 +209,7 @@ def replay_rules(rules: Iterable[Rule], event: dict, only: Iterable[str] | None)
 
 
 def _epoch(rfc3339: str) -> float:
-    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(rfc3339).timestamp()  # Python 3.11+ reads a trailing "Z" as UTC
 
 
 class Archive:

@@ -451,6 +451,40 @@ def test_the_archive_keeps_its_name_and_the_time_each_event_was_archived(tmp_pat
     assert [json.loads(line)["archived_at"] for line in path.read_text().splitlines()] == [1234.5, 99.0]
 
 
+def test_a_reopened_archive_has_every_event_by_id_with_its_archive_time_and_size(tmp_path):
+    path = tmp_path / "archive.jsonl"
+    archive = Archive("a", None, path)
+    events = [{**EVENT, "id": str(n), "detail": {"n": n}} for n in range(3)]
+    for n, event in enumerate(events):
+        archive.record(event, archived_at=100.0 + n)
+    archive.close()
+    with path.open("a") as file:  # an event written without its archive time counts as archived at 0
+        file.write(json.dumps({"event": {**EVENT, "id": "old"}}) + "\n")
+    size = sum(len(json.dumps(e, separators=(",", ":"))) for e in [*events, {**EVENT, "id": "old"}])
+    reopened = Archive("a", None, path)
+    assert [(stamp, e["id"]) for stamp, e in reopened.archived()] == [(100.0, "0"), (101.0, "1"), (102.0, "2"),
+                                                                    (0.0, "old")]
+    assert reopened.get("1") == events[1] and reopened.get("missing") is None
+    assert reopened.size_bytes == size and not reopened.damage
+
+
+def test_an_archived_line_without_a_string_id_and_time_is_damage_not_an_event(tmp_path):
+    path = tmp_path / "archive.jsonl"
+    records = [{"archived_at": 1, "event": {**EVENT, "id": 7}}, {"archived_at": 2, "event": {**EVENT, "time": 7}},
+               {"archived_at": "soon", "event": EVENT}, {"archived_at": 3, "event": EVENT}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    archive = Archive("a", None, path)
+    assert archive.damage.lines == [1, 2, 3] and [e["id"] for _, e in archive.archived()] == [EVENT["id"]]
+
+
+def test_an_event_with_a_damaged_time_is_skipped_by_a_replay_and_the_rest_still_found():
+    archive = Archive("a", None)
+    archive.record({**EVENT, "id": "bad", "time": "yesterday"})
+    archive.record({**EVENT, "id": "good", "time": "2026-11-20T02:00:00Z"})
+    start = datetime(2026, 11, 20, 1, tzinfo=UTC).timestamp()
+    assert [e["id"] for e in archive.between(start, start + 3600 * 2)] == ["good"]
+
+
 def test_events_between_two_times_come_oldest_first_whatever_order_they_were_archived_in():
     archive = Archive("a", None)
     for hour in ("03", "01", "02"):

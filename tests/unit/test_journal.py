@@ -37,7 +37,7 @@ def test_a_torn_last_line_and_garbage_lines_are_skipped_and_said(tmp_path):
     archive = Archive("a", None, path)
     assert archive.event_count == 1 and archive.get("e1")["detail"] == {"n": 1}
     assert archive.damage.lines == [2, 3, 4, 5]
-    assert "skipped 4 damaged line(s) (2, 3, 4, 5)" in archive.damage.describe()
+    assert archive.damage.describe() == "archive.jsonl: skipped 4 damaged line(s) (2, 3, 4, 5)"
     archive.record(event(2))  # the torn line was ended: the new record is a line of its own
     archive.close()
     reread = Archive("a", None, path)
