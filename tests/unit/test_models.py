@@ -291,7 +291,10 @@ def test_streams_fall_back_before_their_first_chunk():
         STREAM_EVENTS,
     )
     stream = router(client, attempts=1).converse_stream(MESSAGES)
-    assert "".join(stream) == "Yes, volume 107 is in stock."
+    assert stream.model_id is None  # nothing has answered yet
+    assert next(stream) == "Yes, "
+    assert stream.model_id == FALLBACK  # known with the first chunk, before the answer ends (the frames name it)
+    assert "".join(stream) == "volume 107 is in stock."
     assert [call["modelId"] for call in client.calls] == [FAST, FALLBACK]
     assert stream.completion.fallback_used and stream.completion.model_id == FALLBACK
 
