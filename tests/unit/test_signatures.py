@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mangaassist_dev import signing
 
-from mangaassist.webhooks.signatures import SignatureError, Verified, verify
+from mangaassist.webhooks.signatures import MAX_HEADER, SignatureError, Verified, verify
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"  # beside the repo, never copied into it
 VECTORS_FILE = SHARED / "conformance" / "webhooks" / "signature_vectors.json"
@@ -398,6 +398,50 @@ def test_each_refusal_says_what_to_fix(scheme, headers, keys, code, message):
     assert (caught.value.code, caught.value.message, str(caught.value)) == (code, message, f"{code}: {message}")
 
 
+SVIX = {k.replace("webhook-", "svix-"): v for k, v in STD.items()}
+
+
+@pytest.mark.parametrize("scheme, headers, name", [
+    ("github-hmac-sha256", {"X-Hub-Signature-256": "sha256=" + HEX0}, "X-Hub-Signature-256"),
+    ("github-hmac-sha256", partner_headers("github-hmac-sha256", KEYS["github-hmac-sha256"], BODY),
+     "X-GitHub-Delivery"),
+    ("stripe-v1", {"Stripe-Signature": STRIPE}, "Stripe-Signature"),
+    ("standard-webhooks-v1", STD, "webhook-signature"),
+    ("standard-webhooks-v1", STD, "webhook-id"),
+    ("standard-webhooks-v1", STD, "webhook-timestamp"),
+    ("svix-v1", SVIX, "svix-signature"),
+    ("svix-v1", SVIX, "svix-id"),
+    ("svix-v1", SVIX, "svix-timestamp"),
+    ("slack-v0", SLACK, "X-Slack-Signature"),
+    ("slack-v0", SLACK, "X-Slack-Request-Timestamp"),
+])
+def test_a_header_sent_twice_is_refused_by_its_documented_name(scheme, headers, name):
+    """Names are matched case-insensitively, so the 401 message is where a header's spelling shows."""
+    with pytest.raises(SignatureError) as caught:
+        verify(scheme, {**headers, name.swapcase(): headers[name]}, BODY, now=NOW, **receiver_keys(scheme))
+    assert (caught.value.code, caught.value.message) == ("malformed_header", f"{name} is sent more than once")
+
+
+def test_a_header_of_exactly_max_header_characters_is_read():
+    headers = partner_headers("stripe-v1", KEYS["stripe-v1"], BODY)
+    padded = headers["Stripe-Signature"] + ",v0="  # v0 entries are skipped
+    headers["Stripe-Signature"] = padded + "0" * (MAX_HEADER - len(padded))
+    assert verify("stripe-v1", headers, BODY, now=NOW, **receiver_keys("stripe-v1")).key_index == 0
+    headers["Stripe-Signature"] += "0"
+    assert error_code("stripe-v1", headers) == "malformed_header"
+
+
+def test_a_v1a_only_delivery_does_not_decode_the_hmac_secrets():
+    """Keys are decoded for the signatures a delivery carries: a broken v1 secret is reported by
+    the first v1 delivery, and does not refuse a v1a one."""
+    headers = partner_headers("standard-webhooks-v1", [WHSK_NEW], BODY)
+    assert verify("standard-webhooks-v1", headers, BODY, now=NOW, secrets=["whsec_!!not base64"],
+                  public_keys=[WHPK_NEW]) == Verified("standard-webhooks-v1a-ed25519", "msg_1", NOW, 0)
+    v1 = partner_headers("standard-webhooks-v1", [_whsec(b"new")], BODY)
+    assert error_code("standard-webhooks-v1", v1, secrets=["whsec_!!not base64"],
+                      public_keys=[WHPK_NEW]) == "malformed_secret"
+
+
 def test_a_stale_or_early_signature_says_which_and_by_how_much():
     stale = partner_headers("stripe-v1", KEYS["stripe-v1"], BODY, timestamp=NOW - 301)
     early = partner_headers("stripe-v1", KEYS["stripe-v1"], BODY, timestamp=NOW + 61)
@@ -448,9 +492,9 @@ def test_caller_bugs_are_not_signature_errors():
     headers = partner_headers("stripe-v1", KEYS["stripe-v1"], BODY)
     with pytest.raises(ValueError, match="unknown signature scheme"):
         verify("md5", headers, BODY, secrets=["x"])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="^verify the raw body bytes as received, not decoded or re-serialised text$"):
         verify("stripe-v1", headers, BODY.decode(), secrets=list(KEYS["stripe-v1"]), now=NOW)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="^secrets and public_keys are sequences of keys, not one string$"):
         verify("stripe-v1", headers, BODY, secrets=KEYS["stripe-v1"][0], now=NOW)
 
 
