@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -861,3 +862,34 @@ def test_a_delivery_with_no_events_publishes_nothing_at_all(aws):
     calls = []
     ingress = make_ingress(publisher=lambda events: calls.append(events) or [])
     assert send(ingress, "stripe", json.dumps(payload).encode())[0] == 202 and calls == []
+
+
+# --- what the pipeline hands on, keeps and counts ---------------------------------------------
+def test_the_mapper_is_handed_the_source_the_id_the_event_header_and_both_times_in_utc(aws, monkeypatch):
+    from mangaassist.webhooks import mapping
+
+    handed = []
+    for name in ("github", "reviews"):
+        real = mapping.MAPPERS[name]
+        monkeypatch.setitem(mapping.MAPPERS, name, lambda payload, delivery, real=real: handed.append(delivery)
+                            or real(payload, delivery))
+    push, review = fixture_body("github.push.json"), fixture_body("reviews.submitted.json")
+    assert send(make_ingress(), "github", push)[0] == 202
+    assert send(make_ingress(), "reviews", review, signed_headers("reviews", review, timestamp=NOW - 60))[0] == 202
+    received = datetime.fromtimestamp(NOW, UTC)
+    # GitHub signs no timestamp; of its headers, only the (unsigned) event name is handed on
+    assert handed == [mapping.Delivery("github", "72d3162e-cc78-11e3-81ab-4c9367dc0958", {"x-github-event": "push"},
+                                       received, None),
+                      mapping.Delivery("reviews", "msg_0001", {}, received, int(NOW - 60))]
+    assert all(delivery.received_at.utcoffset() == timedelta(0) for delivery in handed)
+
+
+def test_the_raw_body_s_key_is_source_day_delivery_and_body_hash_and_the_object_is_json(aws):
+    body = fixture_body("stripe.checkout.session.completed.json")
+    send(make_ingress(), "stripe", body)
+    (obj,) = boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]
+    day = time.strftime("%Y/%m/%d", time.gmtime(NOW))
+    assert obj["Key"] == f"stripe/{day}/evt_1QmangaCheckout0001/{hashlib.sha256(body).hexdigest()[:16]}.json"
+    head = boto3.client("s3").head_object(Bucket=BUCKET, Key=obj["Key"])
+    assert (head["ContentType"], head["ServerSideEncryption"]) == ("application/json", "AES256")
+    assert head["Metadata"] == {"delivery-id": "evt_1QmangaCheckout0001", "source": "stripe"}
