@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -456,7 +457,10 @@ def test_unreadable_secrets_are_503(aws):
         raise ClientError({"Error": {"Code": "InternalServiceError", "Message": "boom"}}, "GetSecretValue")
 
     body = fixture_body("reviews.submitted.json")
-    assert send(make_ingress(keys=broken), "reviews", body)[0] == 503
+    status, payload, headers = send(make_ingress(keys=broken), "reviews", body)
+    assert (status, payload) == (503, {"error": "unavailable",
+                                       "message": "the source's signing secrets could not be read; retry later"})
+    assert int(headers["retry-after"]) > 0
 
 
 # --- bad input: a clear 4xx ------------------------------------------------------------------
@@ -495,19 +499,22 @@ def test_tampered_body_is_401(aws):
 def test_unknown_source_is_404(aws):
     response = make_ingress().handle(url_event("paypal", b"{}", {}))
     status, payload = answer(response)
-    assert (status, payload["error"]) == (404, "unknown_source")
+    assert (status, payload) == (404, {"error": "unknown_source", "message": "no webhook source named 'paypal'",
+                                       "sources": ["catalog", "github", "reviews", "stripe"]})
 
 
 def test_other_paths_are_404(aws):
     event = url_event("stripe", b"{}", {})
     event["rawPath"] = "/admin"
-    assert answer(make_ingress().handle(event))[0] == 404
+    assert answer(make_ingress().handle(event)) == (404, {"error": "not_found",
+                                                          "message": "POST webhooks to /webhooks/{source}"})
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
 def test_methods_other_than_post_are_405(aws, method):
     response = make_ingress().handle(url_event("stripe", b"", {}, method=method))
-    assert answer(response)[0] == 405 and response["headers"]["allow"] == "POST"
+    assert answer(response) == (405, {"error": "method_not_allowed", "message": "webhooks are delivered with POST"})
+    assert response["headers"]["allow"] == "POST"
 
 
 def test_bodies_over_the_limit_are_413(aws):
@@ -518,17 +525,40 @@ def test_bodies_over_the_limit_are_413(aws):
     assert send(ingress, "reviews", body)[0] == 413
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b"\xff\xfe", b""])
-def test_bodies_that_are_not_a_json_object_are_400(aws, body):
+@pytest.mark.parametrize("body, message", [(b"not json", "the body is not JSON"),
+                                           (b"[1, 2]", "the body must be a JSON object"),
+                                           (b"\xff\xfe", "the body is not JSON"), (b"", "the body is not JSON")],
+                         ids=["text", "an array", "not utf-8", "empty"])  # no backslashes: mutmut runs tests by id
+def test_bodies_that_are_not_a_json_object_are_400(aws, body, message):
     # GitHub signs raw bytes, so even a body that is not UTF-8 arrives correctly signed.
     status, payload, _ = send(make_ingress(), "github", body, base64_body=True)
-    assert status == 400 and payload["error"] == "invalid_json"
+    assert (status, payload) == (400, {"error": "invalid_json", "message": message})  # and no path
+
+
+def test_a_body_of_exactly_the_limit_is_accepted_and_one_byte_more_is_413_saying_both(aws):
+    body = fixture_body("reviews.submitted.json")
+    status, payload, _ = send(make_ingress(config=webhook_settings(max_body=len(body) - 1)), "reviews", body)
+    assert (status, payload) == (413, {"error": "payload_too_large",
+                                       "message": f"the body is {len(body)} bytes; the limit is {len(body) - 1}"})
+    assert send(make_ingress(config=webhook_settings(max_body=len(body))), "reviews", body)[0] == 202
+
+
+def test_a_number_the_platform_cannot_keep_is_422_with_its_path_and_nothing_is_kept(aws):
+    payload = json.loads(fixture_body("catalog.new_release.json"))
+    payload["items"][0]["price"] = "__price__"
+    body = json.dumps(payload).replace('"__price__"', "1e999").encode()
+    status, answered, _ = send(make_ingress(), "catalog", body)
+    assert (status, answered) == (422, {"error": "number_out_of_range", "message": "numbers must be finite",
+                                        "path": "items[0].price"})
+    assert boto3.client("s3").list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
+    assert boto3.client("dynamodb").scan(TableName=TABLE)["Count"] == 0 and aws.drain() == []
 
 
 def test_invalid_base64_is_400(aws):
     event = url_event("stripe", b"x", {})
     event.update(body="***", isBase64Encoded=True)
-    assert answer(make_ingress().handle(event))[0] == 400
+    assert answer(make_ingress().handle(event)) == (400, {
+        "error": "invalid_body", "message": "the body is marked base64 but is not valid base64"})
 
 
 def test_payload_breaking_its_schema_is_422_with_the_path(aws):
@@ -565,7 +595,9 @@ def test_missing_delivery_id_is_400(aws):
     body = fixture_body("github.push.json")
     headers = signing.sign_github(SECRETS["github"], body)
     status, payload, _ = send(make_ingress(), "github", body, headers)
-    assert (status, payload["error"]) == (400, "missing_delivery_id")
+    assert (status, payload) == (400, {"error": "missing_delivery_id",
+                                       "message": "no delivery id where this source keeps it "
+                                                  "(header:x-github-delivery)"})
 
 
 @pytest.mark.parametrize("created", [10**18, 2**63 - 1])
@@ -861,3 +893,78 @@ def test_a_delivery_with_no_events_publishes_nothing_at_all(aws):
     calls = []
     ingress = make_ingress(publisher=lambda events: calls.append(events) or [])
     assert send(ingress, "stripe", json.dumps(payload).encode())[0] == 202 and calls == []
+
+
+# --- what the pipeline hands on, keeps and counts ---------------------------------------------
+def test_the_mapper_is_handed_the_source_the_id_the_event_header_and_both_times_in_utc(aws, monkeypatch):
+    from mangaassist.webhooks import mapping
+
+    handed = []
+    for name in ("github", "reviews"):
+        real = mapping.MAPPERS[name]
+        monkeypatch.setitem(mapping.MAPPERS, name, lambda payload, delivery, real=real: handed.append(delivery)
+                            or real(payload, delivery))
+    push, review = fixture_body("github.push.json"), fixture_body("reviews.submitted.json")
+    assert send(make_ingress(), "github", push)[0] == 202
+    assert send(make_ingress(), "reviews", review, signed_headers("reviews", review, timestamp=NOW - 60))[0] == 202
+    received = datetime.fromtimestamp(NOW, UTC)
+    # GitHub signs no timestamp; of its headers, only the (unsigned) event name is handed on
+    assert handed == [mapping.Delivery("github", "72d3162e-cc78-11e3-81ab-4c9367dc0958", {"x-github-event": "push"},
+                                       received, None),
+                      mapping.Delivery("reviews", "msg_0001", {}, received, int(NOW - 60))]
+    assert all(delivery.received_at.utcoffset() == timedelta(0) for delivery in handed)
+
+
+def test_the_raw_body_s_key_is_source_day_delivery_and_body_hash_and_the_object_is_json(aws):
+    body = fixture_body("stripe.checkout.session.completed.json")
+    send(make_ingress(), "stripe", body)
+    (obj,) = boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]
+    day = time.strftime("%Y/%m/%d", time.gmtime(NOW))
+    assert obj["Key"] == f"stripe/{day}/evt_1QmangaCheckout0001/{hashlib.sha256(body).hexdigest()[:16]}.json"
+    head = boto3.client("s3").head_object(Bucket=BUCKET, Key=obj["Key"])
+    assert (head["ContentType"], head["ServerSideEncryption"]) == ("application/json", "AES256")
+    assert head["Metadata"] == {"delivery-id": "evt_1QmangaCheckout0001", "source": "stripe"}
+
+
+def test_the_raw_body_is_filed_under_its_utc_day_whatever_the_machine_s_zone(aws, tokyo):
+    late = 1795910400.0 - 3600  # 23:00 UTC on 28 November 2026, already the 29th in Tokyo
+    body = fixture_body("reviews.submitted.json")
+    headers = signed_headers("reviews", body, timestamp=late)
+    status, _, _ = send(make_ingress(clock=lambda: late), "reviews", body, headers)
+    assert status == 202
+    (obj,) = boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]
+    assert obj["Key"].startswith("reviews/2026/11/28/msg_0001/")
+
+
+def test_every_answer_is_counted_by_source_with_the_refusal_s_error_code(aws, monkeypatch):
+    from mangaassist import metrics
+
+    counted = []
+    monkeypatch.setattr(metrics, "webhook_answered", lambda *answered: counted.append(answered))
+    ingress, body = make_ingress(), fixture_body("reviews.submitted.json")
+    send(ingress, "reviews", body)
+    send(ingress, "reviews", body)
+    send(ingress, "reviews", body, {})
+    answer(ingress.handle(url_event("paypal", b"{}", {})))
+    assert counted == [("reviews", 202, None), ("reviews", 200, None), ("reviews", 401, "missing_signature"),
+                       (None, 404, "unknown_source")]
+
+
+def test_an_event_without_a_raw_path_is_routed_by_its_request_context_path(aws):
+    body = fixture_body("reviews.submitted.json")
+    event = url_event("reviews", body, signed_headers("reviews", body))
+    del event["rawPath"]
+    assert answer(make_ingress().handle(event, FakeContext()))[0] == 202
+
+
+def test_an_in_progress_claim_lapses_at_the_invocation_s_deadline(aws):
+    from mangaassist import after_response
+
+    ingress, body = make_ingress(), fixture_body("stripe.checkout.session.completed.json")
+    handler = after_response.handler(ingress.handle)
+    before = time.time()
+    with after_response.Later():  # the completion waits for after the answer: the claim stays in progress
+        assert answer(handler(url_event("stripe", body, signed_headers("stripe", body)), FakeContext()))[0] == 202
+    (item,) = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    remaining = FakeContext().get_remaining_time_in_millis() / 1000
+    assert before + remaining - 1 <= int(item["in_progress_expiration"]["N"]) / 1000 <= time.time() + remaining
