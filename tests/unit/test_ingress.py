@@ -93,10 +93,12 @@ def create_resources() -> None:
 
 
 @pytest.fixture
-def aws(monkeypatch):
+def aws(monkeypatch, boto3_session):
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     with mock_aws():
         from moto.moto_api._internal.models import moto_api_backend
+
+        boto3.DEFAULT_SESSION = boto3_session
 
         # a fresh account even when an earlier test left moto's backends holding its resources
         moto_api_backend.reset()
