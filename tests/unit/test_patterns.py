@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mangaassist.events import patterns
 from mangaassist.events.patterns import (
     InvalidEventPattern,
     _wildcard_complexity,
@@ -260,7 +261,9 @@ def test_anything_but_affixes_exclude_only_anchored_matches(operand, excluded, p
     ("*ab*b*", "abx", False),
     ("x\\\\y", "x\\y", True),    # an escaped backslash is a backslash
     ("\ud800*", "\ud800x", True),  # lone surrogates, as event-ruler reads the UTF-16 it is given
-], ids=["not-in-suffix", "not-in-prefix", "leftmost", "in-order", "after-the-last", "escaped-backslash", "surrogate"])
+    ("*\ud800", "x\ud800", True),  # ... in the last part too
+], ids=["not-in-suffix", "not-in-prefix", "leftmost", "in-order", "after-the-last", "escaped-backslash", "surrogate",
+        "surrogate-last"])
 def test_wildcard_parts_are_found_in_order_between_prefix_and_suffix(wildcard, value, expected):
     assert compile_pattern({"v": [{"wildcard": wildcard}]})({"v": value}) is expected
 
@@ -539,6 +542,32 @@ def test_wildcard_complexity_limit():
     with pytest.raises(InvalidEventPattern, match="Rule is too complex"):
         validate_pattern({"stack-id": stacks})
     validate_pattern({"a": [{"wildcard": "*a*b*c*d*e*f*"}]})  # many stars, but little overlap
+
+
+@pytest.mark.parametrize("wildcard, accepted", [
+    ("\\*:\\*:\\*:\\*:\\*:event-bus/*", True),  # AWS's rejected example with its stars escaped: literal bytes
+    ("*aaaaaaaa\\*a", True),                      # 9: the escaped star breaks the run of a's after the wildcard
+    ("*aaaaaaaaaa", False),                         # 11
+    ('*"*"*"*"*"', False),  # 11: the value's closing quote is a byte of its machine too, after the last '"'
+], ids=["escaped-stars", "escaped-star-breaks-run", "run-of-ten", "quotes-inside"])
+def test_wildcard_complexity_counts_escaped_stars_and_quotes_as_bytes(wildcard, accepted):
+    pattern = {"v": [{"wildcard": wildcard}]}
+    if accepted:
+        validate_pattern(pattern)
+    else:
+        with pytest.raises(InvalidEventPattern, match="Rule is too complex"):
+            validate_pattern(pattern)
+
+
+def test_wildcard_complexity_gives_up_as_too_complex_past_its_state_budget(monkeypatch):
+    """The evaluator explores at most _COMPLEXITY_STATES machine states, then refuses the field as too
+    complex rather than explore without end. "a*b" (quotes included) has 7 states."""
+    pattern = {"v": [{"wildcard": "a*b"}]}
+    monkeypatch.setattr(patterns, "_COMPLEXITY_STATES", 7)
+    validate_pattern(pattern)
+    monkeypatch.setattr(patterns, "_COMPLEXITY_STATES", 6)
+    with pytest.raises(InvalidEventPattern, match="Rule is too complex"):
+        validate_pattern(pattern)
 
 
 # --- properties ---------------------------------------------------------------------------------------
