@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mangaassist.events import patterns
 from mangaassist.events.patterns import (
     InvalidEventPattern,
     _wildcard_complexity,
@@ -260,7 +261,9 @@ def test_anything_but_affixes_exclude_only_anchored_matches(operand, excluded, p
     ("*ab*b*", "abx", False),
     ("x\\\\y", "x\\y", True),    # an escaped backslash is a backslash
     ("\ud800*", "\ud800x", True),  # lone surrogates, as event-ruler reads the UTF-16 it is given
-], ids=["not-in-suffix", "not-in-prefix", "leftmost", "in-order", "after-the-last", "escaped-backslash", "surrogate"])
+    ("*\ud800", "x\ud800", True),  # ... in the last part too
+], ids=["not-in-suffix", "not-in-prefix", "leftmost", "in-order", "after-the-last", "escaped-backslash", "surrogate",
+        "surrogate-last"])
 def test_wildcard_parts_are_found_in_order_between_prefix_and_suffix(wildcard, value, expected):
     assert compile_pattern({"v": [{"wildcard": wildcard}]})({"v": value}) is expected
 
@@ -306,6 +309,54 @@ def test_pattern_text_keeps_numbers_exact():
     assert matches('{"x": [1.0000000000000001]}', event)         # compared by its text
     assert not matches('{"x": [1]}', event)
     assert not matches('{"x": [{"numeric": [">", 0]}]}', event)  # no double for it: no range matches
+
+
+# Numbers past 2**53 that no double holds are compared by their text (event-ruler cannot make them
+# "comparable"), on either side of zero; a Decimal event value stands for the JSON text it writes
+# (boto3 hands DynamoDB numbers over as Decimals).
+@pytest.mark.parametrize("pattern, event, expected", [
+    ('{"n": [9007199254740993]}', {"n": Decimal("9007199254740993")}, True),
+    ('{"n": [-9007199254740993]}', {"n": Decimal("-9007199254740993")}, True),
+    ('{"n": [9007199254740993]}', {"n": 9007199254740995}, False),   # two texts, not one "not comparable"
+    ('{"n": [-9007199254740993]}', {"n": -9007199254740992}, False),  # equal as doubles only
+    ('{"n": [{"numeric": ["=", -9007199254740993]}]}', None, "Cannot compare number : -9007199254740993"),
+    ('{"n": [{"numeric": ["=", 2000]}]}', {"n": 1500}, False),         # "=" is equality, not "<="
+    ('{"n": [{"anything-but": [100]}]}', {"n": "USD"}, True),           # a string is never an excluded number
+    ('{"n": [{"anything-but": [100]}]}', {"n": None}, True),            # null passes anything-but [AWS-rec]
+], ids=["text-above", "text-below", "other-text", "double-below", "eq-not-comparable", "eq-not-le",
+        "ab-number-string", "ab-number-null"])
+def test_numbers_no_double_holds_compare_by_text(pattern, event, expected):
+    if isinstance(expected, str):
+        with pytest.raises(InvalidEventPattern) as caught:
+            compile_pattern(pattern)
+        assert caught.value.reason == expected
+    else:
+        assert compile_pattern(pattern)(event) is expected
+
+
+# An IPv4 address against an IPv6 CIDR: event-ruler's range machine (ByteMachine.addRangePattern) puts
+# its matches on the hex digit where a value first lies strictly between the range's bounds; an address
+# that only follows a bound for all its 8 digits ends before the bound's 32 and never matches.
+@pytest.mark.parametrize("cidr, address, expected", [
+    ("::/0", "10.0.0.1", True),          # strictly inside at the second digit
+    ("::/0", "0.0.0.1", True),           # ... at the last
+    ("::/0", "0.0.0.0", False),          # follows the bottom bound throughout
+    ("::/0", "255.255.255.255", False),  # follows the top bound throughout
+    ("::/3", "26.0.0.0", True),          # follows the top bound (1FFF...) one digit, then inside
+    ("2001:db8::/32", "10.0.1.4", False),
+], ids=["inside-early", "inside-last", "bottom-bound", "top-bound", "top-then-inside", "outside"])  # no "::" in ids
+def test_ipv4_addresses_against_ipv6_ranges_match_once_strictly_inside(cidr, address, expected):
+    assert compile_pattern({"ip": [{"cidr": cidr}]})({"ip": address}) is expected
+
+
+def test_array_consistency_backtracking_is_bounded():
+    """Eight values of each of ten fields in one element: without remembering failed choices the
+    matcher would try 8**10 combinations before the last field fails (a partner's event could stall
+    routing); remembering them it tries each once."""
+    fields = "abcdefghij"
+    pattern = {"arr": {**{name: [1] for name in fields}, "z": [2]}}
+    element = {**{name: [1] * 8 for name in fields}, "z": 1}
+    assert not matches(pattern, {"arr": [element]})
 
 
 def test_or_key_override_follows_document_order():
@@ -491,6 +542,32 @@ def test_wildcard_complexity_limit():
     with pytest.raises(InvalidEventPattern, match="Rule is too complex"):
         validate_pattern({"stack-id": stacks})
     validate_pattern({"a": [{"wildcard": "*a*b*c*d*e*f*"}]})  # many stars, but little overlap
+
+
+@pytest.mark.parametrize("wildcard, accepted", [
+    ("\\*:\\*:\\*:\\*:\\*:event-bus/*", True),  # AWS's rejected example with its stars escaped: literal bytes
+    ("*aaaaaaaa\\*a", True),                      # 9: the escaped star breaks the run of a's after the wildcard
+    ("*aaaaaaaaaa", False),                         # 11
+    ('*"*"*"*"*"', False),  # 11: the value's closing quote is a byte of its machine too, after the last '"'
+], ids=["escaped-stars", "escaped-star-breaks-run", "run-of-ten", "quotes-inside"])
+def test_wildcard_complexity_counts_escaped_stars_and_quotes_as_bytes(wildcard, accepted):
+    pattern = {"v": [{"wildcard": wildcard}]}
+    if accepted:
+        validate_pattern(pattern)
+    else:
+        with pytest.raises(InvalidEventPattern, match="Rule is too complex"):
+            validate_pattern(pattern)
+
+
+def test_wildcard_complexity_gives_up_as_too_complex_past_its_state_budget(monkeypatch):
+    """The evaluator explores at most _COMPLEXITY_STATES machine states, then refuses the field as too
+    complex rather than explore without end. "a*b" (quotes included) has 7 states."""
+    pattern = {"v": [{"wildcard": "a*b"}]}
+    monkeypatch.setattr(patterns, "_COMPLEXITY_STATES", 7)
+    validate_pattern(pattern)
+    monkeypatch.setattr(patterns, "_COMPLEXITY_STATES", 6)
+    with pytest.raises(InvalidEventPattern, match="Rule is too complex"):
+        validate_pattern(pattern)
 
 
 # --- properties ---------------------------------------------------------------------------------------

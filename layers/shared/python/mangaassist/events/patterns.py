@@ -298,14 +298,14 @@ def _ignore_case(text: str, how: str) -> Callable[[str], bool]:
         if how == "prefix":
             return lambda v: _ascii_lower(v[:size]) == folded
         return lambda v: len(v) >= size and _ascii_lower(v[len(v) - size:]) == folded
-    body = "".join(f"(?:{re.escape(c.lower())}|{re.escape(c.upper())})" if c.lower() != c.upper()
-                   else re.escape(c.lower()) for c in text)
+    # Every character escaped: no "." or anchor in the body for a flag to change.
+    body = "".join(f"(?:{re.escape(c.lower())}|{re.escape(c.upper())})" for c in text)
     if how == "equals":
-        regex = re.compile(body, re.DOTALL).fullmatch
+        regex = re.compile(body).fullmatch
     elif how == "prefix":
-        regex = re.compile(body, re.DOTALL).match
+        regex = re.compile(body).match
     else:
-        regex = re.compile(f"(?:{body})\\Z", re.DOTALL).search
+        regex = re.compile(f"(?:{body})\\Z").search
     return lambda v: regex(v) is not None
 
 
