@@ -43,21 +43,6 @@ def client(service: str, profile: str = "default", endpoint_url: str | None = No
         return _built[key]
 
 
-def resource(service: str) -> Any:
-    """A boto3 resource (DynamoDB tables as Python values), on the default profile's client config."""
-    key = (service, "resource")
-    found = _built.get(key)
-    if found is not None:
-        return found
-    with _lock:
-        if key not in _built:
-            import boto3
-            from botocore.config import Config
-
-            _built[key] = boto3.resource(service, config=Config(**PROFILES["default"]))
-        return _built[key]
-
-
 def reset() -> None:
     """Forget every client (tests: a mock started later must see new clients)."""
     with _lock:
