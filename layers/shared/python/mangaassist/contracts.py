@@ -1,4 +1,4 @@
-"""The contracts in schemas/: validators built once, at import, and errors that name the path.
+"""The contracts in schemas/: checks built once, at import, and errors that name the path.
 
 Schemas are draft-04 (what the EventBridge schema registry takes as JSONSchemaDraft4):
 - ``events/<source>/<DetailType>.schema.json``: the ``detail`` of each event type;
@@ -11,6 +11,10 @@ Schemas are draft-04 (what the EventBridge schema registry takes as JSONSchemaDr
 They are found at ``settings.schemas_dir()`` (MANGAASSIST_SCHEMAS_DIR), else inside the layer (``mangaassist/_schemas``,
 where the build copies them), else in the repository's ``schemas/``.
 
+A document is checked first by mangaassist.quick_check, which answers exactly whether it is valid
+without importing jsonschema (~40 ms of a cold start); jsonschema's Draft4Validator is built, on
+first need, for a document that check refuses, and its errors are the ones raised.
+
 Paths in errors are dotted with list indexes, relative to the validated document:
 ``detail.items[0].quantity`` for an event, ``data.object.currency`` for a payload, and ``""``
 for the document itself. A missing required field is named by its own path (``detail.amount``).
@@ -21,11 +25,13 @@ import json
 import re
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft4Validator, FormatChecker
-from jsonschema.exceptions import ValidationError, best_match
+from mangaassist import quick_check, settings
 
-from mangaassist import settings
+if TYPE_CHECKING:
+    from jsonschema import Draft4Validator
+    from jsonschema.exceptions import ValidationError
 
 _PACKAGE = Path(__file__).resolve().parent
 _MAX_MESSAGE = 300  # jsonschema quotes the offending value, which may be megabytes
@@ -62,12 +68,11 @@ class ContractError(ValueError):
 
 # jsonschema checks date-time only when the optional rfc3339-validator is installed, and the
 # layer's lock does not carry it: without our own checkers, "yesterday" would pass in Lambda.
-_FORMATS = FormatChecker(formats=())
+# These are the only formats checked (jsonschema's FormatChecker gets exactly these, see _checker).
 _DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)", re.ASCII)
 _DATE_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.\d+)?(?:[Zz]|[+-](\d\d):(\d\d))", re.ASCII)
 
 
-@_FORMATS.checks("date", raises=ValueError)
 def _is_date(value) -> bool:
     if not isinstance(value, str):  # formats constrain strings only; "type" checks the rest
         return True
@@ -75,7 +80,6 @@ def _is_date(value) -> bool:
     return match is not None and bool(date(*map(int, match.groups())))  # date() raises on 2026-02-30
 
 
-@_FORMATS.checks("date-time", raises=ValueError)
 def _is_date_time(value) -> bool:
     """RFC 3339 section 5.6 (a leap second allowed), with the calendar checked."""
     if not isinstance(value, str):
@@ -88,10 +92,53 @@ def _is_date_time(value) -> bool:
         and offset_hours < 24 and offset_minutes < 60
 
 
-def _load(path: Path) -> Draft4Validator:
+FORMATS = {"date": _is_date, "date-time": _is_date_time}  # each answers False or raises ValueError when invalid
+_checker: list = []  # jsonschema's FormatChecker with FORMATS, built with the first Draft4Validator
+
+
+class Contract:
+    """One schema: ``accepts`` answers without jsonschema; ``validator`` is jsonschema's, built on
+    first use. ``formats``: the format checkers (None: formats are not checked, jsonschema's default)."""
+
+    def __init__(self, schema: dict, formats: dict[str, Any] | None = FORMATS):
+        self.schema = schema
+        self.formats = formats
+        try:
+            self._quick: quick_check.Check | None = quick_check.compile(schema, formats or {})
+        except Exception:  # a keyword or form quick_check does not implement: jsonschema judges every document
+            self._quick = None
+        self._validator: Draft4Validator | None = None
+
+    def accepts(self, document) -> bool:
+        """True when the document is valid; False when it is not, or when only jsonschema can tell."""
+        if self._quick is None:
+            return False
+        try:
+            return self._quick(document)
+        except Exception:  # a value JSON does not produce (a Decimal...), an odd comparison: ask jsonschema
+            return False
+
+    @property
+    def validator(self) -> Draft4Validator:
+        if self._validator is None:
+            from jsonschema import Draft4Validator, FormatChecker
+
+            if self.formats is None:
+                self._validator = Draft4Validator(self.schema)
+            else:
+                if not _checker:
+                    checker = FormatChecker(formats=())
+                    for name, check in FORMATS.items():
+                        checker.checks(name, raises=ValueError)(check)
+                    _checker.append(checker)
+                self._validator = Draft4Validator(self.schema, format_checker=_checker[0])
+        return self._validator
+
+
+def _load(path: Path) -> Contract:
     # The contract tests check every schema against the draft-04 metaschema; doing it here too
     # would cost ~25 ms of every cold start, more than all the rest of this module.
-    return Draft4Validator(json.loads(path.read_text(encoding="utf-8")), format_checker=_FORMATS)
+    return Contract(json.loads(path.read_text(encoding="utf-8")))
 
 
 def _inlined(node, base: Path):
@@ -120,7 +167,7 @@ _ENVELOPE = _load(_ROOT / "envelope.schema.json")
 _DETAILS = {(p.parent.name, p.name.removesuffix(".schema.json")): _load(p)
             for p in sorted((_ROOT / "events").glob("*/*.schema.json"))}
 _PAYLOADS = {p.name.removesuffix(".schema.json"): _load(p) for p in sorted((_ROOT / "webhooks").glob("*.schema.json"))}
-_API: dict[str, Draft4Validator] = {}  # built on first use: most functions validate no API body
+_API: dict[str, Contract] = {}  # built on first use: most functions validate no API body
 
 
 def api_names() -> list[str]:
@@ -131,12 +178,12 @@ def api_names() -> list[str]:
 
 def validate_api(name: str, document) -> None:
     """Check an API request or response body; ContractError names the failing path."""
-    validator = _API.get(name)
-    if validator is None:
+    contract = _API.get(name)
+    if contract is None:
         if name not in api_names():
             raise ContractError("", f"no API contract named {name}")
-        validator = _API[name] = Draft4Validator(api_schema(name), format_checker=_FORMATS)
-    _validate(validator, document)
+        contract = _API[name] = Contract(api_schema(name))
+    _validate(contract, document)
 
 
 def detail_types() -> list[tuple[str, str]]:
@@ -155,10 +202,10 @@ def schema_path(source: str, detail_type: str) -> Path:
 
 
 def validate_detail(source: str, detail_type: str, detail: dict) -> None:
-    validator = _DETAILS.get((source, detail_type))
-    if validator is None:
+    contract = _DETAILS.get((source, detail_type))
+    if contract is None:
         raise ContractError("detail-type", f"no contract for {source} {detail_type}")
-    _validate(validator, detail, "detail")
+    _validate(contract, detail, "detail")
 
 
 def validate_envelope(event: dict) -> None:
@@ -167,14 +214,16 @@ def validate_envelope(event: dict) -> None:
 
 
 def validate_payload(partner: str, payload) -> None:
-    validator = _PAYLOADS.get(partner)
-    if validator is None:
+    contract = _PAYLOADS.get(partner)
+    if contract is None:
         raise ContractError("", f"no payload contract for {partner}")
-    _validate(validator, payload)
+    _validate(contract, payload)
 
 
-def _validate(validator: Draft4Validator, document, prefix: str = "") -> None:
-    error = _most_relevant(list(validator.iter_errors(document)))
+def _validate(contract: Contract, document, prefix: str = "") -> None:
+    if contract.accepts(document):
+        return
+    error = _most_relevant(list(contract.validator.iter_errors(document)))
     if error is None:
         return
     parts, message = list(error.absolute_path), error.message
@@ -193,6 +242,8 @@ def _most_relevant(errors: list[ValidationError]) -> ValidationError | None:
     A failure outside any branch says it better than a branch would (the whole enum of tasks, not
     the one a branch allows; "party" is no frame type, rather than "seq" is missing).
     """
+    from jsonschema.exceptions import best_match
+
     direct = [e for e in errors if not e.context]
     if direct:
         return best_match(direct)

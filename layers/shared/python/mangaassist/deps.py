@@ -14,12 +14,8 @@ from mangaassist.dal import from_dynamo, to_dynamo  # noqa: F401  (re-exported f
 
 class Deps:
     @cached_property
-    def dynamodb(self):
-        return clients.resource("dynamodb")
-
-    @cached_property
     def dynamodb_client(self):
-        """The low-level client, for calls in DynamoDB's own attribute format."""
+        """The low-level client: every table's calls go through it (mangaassist.dal.table)."""
         return clients.client("dynamodb")
 
     @cached_property
@@ -27,9 +23,11 @@ class Deps:
         return {}
 
     def table(self, name: str):
-        """A table by its wiring.json key, kept per name: boto3 builds a resource's class every time."""
+        """A table by its wiring.json key, kept per name, on the shared low-level client."""
         if name not in self._tables:
-            self._tables[name] = self.dynamodb.Table(settings.table(name))
+            from mangaassist.dal.table import Table
+
+            self._tables[name] = Table(self.dynamodb_client, settings.table(name))
         return self._tables[name]
 
     @cached_property
@@ -42,7 +40,7 @@ class Deps:
     def products(self):
         from mangaassist.dal.products import Products
 
-        return Products(self.table("products"), self.dynamodb)
+        return Products(self.table("products"))
 
     @cached_property
     def reviews(self):

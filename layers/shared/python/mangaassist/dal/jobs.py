@@ -24,7 +24,7 @@ def iso(epoch: float) -> str:
 
 class Jobs:
     def __init__(self, table, *, ttl_seconds: int, clock: Callable[[], float] = time.time):
-        self.table = table  # a boto3 DynamoDB Table
+        self.table = table  # a mangaassist.dal.table.Table (or a boto3 Table resource)
         self.ttl_seconds = ttl_seconds
         self.clock = clock
 

@@ -8,14 +8,13 @@ BY_CUSTOMER = "by_customer"  # the global secondary index on customer_id (terraf
 
 class Orders:
     def __init__(self, table):
-        self.table = table  # a boto3 DynamoDB Table
+        self.table = table  # a mangaassist.dal.table.Table (or a boto3 Table resource)
 
     def product_ids_of(self, customer_id: str, limit: int = 100) -> list[str]:
         """The products of the customer's orders, most recent orders first, each once."""
-        from boto3.dynamodb.conditions import Key
-
-        response = self.table.query(IndexName=BY_CUSTOMER, KeyConditionExpression=Key("customer_id").eq(customer_id),
-                                    ScanIndexForward=False, Limit=limit)
+        response = self.table.query(IndexName=BY_CUSTOMER, KeyConditionExpression="customer_id = :customer",
+                                    ExpressionAttributeValues={":customer": customer_id}, ScanIndexForward=False,
+                                    Limit=limit)
         seen: dict[str, None] = {}
         for order in response.get("Items", []):
             for item in order.get("items") or []:

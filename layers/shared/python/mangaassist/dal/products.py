@@ -21,9 +21,8 @@ class ProductNotYetReleased(LookupError):
 
 
 class Products:
-    def __init__(self, table, resource):
-        self.table = table  # a boto3 DynamoDB Table
-        self.resource = resource  # the DynamoDB service resource, for BatchGetItem
+    def __init__(self, table):
+        self.table = table  # a mangaassist.dal.table.Table
 
     def write_revision(self, product_id: str, revision: int, changes: dict, *, requires_title: bool,
                        remove: tuple[str, ...] = ()) -> dict | None:
@@ -59,11 +58,10 @@ class Products:
         """``{product_id: title}`` for those that have one; raises if DynamoDB left keys unprocessed."""
         found: dict[str, str] = {}
         for start in range(0, len(product_ids), BATCH_GET_LIMIT):
-            keys = [{"product_id": p} for p in product_ids[start:start + BATCH_GET_LIMIT]]
-            response = self.resource.batch_get_item(RequestItems={self.table.name: {"Keys": keys}})
-            if response.get("UnprocessedKeys"):
+            items, unprocessed = self.table.batch_get([{"product_id": p}
+                                                       for p in product_ids[start:start + BATCH_GET_LIMIT]])
+            if unprocessed:
                 # A missing title would make the model write a product id: let the caller retry later.
                 raise RuntimeError("the products table left keys unprocessed (throttled)")
-            found.update({i["product_id"]: i["title"] for i in response["Responses"].get(self.table.name, [])
-                          if i.get("title")})
+            found.update({i["product_id"]: i["title"] for i in items if i.get("title")})
         return found

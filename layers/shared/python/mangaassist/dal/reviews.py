@@ -11,15 +11,14 @@ BY_PRODUCT = "by_product"  # the global secondary index on product_id (terraform
 
 class Reviews:
     def __init__(self, table):
-        self.table = table  # a boto3 DynamoDB Table
+        self.table = table  # a mangaassist.dal.table.Table (or a boto3 Table resource)
 
     def approved_for(self, product_id: str, limit: int) -> list[dict]:
         """Up to ``limit`` approved reviews of the product."""
-        from boto3.dynamodb.conditions import Attr, Key
-
         found: list[dict] = []
-        request = {"IndexName": BY_PRODUCT, "KeyConditionExpression": Key("product_id").eq(product_id),
-                   "FilterExpression": Attr("status").eq("approved")}
+        request = {"IndexName": BY_PRODUCT, "KeyConditionExpression": "product_id = :product",
+                   "FilterExpression": "#status = :approved", "ExpressionAttributeNames": {"#status": "status"},
+                   "ExpressionAttributeValues": {":product": product_id, ":approved": "approved"}}
         while len(found) < limit:
             page = self.table.query(**request)
             found += [from_dynamo(item) for item in page.get("Items", [])]

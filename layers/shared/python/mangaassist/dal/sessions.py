@@ -30,7 +30,7 @@ class SessionBusy(RuntimeError):
 
 class Sessions:
     def __init__(self, table, *, ttl_seconds: int, max_turns: int, clock: Callable[[], float] = time.time):
-        self.table = table  # a boto3 DynamoDB Table
+        self.table = table  # a mangaassist.dal.table.Table (or a boto3 Table resource)
         self.ttl_seconds = ttl_seconds
         self.max_turns = max_turns
         self.clock = clock

@@ -108,6 +108,6 @@ def job_desk() -> JobDesk:
     from mangaassist import clients, settings
     from mangaassist.deps import Deps
 
-    sqs, url, deps = clients.client("sqs"), settings.queue_url("jobs"), Deps()
+    sqs, url, deps = clients.lazy("sqs"), settings.queue_url("jobs"), Deps()  # GET /v1/jobs queues nothing
     return JobDesk(jobs=deps.jobs, flags=deps.flags, budgets=deps.budgets,
                    send=lambda job_id: sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"job_id": job_id})))

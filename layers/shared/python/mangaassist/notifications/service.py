@@ -19,7 +19,8 @@ def subscriptions() -> Subscriptions:
     from mangaassist.deps import Deps
 
     config = settings.notifications()
-    return Subscriptions(Deps().table("subscriptions"), clients.client("secretsmanager"),
+    # Secrets Manager: only for an event with subscriptions to sign for (cached per subscription)
+    return Subscriptions(Deps().table("subscriptions"), clients.lazy("secretsmanager"),
                          secret_prefix=config.secret_prefix, allow_loopback=config.allow_loopback,
                          cache_seconds=config.cache_seconds)
 
@@ -29,7 +30,8 @@ def dispatcher() -> Dispatcher:
     from mangaassist.deps import Deps
 
     config, url = settings.notifications(), settings.queue_url("notifications")
-    return Dispatcher(subscriptions=subscriptions(), sqs=clients.client("sqs"), queue_url=url,
+    # SQS: only for a delivery to retry or give up on
+    return Dispatcher(subscriptions=subscriptions(), sqs=clients.lazy("sqs"), queue_url=url,
                       dlq_url=settings.dlq_url("notifications"), queue_arn=queue_arn(url, settings.runtime().region),
                       publish=Deps().publish, allow_loopback=config.allow_loopback, time_scale=config.time_scale,
                       timeout=config.timeout_seconds, ca_file=config.ca_file)

@@ -105,7 +105,7 @@ def routes() -> WebSocketRoutes:
     from mangaassist import clients
     from mangaassist.deps import Deps
 
-    sqs, url = clients.client("sqs"), settings.queue_url("streams")
+    sqs, url = clients.lazy("sqs"), settings.queue_url("streams")  # $connect and $disconnect queue nothing
     return WebSocketRoutes(connections=Deps().connections, relay_for=lambda cid: Relay(management_client(), cid),
                            enqueue=lambda job: sqs.send_message(QueueUrl=url, MessageBody=json.dumps(job)))
 

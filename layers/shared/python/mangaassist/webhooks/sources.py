@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mangaassist import settings
+from mangaassist import clients, settings
 from mangaassist.http import header
 
 # Our scheme names -> the verifier's.
@@ -80,12 +80,24 @@ class Keys:
     public_keys: tuple[str, ...] = ()
 
 
+_provider: dict = {}  # the Powertools secrets provider of the container's Secrets Manager client
+
+
+def _secrets():
+    """Powertools' SecretsProvider on the shared client: its own (``get_secret``'s default) would
+    build a second boto3 session, which costs a cold start ~40 ms more than a client."""
+    client = clients.client("secretsmanager")
+    if _provider.get("client") is not client:  # clients.reset() (a test's new container): a new cache too
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        _provider.update(client=client, secrets=SecretsProvider(boto3_client=client))
+    return _provider["secrets"]
+
+
 def fetch_keys(source: str) -> Keys:
     """The source's active secrets, cached by Powertools parameters for SECRETS_MAX_AGE."""
-    from aws_lambda_powertools.utilities import parameters
-
     name = settings.webhooks().secret_prefix + source
-    value = parameters.get_secret(name, transform="json", max_age=SECRETS_MAX_AGE)
+    value = _secrets().get(name, transform="json", max_age=SECRETS_MAX_AGE)
     if not isinstance(value, dict) or not isinstance(value.get("secrets", []), list):
         raise SourceConfigError(f"secret {name} must be JSON {{\"secrets\": [...], \"public_keys\": [...]}}")
     return Keys(tuple(value.get("secrets", [])), tuple(value.get("public_keys", [])))

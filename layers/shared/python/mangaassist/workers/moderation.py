@@ -11,9 +11,7 @@ import json
 import re
 import uuid
 
-from jsonschema import Draft4Validator
-from jsonschema.exceptions import best_match
-
+from mangaassist.contracts import Contract
 from mangaassist.deps import Deps
 from mangaassist.events.publisher import Event
 from mangaassist.inference import inference_completed
@@ -34,7 +32,7 @@ MODERATION_SCHEMA = {
             "score": {"type": "number", "minimum": -1, "maximum": 1}}},
     },
 }
-VALIDATOR = Draft4Validator(MODERATION_SCHEMA)
+ANSWER = Contract(MODERATION_SCHEMA, formats=None)  # jsonschema (for the error) only for a wrong answer
 SYSTEM = ("You moderate customer reviews for a manga store. Reply with JSON only, no prose, matching this "
           "JSON Schema: " + json.dumps(MODERATION_SCHEMA, separators=(",", ":")) +
           " List only categories that apply; an empty list means the review is fine.")
@@ -48,7 +46,11 @@ def parse_moderation(text: str) -> tuple[dict | None, str | None]:
         result = json.loads(FENCE.sub("", text.strip()))
     except ValueError as exc:
         return None, f"not JSON: {exc}"
-    error = best_match(VALIDATOR.iter_errors(result))
+    if ANSWER.accepts(result):
+        return result, None
+    from jsonschema.exceptions import best_match
+
+    error = best_match(ANSWER.validator.iter_errors(result))
     if error:
         return None, f"{'/'.join(map(str, error.path)) or 'answer'}: {error.message}"
     return result, None
