@@ -471,6 +471,11 @@ def flags_document(api, monkeypatch):
     return document
 
 
+# A signed-in free user whose hash (93 of 100) is outside the 10% candidate rollout: an anonymous
+# caller is hashed by its session id, new each time, and would get the candidate model one time in ten.
+OUTSIDE_THE_CANDIDATE_ROLLOUT = {"sub": "user-shadow", "tier": "free"}
+
+
 def test_a_paused_chat_answers_503_with_retry_after_and_calls_no_model(flags_document, api):
     flags_document["chat_enabled"]["default"] = False
     status, headers, body = chat({"message": "フリーレン"})
@@ -501,7 +506,7 @@ def test_a_spent_budget_downgrades_or_refuses_as_the_flag_says(flags_document, a
 def test_shadow_mode_compares_after_the_answer_and_publishes_a_valid_event(flags_document, api):
     flags_document["chat_shadow_model"] = {"default": "fallback", "boolean_type": False}
     flags_document["chat_shadow_texts"] = {"default": True}
-    status, _, answer = chat({"message": "フリーレンの新刊は？"})
+    status, _, answer = chat({"message": "フリーレンの新刊は？"}, authorizer=OUTSIDE_THE_CANDIDATE_ROLLOUT)
     assert status == 200 and answer["model_id"] == "local.fast-v1"
     (compared,) = api.of("ShadowCompared")
     assert (compared["primary"]["model_id"], compared["shadow"]["model_id"]) == ("local.fast-v1", "local.deep-v1")
@@ -512,5 +517,5 @@ def test_shadow_mode_compares_after_the_answer_and_publishes_a_valid_event(flags
 def test_a_failing_shadow_model_changes_nothing_for_the_client(flags_document, api):
     flags_document["chat_shadow_model"] = {"default": "fallback", "boolean_type": False}
     local.inject_fault("local.deep-v1", local.Fault("ThrottlingException"), count=10)
-    status, _, answer = chat({"message": "フリーレンの新刊は？"})
+    status, _, answer = chat({"message": "フリーレンの新刊は？"}, authorizer=OUTSIDE_THE_CANDIDATE_ROLLOUT)
     assert status == 200 and api.of("ShadowCompared") == []
