@@ -403,6 +403,13 @@ def test_the_same_idempotency_key_and_body_is_the_same_job_another_body_is_422(a
         QueueName="test-jobs")["QueueUrl"], MaxNumberOfMessages=10).get("Messages", [])) == 2
 
 
+def test_a_job_submitted_with_an_idempotency_key_is_its_clients_under_the_stage_path(api):
+    body = {"task": "product_description", "input": {"product_id": "bk-frieren-14"}}
+    status, headers, queued = generate(body, {"Idempotency-Key": "order-43-description"})
+    assert status == 202 and queued["status_url"] == f"/prod/v1/jobs/{queued['job_id']}" == headers["Location"]
+    assert job(queued["job_id"])[0] == 200 and job(queued["job_id"], key_id="another-key")[0] == 404
+
+
 def test_a_job_is_visible_only_to_the_key_that_created_it(api):
     job_id = generate({"task": "product_description", "input": {"product_id": "bk-frieren-14"}})[2]["job_id"]
     assert job(job_id, key_id="another-key")[::2] == (404, {"error": "unknown_job", "message": job(
