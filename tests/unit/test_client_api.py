@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import time
 from pathlib import Path
 
 import boto3
@@ -192,6 +193,72 @@ def test_a_forgotten_session_is_gone(api):
     gone = {"error": "unknown_session", "message": "no such session for this client"}
     assert call("chat", delete)[::2] == (404, gone)
     assert chat({"message": "hi", "session_id": session_id})[0] == 404
+
+
+def test_a_turn_is_stored_as_the_message_and_its_answer_with_their_id_time_and_model(api):
+    before = int(time.time())
+    answer = chat({"message": "フリーレンの新刊は？"})[2]
+    after = int(time.time())
+    stored = boto3.resource("dynamodb").Table("test-sessions").get_item(Key={"session_id": answer["session_id"]})
+    user, assistant = stored["Item"]["turns"]
+    assert before <= int(user["at"]) == int(assistant["at"]) <= after
+    assert {k: v for k, v in user.items() if k != "at"} == {
+        "role": "user", "text": "フリーレンの新刊は？", "message_id": answer["message_id"]}
+    assert {k: v for k, v in assistant.items() if k != "at"} == {
+        "role": "assistant", "text": answer["answer"], "message_id": answer["message_id"], "model_id": "local.fast-v1"}
+
+
+def test_a_session_forgotten_while_the_model_answers_is_404_and_not_started_again(api, monkeypatch):
+    session_id = chat({"message": "こんにちは"})[2]["session_id"]
+    table = boto3.resource("dynamodb").Table("test-sessions")
+    real = local.LocalProvider.converse
+
+    def forgotten_meanwhile(self, messages, **kwargs):
+        table.delete_item(Key={"session_id": session_id})
+        return real(self, messages, **kwargs)
+
+    monkeypatch.setattr(local.LocalProvider, "converse", forgotten_meanwhile)
+    status, _, body = chat({"message": "続きの質問", "session_id": session_id})
+    assert (status, body) == (404, {"error": "unknown_session",
+                                    "message": "the session ended while answering: start a new one"})
+    assert "Item" not in table.get_item(Key={"session_id": session_id}), "the answer did not start a new session"
+
+
+def test_chat_events_stay_within_their_contracts_and_name_each_model_call(api):
+    from mangaassist.chat.turn import ChatService, Turn
+    from mangaassist.flags.decisions import Decision
+    from mangaassist.models import Completion
+    from mangaassist.rest import Caller
+
+    decision = Decision(feature="chat", enabled=True, model_id="local.fast-v1", model_rule="fast", max_tokens=500,
+                        prompt_version="v2", daily_token_budget=1000, over_budget="downgrade", shadow_model_id=None,
+                        shadow_texts=False)
+    turn = Turn(caller=Caller(client_id="k1", user_id="u" * 300, tier="free", verified=True), session_id="sess_1",
+                session=None, existing=False, message="あ" * 5000, message_id="msg_1", decision=decision,
+                model_id="local.fast-v1", budget_action="downgraded", found=[], messages=[], system="")
+    made = (("途中", "error", "local.fast-v1"), ("答え", "end_turn", "local.deep-v1"))  # a failed call, its fallback
+    completions = [Completion(text=text, stop_reason=stop, input_tokens=10, output_tokens=3, latency_ms=5,
+                              model_id=model_id, provider="local", estimated_cost_usd=0.0)
+                   for text, stop, model_id in made]
+    service = ChatService(sessions=None, flags=None, budgets=None, providers=None, embedder=None, store=None,
+                          publish=None)
+    received, *calls = service.events(turn, completions, channel="websocket", connection_id="c" * 300)
+    for event in (received, *calls):
+        contracts.validate_detail(event.source, event.detail_type, event.detail)
+    assert received.detail == {"version": "1", "session_id": "sess_1", "message_id": "msg_1", "text": "あ" * 4000,
+                               "channel": "websocket", "customer_id": "u" * 200, "connection_id": "c" * 200}
+    assert [(c.detail["request_id"], c.detail["model_id"]) for c in calls] == [
+        ("msg_1", "local.fast-v1"), ("msg_1-1", "local.deep-v1")]
+    assert {(c.detail["correlation_id"], c.detail["model_rule"], c.detail["prompt_version"], c.detail["budget_action"])
+            for c in calls} == {("sess_1", "fast", "v2", "downgraded")}
+
+
+def test_an_api_error_reads_as_its_message_wherever_it_is_logged():
+    from mangaassist.rest import ApiError
+
+    error = ApiError(404, "unknown_session", "no such session for this client", headers={"X": "1"}, path="session_id")
+    assert (str(error), error.status, error.code, error.headers, error.details) == (
+        "no such session for this client", 404, "unknown_session", {"X": "1"}, {"path": "session_id"})
 
 
 def test_an_unknown_session_is_404(api):
