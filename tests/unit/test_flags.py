@@ -130,6 +130,36 @@ def test_nonsense_values_fall_back_per_aspect():
     assert (decision.max_tokens, decision.over_budget, decision.daily_token_budget) == (500, "downgrade", 0)
 
 
+def test_zero_or_one_token_limits_and_a_zero_budget_are_read_as_meant():
+    document = copy.deepcopy(DOCUMENT)
+    document["chat_max_tokens"]["default"] = 0
+    document["chat_daily_token_budget"]["default"] = 0
+    assert (decide(book(document)[0], "u1").max_tokens, decide(book(document)[0], "u1").daily_token_budget) == (500, 0)
+    document["chat_max_tokens"]["default"] = 1
+    document["chat_daily_token_budget"]["default"] = True
+    assert (decide(book(document)[0], "u1").max_tokens, decide(book(document)[0], "u1").daily_token_budget) == (1, 0)
+
+
+def test_a_flag_may_name_a_model_id_outright():
+    document = copy.deepcopy(DOCUMENT)
+    document["chat_model"] = {"default": "anthropic.claude-3-opus-20240229-v1:0", "boolean_type": False}
+    decision = decide(book(document)[0], "u1")
+    assert (decision.model_id, decision.model_rule) == ("anthropic.claude-3-opus-20240229-v1:0",) * 2
+
+
+def test_the_evaluation_context_carries_the_feature_tier_user_and_both_hashes():
+    flags, _ = book()
+    assert flags.context("chat", tier="premium", subject="user-1", request_id="sess_1", user_id="user-1") == {
+        "feature": "chat", "tier": "premium", "user_id": "user-1", "user_hash": stable_hash("user-1"),
+        "request_hash": stable_hash("sess_1")}
+    assert flags.context("generate", tier="free", subject="sess_1", request_id="r", user_id=None)["user_id"] == ""
+
+
+def test_the_user_hash_is_the_same_in_every_release():
+    """A user must not change sides of a rollout because the service was redeployed."""
+    assert (stable_hash("user-1"), stable_hash("sess_1")) == (14322161379998172594, 9999053772423137868)
+
+
 def test_shadow_mode_samples_five_percent_of_requests():
     flags, _ = book()
     shadowed = sum(decide(flags, "u1", request=f"req-{i}").shadow_model_id == FALLBACK for i in range(4000))
@@ -153,6 +183,27 @@ def test_a_budget_is_read_at_most_once_per_ttl_and_spent_at_its_value():
     assert not budgets.exhausted("chat", 1000), "the container trusts its reading for ttl_seconds"
     now[0] += 11
     assert budgets.exhausted("chat", 1000) and usage.reads == 2
+
+
+def test_a_budget_is_spent_at_its_last_token_and_read_for_its_own_feature():
+    class PerFeature(Usage):
+        def tokens(self, day, feature):
+            return {"chat": 1, "generate": 0}[feature]
+
+    budgets = Budgets(PerFeature(0))
+    assert budgets.exhausted("chat", 1) and not budgets.exhausted("generate", 1)
+
+
+def test_a_container_rereads_a_budget_every_ten_seconds_by_default():
+    usage, now = Usage(1), [1000.0]
+    budgets = Budgets(usage, clock=lambda: now[0])
+    budgets.used_today("chat")
+    now[0] += 9.9
+    budgets.used_today("chat")
+    assert usage.reads == 1
+    now[0] = 1010.0
+    budgets.used_today("chat")
+    assert usage.reads == 2
 
 
 def test_an_unreadable_usage_table_never_blocks_a_request():
