@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import re
 import time
 from pathlib import Path
 
@@ -326,6 +327,40 @@ def test_a_verified_token_names_the_user_and_a_client_cannot_claim_a_tier(api):
     assert (claimed.user_id, claimed.tier, claimed.verified) == ("cust_77", "free", False)
 
 
+def test_a_request_without_an_api_key_or_token_is_the_anonymous_free_client():
+    from mangaassist.rest import Caller, caller
+
+    assert caller({}) == Caller(client_id="anonymous", user_id=None, tier="free", verified=False)
+    assert caller({"requestContext": {"authorizer": {"sub": "user-1", "tier": "gold"}}}, "cust_77") == Caller(
+        client_id="anonymous", user_id="user-1", tier="free", verified=True), "an unknown tier is free"
+
+
+def test_a_deadline_is_the_invocations_time_left_less_the_margin_never_past_api_gateways():
+    from mangaassist.rest import Deadline
+
+    assert Deadline.for_invocation(Context(remaining_ms=2000)).left() == pytest.approx(0.5, abs=1e-3)
+    assert Deadline.for_invocation(Context(remaining_ms=900_000)).left() == pytest.approx(27.5, abs=1e-3)
+    assert Deadline.for_invocation(None).left() == pytest.approx(27.5, abs=1e-3)
+    assert Deadline.for_invocation(Context(remaining_ms=1000)).left() == 0.0
+
+
+def test_work_runs_while_time_is_left_and_never_starts_once_it_is_gone():
+    import threading
+
+    from mangaassist.rest import Deadline, DeadlineExceeded
+
+    now = [100.0]
+    deadline = Deadline(0.5, clock=lambda: now[0])
+    assert deadline.run(lambda: "answered") == "answered"
+    now[0] += 0.5
+    started = threading.Event()
+    with pytest.raises(DeadlineExceeded):
+        deadline.run(started.set)
+    assert not started.wait(0.2) and deadline.left() == 0.0
+    now[0] += 60
+    assert deadline.left() == 0.0
+
+
 def rest_caller(event, claimed):
     from mangaassist import rest
 
@@ -475,6 +510,41 @@ def test_a_job_submitted_with_an_idempotency_key_is_its_clients_under_the_stage_
     status, headers, queued = generate(body, {"Idempotency-Key": "order-43-description"})
     assert status == 202 and queued["status_url"] == f"/prod/v1/jobs/{queued['job_id']}" == headers["Location"]
     assert job(queued["job_id"])[0] == 200 and job(queued["job_id"], key_id="another-key")[0] == 404
+
+
+def test_the_status_url_keeps_a_custom_domains_base_path_and_only_a_true_prefix():
+    base_path = submit_module.base_path
+    assert base_path({"requestContext": {"path": "/manga/v1/generate"}, "path": "/v1/generate"}) == "/manga"
+    assert base_path({"requestContext": {"path": "/v1/generate/"}, "path": "/v1/generate"}) == ""
+    assert base_path({"requestContext": {"path": "/prod/v1/generate"}}) == ""
+    assert base_path({}) == ""
+
+
+def test_an_unknown_job_is_404_naming_it(api):
+    assert job("job_doesnotexist00")[::2] == (404, {
+        "error": "unknown_job", "message": "no job 'job_doesnotexist00' for this client (jobs are kept 30 days)"})
+
+
+def test_idempotency_keys_are_told_apart_and_a_bodys_key_order_is_not_a_different_body(api):
+    body = {"task": "product_description", "input": {"product_id": "bk-frieren-14"}}
+    status, _, first = generate(body, {"Idempotency-Key": "order-44"})
+    reordered = json.dumps({"input": body["input"], "task": body["task"]})
+    assert generate(reordered, {"Idempotency-Key": "order-44"})[::2] == (202, first)
+    other = generate({**body, "input": {"product_id": "bk-onepiece-107"}}, {"Idempotency-Key": "order-45"})
+    assert other[0] == 202 and other[2]["job_id"] != first["job_id"]
+    assert re.fullmatch(r"job_[0-9a-f]{20}", first["job_id"])
+    (claim,) = [i for i in boto3.resource("dynamodb").Table("test-idempotency").scan()["Items"]
+                if i["status"] == "COMPLETED" and first["job_id"] in i.get("data", "")]
+    assert abs(int(claim["expiration"]) - time.time() - 24 * 3600) < 60, "a key is kept 24 hours"
+
+
+def test_a_bad_or_reused_idempotency_key_says_what_is_wrong(api):
+    body = {"task": "product_description", "input": {"product_id": "bk-frieren-14"}}
+    assert generate(body, {"Idempotency-Key": "has spaces"})[::2] == (400, {
+        "error": "invalid_idempotency_key", "message": "Idempotency-Key must be 1-128 printable ASCII characters"})
+    generate(body, {"Idempotency-Key": "order-46"})
+    assert generate({**body, "task": "review_summary"}, {"Idempotency-Key": "order-46"})[::2] == (422, {
+        "error": "idempotency_key_reused", "message": "this Idempotency-Key was used with a different body"})
 
 
 def test_a_job_is_visible_only_to_the_key_that_created_it(api):
