@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import re
+import time
 from pathlib import Path
 
 import boto3
@@ -194,6 +196,72 @@ def test_a_forgotten_session_is_gone(api):
     assert chat({"message": "hi", "session_id": session_id})[0] == 404
 
 
+def test_a_turn_is_stored_as_the_message_and_its_answer_with_their_id_time_and_model(api):
+    before = int(time.time())
+    answer = chat({"message": "フリーレンの新刊は？"})[2]
+    after = int(time.time())
+    stored = boto3.resource("dynamodb").Table("test-sessions").get_item(Key={"session_id": answer["session_id"]})
+    user, assistant = stored["Item"]["turns"]
+    assert before <= int(user["at"]) == int(assistant["at"]) <= after
+    assert {k: v for k, v in user.items() if k != "at"} == {
+        "role": "user", "text": "フリーレンの新刊は？", "message_id": answer["message_id"]}
+    assert {k: v for k, v in assistant.items() if k != "at"} == {
+        "role": "assistant", "text": answer["answer"], "message_id": answer["message_id"], "model_id": "local.fast-v1"}
+
+
+def test_a_session_forgotten_while_the_model_answers_is_404_and_not_started_again(api, monkeypatch):
+    session_id = chat({"message": "こんにちは"})[2]["session_id"]
+    table = boto3.resource("dynamodb").Table("test-sessions")
+    real = local.LocalProvider.converse
+
+    def forgotten_meanwhile(self, messages, **kwargs):
+        table.delete_item(Key={"session_id": session_id})
+        return real(self, messages, **kwargs)
+
+    monkeypatch.setattr(local.LocalProvider, "converse", forgotten_meanwhile)
+    status, _, body = chat({"message": "続きの質問", "session_id": session_id})
+    assert (status, body) == (404, {"error": "unknown_session",
+                                    "message": "the session ended while answering: start a new one"})
+    assert "Item" not in table.get_item(Key={"session_id": session_id}), "the answer did not start a new session"
+
+
+def test_chat_events_stay_within_their_contracts_and_name_each_model_call(api):
+    from mangaassist.chat.turn import ChatService, Turn
+    from mangaassist.flags.decisions import Decision
+    from mangaassist.models import Completion
+    from mangaassist.rest import Caller
+
+    decision = Decision(feature="chat", enabled=True, model_id="local.fast-v1", model_rule="fast", max_tokens=500,
+                        prompt_version="v2", daily_token_budget=1000, over_budget="downgrade", shadow_model_id=None,
+                        shadow_texts=False)
+    turn = Turn(caller=Caller(client_id="k1", user_id="u" * 300, tier="free", verified=True), session_id="sess_1",
+                session=None, existing=False, message="あ" * 5000, message_id="msg_1", decision=decision,
+                model_id="local.fast-v1", budget_action="downgraded", found=[], messages=[], system="")
+    made = (("途中", "error", "local.fast-v1"), ("答え", "end_turn", "local.deep-v1"))  # a failed call, its fallback
+    completions = [Completion(text=text, stop_reason=stop, input_tokens=10, output_tokens=3, latency_ms=5,
+                              model_id=model_id, provider="local", estimated_cost_usd=0.0)
+                   for text, stop, model_id in made]
+    service = ChatService(sessions=None, flags=None, budgets=None, providers=None, embedder=None, store=None,
+                          publish=None)
+    received, *calls = service.events(turn, completions, channel="websocket", connection_id="c" * 300)
+    for event in (received, *calls):
+        contracts.validate_detail(event.source, event.detail_type, event.detail)
+    assert received.detail == {"version": "1", "session_id": "sess_1", "message_id": "msg_1", "text": "あ" * 4000,
+                               "channel": "websocket", "customer_id": "u" * 200, "connection_id": "c" * 200}
+    assert [(c.detail["request_id"], c.detail["model_id"]) for c in calls] == [
+        ("msg_1", "local.fast-v1"), ("msg_1-1", "local.deep-v1")]
+    assert {(c.detail["correlation_id"], c.detail["model_rule"], c.detail["prompt_version"], c.detail["budget_action"])
+            for c in calls} == {("sess_1", "fast", "v2", "downgraded")}
+
+
+def test_an_api_error_reads_as_its_message_wherever_it_is_logged():
+    from mangaassist.rest import ApiError
+
+    error = ApiError(404, "unknown_session", "no such session for this client", headers={"X": "1"}, path="session_id")
+    assert (str(error), error.status, error.code, error.headers, error.details) == (
+        "no such session for this client", 404, "unknown_session", {"X": "1"}, {"path": "session_id"})
+
+
 def test_an_unknown_session_is_404(api):
     status, _, body = chat({"message": "hi", "session_id": "sess_doesnotexist0"})
     assert (status, body["error"]) == (404, "unknown_session") and body["message"]
@@ -257,6 +325,40 @@ def test_a_verified_token_names_the_user_and_a_client_cannot_claim_a_tier(api):
     assert (verified.user_id, verified.tier, verified.verified) == ("user-1", "premium", True)
     claimed = rest_caller(request("POST", "/v1/chat", {}, authorizer={"tier": "premium"}), "cust_77")
     assert (claimed.user_id, claimed.tier, claimed.verified) == ("cust_77", "free", False)
+
+
+def test_a_request_without_an_api_key_or_token_is_the_anonymous_free_client():
+    from mangaassist.rest import Caller, caller
+
+    assert caller({}) == Caller(client_id="anonymous", user_id=None, tier="free", verified=False)
+    assert caller({"requestContext": {"authorizer": {"sub": "user-1", "tier": "gold"}}}, "cust_77") == Caller(
+        client_id="anonymous", user_id="user-1", tier="free", verified=True), "an unknown tier is free"
+
+
+def test_a_deadline_is_the_invocations_time_left_less_the_margin_never_past_api_gateways():
+    from mangaassist.rest import Deadline
+
+    assert Deadline.for_invocation(Context(remaining_ms=2000)).left() == pytest.approx(0.5, abs=1e-3)
+    assert Deadline.for_invocation(Context(remaining_ms=900_000)).left() == pytest.approx(27.5, abs=1e-3)
+    assert Deadline.for_invocation(None).left() == pytest.approx(27.5, abs=1e-3)
+    assert Deadline.for_invocation(Context(remaining_ms=1000)).left() == 0.0
+
+
+def test_work_runs_while_time_is_left_and_never_starts_once_it_is_gone():
+    import threading
+
+    from mangaassist.rest import Deadline, DeadlineExceeded
+
+    now = [100.0]
+    deadline = Deadline(0.5, clock=lambda: now[0])
+    assert deadline.run(lambda: "answered") == "answered"
+    now[0] += 0.5
+    started = threading.Event()
+    with pytest.raises(DeadlineExceeded):
+        deadline.run(started.set)
+    assert not started.wait(0.2) and deadline.left() == 0.0
+    now[0] += 60
+    assert deadline.left() == 0.0
 
 
 def rest_caller(event, claimed):
@@ -401,6 +503,48 @@ def test_the_same_idempotency_key_and_body_is_the_same_job_another_body_is_422(a
     assert generate(body, {"Idempotency-Key": "has spaces"})[2]["error"] == "invalid_idempotency_key"
     assert len(boto3.client("sqs").receive_message(QueueUrl=boto3.client("sqs").get_queue_url(
         QueueName="test-jobs")["QueueUrl"], MaxNumberOfMessages=10).get("Messages", [])) == 2
+
+
+def test_a_job_submitted_with_an_idempotency_key_is_its_clients_under_the_stage_path(api):
+    body = {"task": "product_description", "input": {"product_id": "bk-frieren-14"}}
+    status, headers, queued = generate(body, {"Idempotency-Key": "order-43-description"})
+    assert status == 202 and queued["status_url"] == f"/prod/v1/jobs/{queued['job_id']}" == headers["Location"]
+    assert job(queued["job_id"])[0] == 200 and job(queued["job_id"], key_id="another-key")[0] == 404
+
+
+def test_the_status_url_keeps_a_custom_domains_base_path_and_only_a_true_prefix():
+    base_path = submit_module.base_path
+    assert base_path({"requestContext": {"path": "/manga/v1/generate"}, "path": "/v1/generate"}) == "/manga"
+    assert base_path({"requestContext": {"path": "/v1/generate/"}, "path": "/v1/generate"}) == ""
+    assert base_path({"requestContext": {"path": "/prod/v1/generate"}}) == ""
+    assert base_path({}) == ""
+
+
+def test_an_unknown_job_is_404_naming_it(api):
+    assert job("job_doesnotexist00")[::2] == (404, {
+        "error": "unknown_job", "message": "no job 'job_doesnotexist00' for this client (jobs are kept 30 days)"})
+
+
+def test_idempotency_keys_are_told_apart_and_a_bodys_key_order_is_not_a_different_body(api):
+    body = {"task": "product_description", "input": {"product_id": "bk-frieren-14"}}
+    status, _, first = generate(body, {"Idempotency-Key": "order-44"})
+    reordered = json.dumps({"input": body["input"], "task": body["task"]})
+    assert generate(reordered, {"Idempotency-Key": "order-44"})[::2] == (202, first)
+    other = generate({**body, "input": {"product_id": "bk-onepiece-107"}}, {"Idempotency-Key": "order-45"})
+    assert other[0] == 202 and other[2]["job_id"] != first["job_id"]
+    assert re.fullmatch(r"job_[0-9a-f]{20}", first["job_id"])
+    (claim,) = [i for i in boto3.resource("dynamodb").Table("test-idempotency").scan()["Items"]
+                if i["status"] == "COMPLETED" and first["job_id"] in i.get("data", "")]
+    assert abs(int(claim["expiration"]) - time.time() - 24 * 3600) < 60, "a key is kept 24 hours"
+
+
+def test_a_bad_or_reused_idempotency_key_says_what_is_wrong(api):
+    body = {"task": "product_description", "input": {"product_id": "bk-frieren-14"}}
+    assert generate(body, {"Idempotency-Key": "has spaces"})[::2] == (400, {
+        "error": "invalid_idempotency_key", "message": "Idempotency-Key must be 1-128 printable ASCII characters"})
+    generate(body, {"Idempotency-Key": "order-46"})
+    assert generate({**body, "task": "review_summary"}, {"Idempotency-Key": "order-46"})[::2] == (422, {
+        "error": "idempotency_key_reused", "message": "this Idempotency-Key was used with a different body"})
 
 
 def test_a_job_is_visible_only_to_the_key_that_created_it(api):

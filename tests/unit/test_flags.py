@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from aws_lambda_powertools.utilities.feature_flags import FeatureFlags
 from aws_lambda_powertools.utilities.feature_flags.base import StoreProvider
 from aws_lambda_powertools.utilities.feature_flags.exceptions import ConfigurationStoreError
 
+from mangaassist.chat.turn import seconds_to_midnight_utc
 from mangaassist.flags import shadow
 from mangaassist.flags.budget import Budgets
 from mangaassist.flags.decisions import FlagBook, stable_hash
@@ -126,6 +130,36 @@ def test_nonsense_values_fall_back_per_aspect():
     assert (decision.max_tokens, decision.over_budget, decision.daily_token_budget) == (500, "downgrade", 0)
 
 
+def test_zero_or_one_token_limits_and_a_zero_budget_are_read_as_meant():
+    document = copy.deepcopy(DOCUMENT)
+    document["chat_max_tokens"]["default"] = 0
+    document["chat_daily_token_budget"]["default"] = 0
+    assert (decide(book(document)[0], "u1").max_tokens, decide(book(document)[0], "u1").daily_token_budget) == (500, 0)
+    document["chat_max_tokens"]["default"] = 1
+    document["chat_daily_token_budget"]["default"] = True
+    assert (decide(book(document)[0], "u1").max_tokens, decide(book(document)[0], "u1").daily_token_budget) == (1, 0)
+
+
+def test_a_flag_may_name_a_model_id_outright():
+    document = copy.deepcopy(DOCUMENT)
+    document["chat_model"] = {"default": "anthropic.claude-3-opus-20240229-v1:0", "boolean_type": False}
+    decision = decide(book(document)[0], "u1")
+    assert (decision.model_id, decision.model_rule) == ("anthropic.claude-3-opus-20240229-v1:0",) * 2
+
+
+def test_the_evaluation_context_carries_the_feature_tier_user_and_both_hashes():
+    flags, _ = book()
+    assert flags.context("chat", tier="premium", subject="user-1", request_id="sess_1", user_id="user-1") == {
+        "feature": "chat", "tier": "premium", "user_id": "user-1", "user_hash": stable_hash("user-1"),
+        "request_hash": stable_hash("sess_1")}
+    assert flags.context("generate", tier="free", subject="sess_1", request_id="r", user_id=None)["user_id"] == ""
+
+
+def test_the_user_hash_is_the_same_in_every_release():
+    """A user must not change sides of a rollout because the service was redeployed."""
+    assert (stable_hash("user-1"), stable_hash("sess_1")) == (14322161379998172594, 9999053772423137868)
+
+
 def test_shadow_mode_samples_five_percent_of_requests():
     flags, _ = book()
     shadowed = sum(decide(flags, "u1", request=f"req-{i}").shadow_model_id == FALLBACK for i in range(4000))
@@ -151,12 +185,95 @@ def test_a_budget_is_read_at_most_once_per_ttl_and_spent_at_its_value():
     assert budgets.exhausted("chat", 1000) and usage.reads == 2
 
 
+def test_a_budget_is_spent_at_its_last_token_and_read_for_its_own_feature():
+    class PerFeature(Usage):
+        def tokens(self, day, feature):
+            return {"chat": 1, "generate": 0}[feature]
+
+    budgets = Budgets(PerFeature(0))
+    assert budgets.exhausted("chat", 1) and not budgets.exhausted("generate", 1)
+
+
+def test_a_container_rereads_a_budget_every_ten_seconds_by_default():
+    usage, now = Usage(1), [1000.0]
+    budgets = Budgets(usage, clock=lambda: now[0])
+    budgets.used_today("chat")
+    now[0] += 9.9
+    budgets.used_today("chat")
+    assert usage.reads == 1
+    now[0] = 1010.0
+    budgets.used_today("chat")
+    assert usage.reads == 2
+
+
 def test_an_unreadable_usage_table_never_blocks_a_request():
     class Broken:
         def tokens(self, day, feature):
             raise RuntimeError("throttled")
 
     assert Budgets(Broken()).exhausted("chat", 1) is False
+
+
+def test_a_budget_reading_is_trusted_for_less_than_ttl_seconds_whatever_it_counts():
+    usage, now = Usage(5), [1_000_000.0]
+    budgets = Budgets(usage, ttl_seconds=10, clock=lambda: now[0])
+    assert budgets.used_today("chat") == budgets.used_today("chat") == 5 and usage.reads == 1
+    now[0] += 10
+    usage.used = 7
+    assert budgets.used_today("chat") == 7 and usage.reads == 2, "a reading exactly ttl_seconds old is read again"
+
+
+def test_an_unreadable_usage_table_keeps_the_last_reading_and_says_which_feature(caplog):
+    class Flaky(Usage):
+        def tokens(self, day, feature):
+            if self.reads:
+                raise RuntimeError("throttled")
+            return super().tokens(day, feature)
+
+    now = [1000.0]
+    budgets = Budgets(Flaky(1000), ttl_seconds=10, clock=lambda: now[0])
+    assert budgets.exhausted("chat", 1000)
+    now[0] += 11
+    with caplog.at_level("WARNING", logger="mangaassist.flags.budget"):
+        assert budgets.exhausted("chat", 1000), "a failed reread keeps the last reading"
+    assert [r.getMessage() for r in caplog.records] == [
+        "usage table unreadable, budget for chat not enforced this time: throttled"]
+
+
+@pytest.fixture
+def tokyo_local_time():
+    """The machine's zone is UTC+9 (a developer's laptop in Tokyo), not Lambda's UTC."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "JST-9"
+    time.tzset()
+    yield
+    if before is None:
+        os.environ.pop("TZ")
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+def test_the_budget_day_is_the_utc_day_whatever_the_machines_zone(tokyo_local_time):
+    days = []
+
+    class DayRecorder:
+        def tokens(self, day, feature):
+            days.append((day, feature))
+            return 0
+
+    at = datetime(2026, 3, 1, 20, 0, tzinfo=UTC).timestamp()  # already 2 March in Tokyo
+    Budgets(DayRecorder(), clock=lambda: at).used_today("chat")
+    assert days == [("2026-03-01", "chat")]
+
+
+def test_a_spent_budget_retries_at_the_next_utc_midnight_whatever_the_machines_zone(tokyo_local_time):
+    def at(hour, minute, second, microsecond=0):
+        return datetime(2026, 3, 1, hour, minute, second, microsecond, tzinfo=UTC).timestamp()
+
+    assert seconds_to_midnight_utc(at(12, 34, 56, 1)) == 11 * 3600 + 25 * 60 + 3  # 11:25:03.999999, whole seconds
+    assert seconds_to_midnight_utc(at(23, 59, 59, 500_000)) == 1, "never 0: a client would retry at once"
+    assert seconds_to_midnight_utc(at(0, 0, 0)) == 86400
 
 
 @pytest.mark.parametrize("a, b, low, high", [

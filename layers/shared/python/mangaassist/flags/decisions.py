@@ -83,7 +83,7 @@ class FlagBook:
             feature=feature, enabled=bool(flag("enabled")), model_id=model_id, model_rule=rule,
             max_tokens=_positive(flag("max_tokens"), defaults["max_tokens"]),
             prompt_version=str(flag("prompt_version") or "v1"),
-            daily_token_budget=_positive(flag("daily_token_budget"), 0, allow_zero=True),
+            daily_token_budget=_positive(flag("daily_token_budget"), 0),
             over_budget="refuse" if flag("over_budget") == "refuse" else "downgrade",
             shadow_model_id=shadow_id if shadow_id != model_id else None,
             shadow_texts=bool(flag("shadow_texts")),
@@ -98,8 +98,9 @@ class FlagBook:
         return str(self.models["fast"])
 
 
-def _positive(value, default: int, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (value == 0 and not allow_zero):
+def _positive(value, default: int) -> int:
+    """``value`` if it is a positive integer, else ``default`` (0 for a budget: no budget)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         return default
     return value
 

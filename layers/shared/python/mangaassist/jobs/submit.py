@@ -51,7 +51,7 @@ class JobDesk:
                 user_id=caller.user_id)))
         key = header(headers, "Idempotency-Key")
         if key is None:
-            return self._queue(request, caller, base_path)
+            return self._queue(request, caller.client_id, base_path)
         if not IDEMPOTENCY_KEY.fullmatch(key):
             raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-128 printable ASCII characters")
         from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -73,12 +73,11 @@ class JobDesk:
                            headers={"Retry-After": "1"}) from exc
 
     def _submit(self, submission: dict) -> dict:
-        caller = Caller(client_id=submission["client_id"], user_id=None, tier="free", verified=False)
-        return self._queue(submission["request"], caller, submission["base_path"])
+        return self._queue(submission["request"], submission["client_id"], submission["base_path"])
 
-    def _queue(self, request: dict, caller: Caller, base_path: str) -> dict:
+    def _queue(self, request: dict, client_id: str, base_path: str) -> dict:
         job_id = "job_" + uuid.uuid4().hex[:20]
-        self.jobs.create(job_id, client_id=caller.client_id, task=request["task"], input=request["input"],
+        self.jobs.create(job_id, client_id=client_id, task=request["task"], input=request["input"],
                          callback_url=request.get("callback_url"))
         try:
             self.send(job_id)
