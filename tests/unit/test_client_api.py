@@ -663,3 +663,89 @@ def test_a_failing_shadow_model_changes_nothing_for_the_client(flags_document, a
     local.inject_fault("local.deep-v1", local.Fault("ThrottlingException"), count=10)
     status, _, answer = chat({"message": "フリーレンの新刊は？"}, authorizer=OUTSIDE_THE_CANDIDATE_ROLLOUT)
     assert status == 200 and api.of("ShadowCompared") == []
+
+
+# --- the flags, the idempotency claim and a failed queue on a job submission ---------------------
+PRODUCT_DESCRIPTION = {"task": "product_description", "input": {"product_id": "bk-frieren-14"}}
+
+
+def queued_messages() -> list[dict]:
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName="test-jobs")["QueueUrl"]
+    return sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+
+
+def stored(table: str) -> list[dict]:
+    return boto3.resource("dynamodb").Table(f"test-{table}").scan()["Items"]
+
+
+def test_a_paused_generate_answers_503_with_retry_after_and_stores_and_queues_nothing(flags_document, api):
+    flags_document["generate_enabled"]["default"] = False
+    status, headers, body = generate(PRODUCT_DESCRIPTION, {"Idempotency-Key": "order-50"})
+    assert (status, body, headers["Retry-After"]) == (503, {
+        "error": "feature_paused", "message": "generate is paused by its operators; retry later"}, "30")
+    assert stored("jobs") == [] and queued_messages() == []
+    assert stored("idempotency") == [], "a refused submission claims no key"
+    flags_document["generate_enabled"]["default"] = True
+    status, _, queued = generate(PRODUCT_DESCRIPTION, {"Idempotency-Key": "order-50"})
+    assert status == 202 and [j["job_id"] for j in stored("jobs")] == [queued["job_id"]], "the same key then works"
+
+
+def test_the_generate_flags_are_decided_for_the_callers_tier_and_user(flags_document, api):
+    flags_document["generate_enabled"]["rules"] = {"paused for premium user-9 on generate": {
+        "when_match": False, "conditions": [{"action": "EQUALS", "key": "tier", "value": "premium"},
+                                            {"action": "EQUALS", "key": "user_id", "value": "user-9"},
+                                            {"action": "EQUALS", "key": "feature", "value": "generate"}]}}
+
+    def submit(authorizer):
+        return call("generate", request("POST", "/v1/generate", PRODUCT_DESCRIPTION, authorizer=authorizer))[::2]
+
+    assert submit({"sub": "user-9", "tier": "premium"})[1]["error"] == "feature_paused"
+    assert submit({"sub": "user-8", "tier": "premium"})[0] == 202
+    assert submit({"sub": "user-9", "tier": "free"})[0] == 202
+    assert len(stored("jobs")) == 2
+
+
+def test_a_generate_decision_hashes_the_user_or_else_the_key_and_a_fresh_request_id(flags_document, api,
+                                                                                    monkeypatch):
+    from mangaassist.flags import decisions
+
+    book = decisions.flag_book()
+    seen = []
+    real = book.decide
+
+    def spy(feature, context):
+        seen.append((feature, context))
+        return real(feature, context)
+
+    monkeypatch.setattr(book, "decide", spy)
+    call("generate", request("POST", "/v1/generate", PRODUCT_DESCRIPTION, authorizer={"sub": "user-9",
+                                                                                      "tier": "premium"}))
+    generate(PRODUCT_DESCRIPTION)
+    generate(PRODUCT_DESCRIPTION)
+    (signed_in, user), (anonymous, key), (_, again) = seen
+    assert signed_in == anonymous == "generate"
+    assert {k: v for k, v in user.items() if k != "request_hash"} == {
+        "feature": "generate", "tier": "premium", "user_id": "user-9", "user_hash": decisions.stable_hash("user-9")}
+    assert {k: v for k, v in key.items() if k != "request_hash"} == {
+        "feature": "generate", "tier": "free", "user_id": "", "user_hash": decisions.stable_hash("k1a2b3c4d5")}
+    assert len({user["request_hash"], key["request_hash"], again["request_hash"]}) == 3, "a new request id each time"
+    assert decisions.stable_hash("None") not in {user["request_hash"], key["request_hash"]}
+
+
+def test_a_spent_generate_budget_downgrades_by_default_and_refuses_when_the_flag_says(flags_document, api):
+    from datetime import UTC, datetime
+
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    boto3.client("dynamodb").put_item(TableName="test-usage", Item={
+        "pk": {"S": f"day#{day}"}, "sk": {"S": "feature#generate"}, "input_tokens": {"N": "5000000"},
+        "output_tokens": {"N": "1"}})
+    status, _, queued = generate(PRODUCT_DESCRIPTION)
+    assert status == 202 and len(queued_messages()) == 1, "downgraded: the job still runs"
+    flags_document["generate_over_budget"]["default"] = "refuse"
+    status, headers, body = generate(PRODUCT_DESCRIPTION, {"Idempotency-Key": "order-51"})
+    assert (status, body) == (429, {"error": "budget_exhausted", "message": "today's token budget for generate is "
+                                                                           "spent; retry after midnight UTC"})
+    assert 0 < int(headers["Retry-After"]) <= 86400
+    assert len(stored("jobs")) == 1 and stored("idempotency") == [], "the refusal stored and claimed nothing"
+
