@@ -749,3 +749,73 @@ def test_a_spent_generate_budget_downgrades_by_default_and_refuses_when_the_flag
     assert 0 < int(headers["Retry-After"]) <= 86400
     assert len(stored("jobs")) == 1 and stored("idempotency") == [], "the refusal stored and claimed nothing"
 
+
+def test_a_keys_in_progress_claim_expires_with_the_invocations_remaining_time(api):
+    before = int(time.time() * 1000)
+    event = request("POST", "/v1/generate", PRODUCT_DESCRIPTION, headers={"Idempotency-Key": "order-52"})
+    assert call("generate", event, Context(remaining_ms=7_000))[0] == 202
+    after = int(time.time() * 1000)
+    (claim,) = stored("idempotency")
+    assert before + 7_000 <= int(claim["in_progress_expiration"]) <= after + 7_000
+
+
+def test_the_same_key_while_its_first_request_is_in_progress_is_409_retry_after_1(api, monkeypatch):
+    desk = submit_module.job_desk()
+    real_send = desk.send
+    overlapping = []
+
+    def send_after_a_retry(job_id):
+        if not overlapping:  # the client retries while the first request is still queueing its job
+            overlapping.append(generate(PRODUCT_DESCRIPTION, {"Idempotency-Key": "order-53"}))
+        real_send(job_id)
+
+    monkeypatch.setattr(desk, "send", send_after_a_retry)
+    status, _, queued = generate(PRODUCT_DESCRIPTION, {"Idempotency-Key": "order-53"})
+    ((retry_status, retry_headers, retry_body),) = overlapping
+    assert (retry_status, retry_body, retry_headers["Retry-After"]) == (409, {
+        "error": "in_progress", "message": "a request with this Idempotency-Key is being processed; retry"}, "1")
+    assert status == 202 and [j["job_id"] for j in stored("jobs")] == [queued["job_id"]]
+    assert len(queued_messages()) == 1, "the 409 queued nothing"
+    assert generate(PRODUCT_DESCRIPTION, {"Idempotency-Key": "order-53"})[::2] == (202, queued), "then the same job"
+
+
+def test_a_submission_without_a_key_is_a_new_job_each_time_and_claims_nothing(api):
+    first = generate(PRODUCT_DESCRIPTION)
+    second = generate(PRODUCT_DESCRIPTION)
+    assert first[0] == second[0] == 202 and first[2]["job_id"] != second[2]["job_id"]
+    assert sorted(j["job_id"] for j in stored("jobs")) == sorted([first[2]["job_id"], second[2]["job_id"]])
+    assert len(queued_messages()) == 2 and stored("idempotency") == []
+
+
+def test_idempotency_claims_go_to_the_idempotency_table_through_the_containers_dynamodb_client(api):
+    from mangaassist import clients
+
+    writes = []
+    clients.client("dynamodb").meta.events.register(
+        "before-parameter-build.dynamodb.PutItem", lambda params, **_: writes.append(params["TableName"]))
+    status, _, queued = generate(PRODUCT_DESCRIPTION, {"Idempotency-Key": "order-54"})
+    assert status == 202 and writes == ["test-idempotency", "test-jobs"]
+    (claim,) = stored("idempotency")
+    assert claim["status"] == "COMPLETED" and queued["job_id"] in claim["data"]
+
+
+def test_a_job_that_cannot_be_queued_is_deleted_answered_500_and_its_key_can_be_retried(api, monkeypatch):
+    desk = submit_module.job_desk()
+    real_send = desk.send
+    sent = []
+
+    def queue_down(job_id):
+        sent.append(job_id)
+        raise RuntimeError("the jobs queue is down")
+
+    monkeypatch.setattr(desk, "send", queue_down)
+    assert generate(PRODUCT_DESCRIPTION, {"Idempotency-Key": "order-55"})[::2] == (500, {
+        "error": "internal_error", "message": "something went wrong on our side; it was logged",
+        "request_id": EVENT["requestContext"]["requestId"]})
+    (lost,) = sent
+    assert job(lost)[0] == 404 and stored("jobs") == [], "no job that no worker will run"
+    assert stored("idempotency") == [], "the key's claim is released"
+    monkeypatch.setattr(desk, "send", real_send)
+    status, _, queued = generate(PRODUCT_DESCRIPTION, {"Idempotency-Key": "order-55"})
+    assert status == 202 and queued["job_id"] != lost and [j["job_id"] for j in stored("jobs")] == [queued["job_id"]]
+    assert [json.loads(m["Body"]) for m in queued_messages()] == [{"job_id": queued["job_id"]}]
