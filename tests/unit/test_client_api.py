@@ -799,6 +799,22 @@ def test_idempotency_claims_go_to_the_idempotency_table_through_the_containers_d
     assert claim["status"] == "COMPLETED" and queued["job_id"] in claim["data"]
 
 
+def test_a_failing_aws_dependency_is_503_unavailable_with_retry_after(api, monkeypatch):
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    desk = submit_module.job_desk()
+    for error in (ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessage"),
+                  EndpointConnectionError(endpoint_url="https://sqs.ap-northeast-1.amazonaws.com")):
+        def queue_down(job_id, error=error):
+            raise error
+
+        monkeypatch.setattr(desk, "send", queue_down)
+        status, headers, body = generate(PRODUCT_DESCRIPTION)
+        assert (status, headers["Retry-After"], body) == (503, "2", {
+            "error": "unavailable", "message": "a service the assistant depends on is unavailable; retry shortly"})
+    assert stored("jobs") == []
+
+
 def test_a_job_that_cannot_be_queued_is_deleted_answered_500_and_its_key_can_be_retried(api, monkeypatch):
     desk = submit_module.job_desk()
     real_send = desk.send

@@ -152,7 +152,7 @@ def install_error_handlers(app) -> None:
         return answer(503, error_body("model_unavailable", "the assistant's models are unavailable; retry shortly",
                                       cause=exc.code), {"Retry-After": RETRY_AFTER_SECONDS})
 
-    @app.exception_handler((BotoCoreError, ClientError))
+    @app.exception_handler([BotoCoreError, ClientError])  # Powertools expands a list, not a tuple
     def dependency(exc: Exception):
         logger.warning("answered 503: an AWS dependency failed: %s", exc)
         return answer(503, error_body("unavailable", "a service the assistant depends on is unavailable; retry "
