@@ -835,3 +835,238 @@ def test_a_job_that_cannot_be_queued_is_deleted_answered_500_and_its_key_can_be_
     status, _, queued = generate(PRODUCT_DESCRIPTION, {"Idempotency-Key": "order-55"})
     assert status == 202 and queued["job_id"] != lost and [j["job_id"] for j in stored("jobs")] == [queued["job_id"]]
     assert [json.loads(m["Body"]) for m in queued_messages()] == [{"job_id": queued["job_id"]}]
+
+
+# --- one chat turn on stand-ins: exactly what goes to the model, the session and the events -------
+class FakeSessions:
+    def __init__(self, session=None):
+        self.session, self.reads, self.appends = session, [], []
+
+    def get(self, session_id, owner):
+        self.reads.append((session_id, owner))
+        return self.session
+
+    def append(self, session_id, owner, turns, **kwargs):
+        self.appends.append((session_id, owner, turns, kwargs))
+
+
+class FakeBudgets:
+    def __init__(self, spent=False):
+        self.spent, self.asked = spent, []
+
+    def exhausted(self, feature, budget):
+        self.asked.append((feature, budget))
+        return self.spent
+
+
+class FakeFlags:
+    fast_id = "m.fast"
+
+    def __init__(self, decision):
+        self.decision, self.contexts = decision, []
+
+    def context(self, feature, **kwargs):
+        self.contexts.append((feature, kwargs))
+        return {"feature": feature}
+
+    def decide(self, feature, context):
+        assert context == {"feature": feature}
+        return self.decision
+
+
+def a_decision(**changes):
+    from mangaassist.flags.decisions import Decision
+
+    return Decision(**{"feature": "chat", "enabled": True, "model_id": "m.chosen", "model_rule": "fast",
+                       "max_tokens": 321, "prompt_version": "v2", "daily_token_budget": 1000,
+                       "over_budget": "downgrade", "shadow_model_id": None, "shadow_texts": False, **changes})
+
+
+class FakeModels:
+    """providers(model_id, only=False): every call is recorded; ``answers`` maps a model to its Completion."""
+
+    def __init__(self, answered_by=None, text="ダンジョン飯 1 [2] がおすすめ"):
+        self.answered_by, self.text, self.chosen, self.calls = answered_by, text, [], []
+
+    def __call__(self, model_id, only=False):
+        from mangaassist.models import Completion
+
+        self.chosen.append((model_id, only))
+        models = self
+
+        class Provider:
+            def converse(self, messages, **kwargs):
+                models.calls.append((model_id, messages, kwargs))
+                return Completion(text=models.text, stop_reason="end_turn", input_tokens=11, output_tokens=7,
+                                  latency_ms=3, model_id=models.answered_by or model_id, provider="local",
+                                  estimated_cost_usd=0.25, fallback_used=models.answered_by is not None)
+
+        return Provider()
+
+
+class FakeIndex:
+    def __init__(self, hits):
+        self.hits, self.embedded, self.queries = hits, [], []
+
+    def embed(self, texts):
+        self.embedded.append(texts)
+        return [[0.5, 0.25]]
+
+    def query(self, vector, **kwargs):
+        self.queries.append((vector, kwargs))
+        return self.hits
+
+
+HITS = [("bk-frieren-14", "葬送のフリーレン 14"), ("bk-dungeon-meshi-1", "ダンジョン飯 1"), ("bk-onepiece-107", None)]
+
+
+def a_service(*, session=None, decision=None, spent=False, models=None, clock=(10.0, 10.2344)):
+    from mangaassist.chat.turn import ChatService
+    from mangaassist.search import Hit
+
+    index = FakeIndex([Hit(i, 0.9, {"title": t} if t else {}) for i, t in HITS])
+    published = []
+    ticks = iter(clock)
+    service = ChatService(sessions=FakeSessions(session), flags=FakeFlags(decision or a_decision()),
+                          budgets=FakeBudgets(spent), providers=models or FakeModels(), embedder=index, store=index,
+                          publish=lambda events: published.append(events) or [], clock=lambda: next(ticks))
+    return service, index, published
+
+
+class NoDeadline:
+    def run(self, work):
+        return work()
+
+
+def test_a_turn_answers_exactly_with_the_chosen_models_text_usage_citations_and_latency():
+    from mangaassist.chat import grounding
+    from mangaassist.rest import Caller
+
+    models = FakeModels()
+    service, index, published = a_service(models=models)
+    who = Caller(client_id="k1", user_id="u-7", tier="premium", verified=True)
+    answer = service.turn({"message": "  おすすめは？  ", "locale": "en"}, who, NoDeadline())
+    assert re.fullmatch(r"sess_[A-Za-z0-9]{24}", answer["session_id"])
+    assert re.fullmatch(r"msg_[0-9a-f]{20}", answer["message_id"])
+    assert answer == {
+        "session_id": answer["session_id"], "message_id": answer["message_id"],
+        "answer": "ダンジョン飯 1 [2] がおすすめ", "model_id": "m.chosen", "fallback": False,
+        "citations": [{"product_id": "bk-dungeon-meshi-1", "title": "ダンジョン飯 1"}],
+        "usage": {"input_tokens": 11, "output_tokens": 7, "cost_usd": 0.25}, "latency_ms": 234}
+    assert models.chosen == [("m.chosen", False)], "no shadow call without a shadow model"
+    found = grounding.products(index.hits)
+    ((model_id, messages, kwargs),) = models.calls
+    assert (model_id, messages) == ("m.chosen", [{"role": "user", "content": [{"text": "おすすめは？"}]}])
+    assert kwargs == {"system": grounding.system_prompt(found, "en", "v2"), "max_tokens": 321, "feature": "chat"}
+    assert [p.product_id for p in found] == ["bk-frieren-14", "bk-dungeon-meshi-1", "bk-onepiece-107"]
+    assert "\n[3] product_id: bk-onepiece-107\n" in kwargs["system"], "a product without a title has only its id"
+    assert index.embedded == [["おすすめは？"]]
+    assert index.queries == [([0.5, 0.25], {"k": 5, "filters": {"status": "active"}})]
+    assert service.flags.contexts == [("chat", {"tier": "premium", "user_id": "u-7", "request_id": answer["message_id"],
+                                                "subject": "u-7"})]
+    assert service.budgets.asked == [("chat", 1000)]
+    assert service.sessions.reads == []
+    ((session_id, owner, turns, options),) = service.sessions.appends
+    assert (session_id, owner, options) == (answer["session_id"], "k1", {"user_id": "u-7", "must_exist": False,
+                                                                         "seen": None})
+    assert [{k: v for k, v in t.items() if k != "at"} for t in turns] == [
+        {"role": "user", "text": "おすすめは？", "message_id": answer["message_id"]},
+        {"role": "assistant", "text": answer["answer"], "message_id": answer["message_id"], "model_id": "m.chosen"}]
+    ((received, inference),) = published
+    assert received.detail == {"version": "1", "session_id": answer["session_id"], "message_id": answer["message_id"],
+                               "text": "おすすめは？", "channel": "rest", "customer_id": "u-7"}
+    assert (inference.detail["request_id"], inference.detail["correlation_id"], inference.detail["model_rule"],
+            inference.detail["prompt_version"], "budget_action" in inference.detail) == (
+        answer["message_id"], answer["session_id"], "fast", "v2", False)
+
+
+def test_a_turn_in_a_session_gives_the_model_its_last_four_turns_and_grounds_on_the_last_question():
+    from mangaassist.chat import grounding
+    from mangaassist.rest import Caller
+
+    history = [{"role": "user" if i % 2 == 0 else "assistant", "text": f"t{i}"} for i in range(10)]
+    session = {"turns": history, "version": 5}
+    models = FakeModels()
+    service, index, _ = a_service(session=session, models=models)
+    who = Caller(client_id="k1", user_id=None, tier="free", verified=False)
+    answer = service.turn({"message": "次は？", "session_id": "sess_abc"}, who, NoDeadline())
+    assert answer["session_id"] == "sess_abc" and service.sessions.reads == [("sess_abc", "k1")]
+    ((_, messages, kwargs),) = models.calls
+    assert messages == [{"role": t["role"], "content": [{"text": t["text"]}]} for t in history[2:]] + [
+        {"role": "user", "content": [{"text": "次は？"}]}]
+    assert index.embedded == [["次は？\nt8"]], "the session's last user message helps find the series"
+    assert kwargs["system"] == grounding.system_prompt(grounding.products(index.hits), "ja", "v2")
+    assert service.flags.contexts[0][1] == {"tier": "free", "user_id": None, "request_id": answer["message_id"],
+                                            "subject": "sess_abc"}
+    ((_, _, _, options),) = service.sessions.appends
+    assert options == {"user_id": None, "must_exist": True, "seen": session}
+
+
+def test_a_shadow_model_answers_after_the_turn_unless_it_is_the_model_that_answered():
+    from mangaassist.rest import Caller
+
+    who = Caller(client_id="k1", user_id=None, tier="free", verified=False)
+    models = FakeModels()
+    service, _, published = a_service(models=models, decision=a_decision(shadow_model_id="m.shadow",
+                                                                         shadow_texts=True))
+    answer = service.turn({"message": "hi"}, who, NoDeadline())
+    assert models.chosen == [("m.chosen", False), ("m.shadow", True)]
+    (_, (_, shadow_messages, shadow_kwargs)) = models.calls
+    assert (shadow_messages, shadow_kwargs) == (models.calls[0][1], models.calls[0][2])
+    (_, (compared, _)) = published
+    assert (compared.detail["request_id"], compared.detail["feature"], compared.detail["primary"]["text"]) == (
+        answer["message_id"], "chat", answer["answer"])
+    models = FakeModels(answered_by="m.shadow")  # the chosen model failed; the shadow's model answered instead
+    service, _, published = a_service(models=models, decision=a_decision(shadow_model_id="m.shadow"))
+    assert service.turn({"message": "hi"}, who, NoDeadline())["fallback"] is True
+    assert models.chosen == [("m.chosen", False)] and len(published) == 1
+
+
+def test_the_gate_picks_the_decided_model_downgrades_or_refuses_a_spent_budget_and_pauses():
+    from datetime import UTC, datetime
+
+    from mangaassist.chat.turn import gate, seconds_to_midnight_utc
+    from mangaassist.rest import ApiError
+
+    flags = FakeFlags(None)
+    budgets = FakeBudgets(spent=False)
+    assert gate(flags, budgets, a_decision()) == ("m.chosen", None)
+    assert budgets.asked == [("chat", 1000)]
+    assert gate(flags, FakeBudgets(spent=True), a_decision()) == ("m.fast", "downgraded")
+    with pytest.raises(ApiError) as refused:
+        gate(flags, FakeBudgets(spent=True), a_decision(over_budget="refuse"))
+    assert (refused.value.status, refused.value.code, refused.value.message, set(refused.value.headers)) == (
+        429, "budget_exhausted", "today's token budget for chat is spent; retry after midnight UTC", {"Retry-After"})
+    assert abs(int(refused.value.headers["Retry-After"]) - seconds_to_midnight_utc()) <= 1
+    with pytest.raises(ApiError) as paused:
+        gate(flags, FakeBudgets(spent=True), a_decision(enabled=False, over_budget="refuse"))
+    assert (paused.value.status, paused.value.code, paused.value.message, paused.value.headers) == (
+        503, "feature_paused", "chat is paused by its operators; retry later", {"Retry-After": "30"})
+    noon = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC).timestamp()
+    assert seconds_to_midnight_utc(noon) == 43200
+    assert seconds_to_midnight_utc(noon - 12 * 3600) == 86400
+    assert seconds_to_midnight_utc(noon + 12 * 3600 - 0.5) == 1
+    assert seconds_to_midnight_utc(noon + 12 * 3600 - 1.5) == 1
+    assert seconds_to_midnight_utc(noon + 12 * 3600 - 2.5) == 2
+
+
+def test_a_named_session_that_is_gone_is_404_before_any_model_or_index_is_asked():
+    from mangaassist.rest import ApiError, Caller
+
+    models = FakeModels()
+    service, index, published = a_service(models=models)
+    with pytest.raises(ApiError) as gone:
+        service.turn({"message": "hi", "session_id": "sess_gone"}, Caller("k9", None, "free", False), NoDeadline())
+    assert (gone.value.status, gone.value.code, gone.value.message) == (
+        404, "unknown_session", "no such session for this client (sessions end after 24 hours without a turn): "
+                                "start a new one")
+    assert service.sessions.reads == [("sess_gone", "k9")]
+    assert (models.calls, index.embedded, published, service.sessions.appends) == ([], [], [], [])
+
+
+def test_a_new_session_id_is_sess_and_24_url_safe_letters_without_dashes_or_underscores(monkeypatch):
+    from mangaassist.chat import turn
+
+    monkeypatch.setattr(turn.secrets, "token_urlsafe", lambda n: f"{n}-a_b-c_")
+    assert turn.new_session_id() == "sess_18xaybxcy"
+
