@@ -260,6 +260,7 @@ def test_an_api_error_reads_as_its_message_wherever_it_is_logged():
     error = ApiError(404, "unknown_session", "no such session for this client", headers={"X": "1"}, path="session_id")
     assert (str(error), error.status, error.code, error.headers, error.details) == (
         "no such session for this client", 404, "unknown_session", {"X": "1"}, {"path": "session_id"})
+    assert (ApiError(400, "c", "m").headers, ApiError(400, "c", "m").details) == ({}, {})
 
 
 def test_an_unknown_session_is_404(api):
@@ -1070,3 +1071,105 @@ def test_a_new_session_id_is_sess_and_24_url_safe_letters_without_dashes_or_unde
     monkeypatch.setattr(turn.secrets, "token_urlsafe", lambda n: f"{n}-a_b-c_")
     assert turn.new_session_id() == "sess_18xaybxcy"
 
+
+# --- the REST glue: bodies, callers and every failure's exact answer -----------------------------
+def test_a_body_is_read_as_json_or_base64_json_and_refused_exactly_when_it_is_not():
+    import base64
+
+    from mangaassist.rest import MAX_BODY_BYTES, ApiError, json_body
+
+    def refusal(event):
+        with pytest.raises(ApiError) as refused:
+            json_body(event, "chat.request")
+        return refused.value.status, refused.value.code, refused.value.message, refused.value.details
+
+    encoded = base64.b64encode(json.dumps({"message": "フリーレン"}).encode()).decode()
+    assert json_body({"body": encoded, "isBase64Encoded": True}, "chat.request") == {"message": "フリーレン"}
+    assert json_body({"body": '{"message": "hi"}', "isBase64Encoded": False}, "chat.request") == {"message": "hi"}
+    assert refusal({"body": "not base64!", "isBase64Encoded": True}) == (
+        400, "invalid_json", "the body is not UTF-8 JSON", {})
+    assert refusal({"body": encoded[:4] + "!" + encoded[4:], "isBase64Encoded": True}) == (
+        400, "invalid_json", "the body is not UTF-8 JSON", {}), "a character outside base64 is refused, not skipped"
+    assert refusal({"body": base64.b64encode(b"\xff\xfe").decode(), "isBase64Encoded": True}) == (
+        400, "invalid_json", "the body is not UTF-8 JSON", {})
+    assert refusal({"body": "", "isBase64Encoded": True}) == (400, "invalid_json", "a JSON body is required", {})
+    assert refusal({"body": None}) == refusal({}) == (400, "invalid_json", "a JSON body is required", {})
+    assert refusal({"body": "{"}) == refusal({"body": "[" * 5000}) == (400, "invalid_json", "the body is not JSON", {})
+    assert refusal({"body": " " * (MAX_BODY_BYTES + 1)}) == (
+        413, "payload_too_large", "the body is over 65536 bytes", {})
+    at_the_limit = refusal({"body": " " * (MAX_BODY_BYTES - 2) + "{}"})
+    assert at_the_limit[:2] == (400, "invalid_request") and at_the_limit[3] == {"path": "message"}
+    assert refusal({"body": '{"message": "hi", "locale": "fr"}'})[::3] == (400, {"path": "locale"})
+
+
+def test_a_caller_without_identity_or_authorizer_objects_is_the_anonymous_free_client():
+    from mangaassist.rest import Caller, caller
+
+    anonymous = Caller(client_id="anonymous", user_id="cust_1", tier="free", verified=False)
+    assert caller({"requestContext": {"identity": None, "authorizer": None}}, "cust_1") == anonymous
+    assert caller({"requestContext": None}, "cust_1") == anonymous
+    assert caller({"requestContext": {"identity": {"apiKeyId": ""}, "authorizer": {"sub": "", "tier": "premium"}}},
+                  "cust_1") == anonymous, "an empty subject verifies nothing"
+    assert caller({"requestContext": {"authorizer": {"sub": "u-1"}}}) == Caller(
+        client_id="anonymous", user_id="u-1", tier="free", verified=True), "a token without a tier is free"
+
+
+def failing_app(error: Exception):
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+    from mangaassist import rest
+
+    app = APIGatewayRestResolver()
+    rest.install_error_handlers(app)
+
+    @app.post("/v1/chat")
+    def fail():
+        raise error
+
+    return lambda event=None: app.resolve(event or request("POST", "/v1/chat", {"message": "hi"}), Context())
+
+
+@pytest.mark.parametrize("error, status, body, headers, logged", [
+    ("api", 409, '{"error":"in_progress","message":"処理中です","path":"x"}', {"Retry-After": "1"}, None),
+    ("deadline", 504, '{"error":"deadline_exceeded","message":"the answer took too long; retry, or ask something '
+                      'shorter"}', {"Retry-After": "2"}, "answered 504: the work did not finish before the deadline"),
+    ("model", 503, '{"error":"model_unavailable","message":"the assistant\'s models are unavailable; retry shortly",'
+                   '"cause":"ThrottlingException"}', {"Retry-After": "2"},
+     "answered 503: the models failed: ThrottlingException: every model failed"),
+    ("aws", 503, '{"error":"unavailable","message":"a service the assistant depends on is unavailable; retry '
+                 'shortly"}', {"Retry-After": "2"}, "answered 503: an AWS dependency failed: An error occurred "
+                                                     "(ServiceUnavailable) when calling the Query operation: down"),
+    ("bug", 500, '{"error":"internal_error","message":"something went wrong on our side; it was logged",'
+                 f'"request_id":"{EVENT["requestContext"]["requestId"]}"}}', {},
+     f"answered 500 to request {EVENT['requestContext']['requestId']}"),
+])
+def test_every_failure_is_answered_with_its_exact_json_headers_and_log(caplog, error, status, body, headers, logged):
+    import logging
+
+    from botocore.exceptions import ClientError
+
+    from mangaassist.models import ModelError
+    from mangaassist.rest import ApiError, DeadlineExceeded
+
+    raised = {"api": ApiError(409, "in_progress", "処理中です", headers={"Retry-After": "1"}, path="x"),
+              "deadline": DeadlineExceeded(), "model": ModelError("ThrottlingException", "every model failed"),
+              "aws": ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "Query"),
+              "bug": ZeroDivisionError("division by zero")}[error]
+    with caplog.at_level(logging.INFO, logger="mangaassist.rest"):
+        response = failing_app(raised)()
+    assert (response["statusCode"], response["body"]) == (status, body)
+    got = {**(response.get("headers") or {}),
+           **{k: ",".join(v) for k, v in (response.get("multiValueHeaders") or {}).items()}}
+    assert got.pop("Content-Type") == "application/json" and got == headers
+    records = [(r.levelname, r.getMessage(), r.exc_info is not None)
+               for r in caplog.records if r.name == "mangaassist.rest"]
+    assert records == ([] if logged is None else [("ERROR", logged, True)] if error == "bug" else
+                       [("WARNING", logged, False)]), "a bug is logged with its traceback, a known failure without"
+
+
+def test_a_bug_in_a_request_without_a_request_id_is_answered_500_with_a_dash():
+    event = request("POST", "/v1/chat", {"message": "hi"})
+    event["requestContext"]["requestId"] = None
+    response = failing_app(RuntimeError("boom"))(event)
+    assert (response["statusCode"], json.loads(response["body"])) == (500, {
+        "error": "internal_error", "message": "something went wrong on our side; it was logged", "request_id": "-"})
