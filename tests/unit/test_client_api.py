@@ -1173,3 +1173,21 @@ def test_a_bug_in_a_request_without_a_request_id_is_answered_500_with_a_dash():
     response = failing_app(RuntimeError("boom"))(event)
     assert (response["statusCode"], json.loads(response["body"])) == (500, {
         "error": "internal_error", "message": "something went wrong on our side; it was logged", "request_id": "-"})
+
+
+def test_a_turn_prepared_without_a_deadline_past_a_spent_budget_is_the_fast_models_and_reports_the_downgrade():
+    from mangaassist.chat import grounding
+    from mangaassist.chat.turn import Turn
+    from mangaassist.rest import Caller
+
+    service, index, _ = a_service(spent=True)
+    who = Caller(client_id="k1", user_id="u-1", tier="free", verified=True)
+    turn = service.prepare({"message": "hi", "locale": "ja"}, who)
+    found = grounding.products(index.hits)
+    assert turn == Turn(caller=who, session_id=turn.session_id, session=None, existing=False, message="hi",
+                        message_id=turn.message_id, decision=a_decision(), model_id="m.fast",
+                        budget_action="downgraded", found=found,
+                        messages=[{"role": "user", "content": [{"text": "hi"}]}],
+                        system=grounding.system_prompt(found, "ja", "v2"))
+    (_, inference) = service.events(turn, [FakeModels()("m.fast").converse([])], channel="rest")
+    assert inference.detail["budget_action"] == "downgraded"
