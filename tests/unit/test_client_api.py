@@ -1097,6 +1097,7 @@ def test_a_body_is_read_as_json_or_base64_json_and_refused_exactly_when_it_is_no
     assert refusal({"body": "{"}) == refusal({"body": "[" * 5000}) == (400, "invalid_json", "the body is not JSON", {})
     assert refusal({"body": " " * (MAX_BODY_BYTES + 1)}) == (
         413, "payload_too_large", "the body is over 65536 bytes", {})
+    assert refusal({"body": "{}" + "フ" * (MAX_BODY_BYTES // 3)})[:2] == (413, "payload_too_large"), "counted in bytes"
     at_the_limit = refusal({"body": " " * (MAX_BODY_BYTES - 2) + "{}"})
     assert at_the_limit[:2] == (400, "invalid_request") and at_the_limit[3] == {"path": "message"}
     assert refusal({"body": '{"message": "hi", "locale": "fr"}'})[::3] == (400, {"path": "locale"})

@@ -62,7 +62,8 @@ def json_body(event: dict, contract: str) -> dict:
             raise ApiError(400, "invalid_json", "the body is not UTF-8 JSON") from exc
     if not body:
         raise ApiError(400, "invalid_json", "a JSON body is required")
-    if len(body) > MAX_BODY_BYTES:
+    # bytes, not characters: a Japanese character is three (a character is never fewer than one byte)
+    if len(body) > MAX_BODY_BYTES or len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
         raise ApiError(413, "payload_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
     try:
         document = json.loads(body)
