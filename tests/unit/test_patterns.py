@@ -112,6 +112,9 @@ CASES = [
     ({"detail": {"paid": [True]}}, True),
     ({"detail": {"paid": ["true"]}}, False),
     ({"detail": {"amount": [True]}}, False),
+    ({"detail": {"currency": ["JPY", {"prefix": "U"}]}}, True),      # a value OR an operator
+    ({"detail": {"currency": ["JPY", 5]}}, True),                    # strings beside numbers
+    ({"detail": {"currency": [{"exactly": "JPY"}]}}, True),
     # numbers compare by value, never against strings
     ({"detail": {"amount": [1500.0]}}, True),
     ({"detail": {"amount": [1.5e3]}}, True),
@@ -381,6 +384,42 @@ def test_arrays_of_arrays_keep_element_identity():
     assert not matches({"grid": {"x": [1], "y": [4]}}, event)
 
 
+# Where a path's values are in an event, as event-ruler flattens it (nested and dotted keys name the
+# same path; arrays, nested or not, hold values) and where they are not.
+@pytest.mark.parametrize("pattern, event, expected", [
+    ({"a": {"b": ["x"]}}, {"": {"a": {"b": "x"}}}, False),          # "" is a key of its own, not a step
+    ({"a.b": ["x"]}, {"": {"a.b": "x"}}, False),
+    ({"a.b": ["x"]}, {"a": {"b": {"z": 1}}, "a.b": "x"}, True),     # nested object, dotted leaf
+    ({"a": {"b": ["x"]}}, {"a": {"b": {"z": 1}, "b.z": 2}, "a.b": "x"}, True),
+    ({"tags": ["sale"]}, {"tags": [["new"], ["sale"]]}, True),       # arrays of arrays hold values
+    ({"tags": ["sale"]}, {"tags": [{"sale": 1}, ["sale"]]}, True),
+    ({"tags": ["sale"]}, {"tags": [["new"], {"x": "sale"}]}, False),
+], ids=["empty-key", "empty-key-dotted", "dotted-leaf-beside-object", "dotted-leaf-beside-object-nested",
+        "nested-arrays", "object-then-array", "value-in-object-not-at-path"])
+def test_values_are_found_where_event_ruler_flattens_them(pattern, event, expected):
+    assert compile_pattern(pattern)(event) is expected
+
+
+def test_operator_names_are_plain_field_names_outside_or():
+    """event-ruler refuses reserved names as field names only inside $or (parseObjectInsideOrRelationship)."""
+    assert matches({"numeric": ["x"], "prefix": {"exists": [True]}}, {"numeric": "x", "prefix": {"exists": True}})
+    with pytest.raises(InvalidEventPattern, match="numeric is Ruler reserved"):
+        validate_pattern({"$or": [{"numeric": ["x"]}, {"b": ["y"]}]})
+
+
+def test_fields_are_walked_in_javas_utf16_order():
+    """Java sorts strings by UTF-16 code units: a character beyond the BMP (a surrogate pair, from
+    0xD800) sorts before U+E000..U+FFFF, unlike code point order. exists:false sees only the elements
+    chosen by the fields before it (see above), so the order shows."""
+    emoji, fullwidth = "\U0001F600", "\uff41"
+    event = {"arr": [{emoji: 1, fullwidth: "y"}, {fullwidth: "x"}]}
+    assert not matches({"arr": {emoji: [{"exists": False}], fullwidth: ["x"]}}, event)  # the emoji sorts first
+    event = {"arr": [{fullwidth: 1, emoji: "y"}, {emoji: "x"}]}
+    assert matches({"arr": {fullwidth: [{"exists": False}], emoji: ["x"]}}, event)
+    # Keys with a lone surrogate (valid JSON escapes) are sorted too, not refused.
+    assert matches('{"\\ud800": ["x"], "b": ["y"]}', {"\ud800": "x", "b": "y"})
+
+
 def test_dotted_event_keys_reach_nested_paths():
     assert matches({"detail": {"state": {"status": ["on"]}}}, {"detail": {"state.status": "on"}})
     assert matches({"detail.state.status": ["on"]}, {"detail.state": {"status": "on"}})
@@ -457,6 +496,7 @@ def test_events_that_are_not_objects_match_nothing():
     ({"a": [{"anything-but": {}}]}, "Anything-But expression name not found"),
     ({"a": [{"anything-but": {"exists": True}}]}, "Unsupported anything-but pattern: exists"),
     ({"a": [{"anything-but": {"prefix": "x", "suffix": "y"}}]}, "Too many elements in numeric expression"),
+    ({"a": [{"anything-but": "x", "prefix": "y"}]}, "Too many elements in numeric expression"),
     ({"a": [{"anything-but": {"suffix": [""]}}]}, "Null prefix/suffix not allowed"),
     ({"a": [{"cidr": "10.0.0.0/33"}]}, "IPv4 mask bits must be < 32"),
     ({"a": [{"cidr": "::/128"}]}, "IPv6 mask bits must be < 128"),
@@ -514,8 +554,9 @@ def test_deeply_nested_patterns_are_rejected_not_crashed():
     pattern: dict = {"a": ["x"]}
     for _ in range(5000):
         pattern = {"n": pattern}
-    with pytest.raises(InvalidEventPattern):
+    with pytest.raises(InvalidEventPattern) as caught:
         validate_pattern(pattern)
+    assert caught.value.reason == "Filter is nested too deeply"
     with pytest.raises(InvalidEventPattern):
         validate_pattern('{"n":' * 5000 + '["x"]' + "}" * 5000)
 
@@ -542,14 +583,17 @@ def test_wildcard_complexity_limit():
     with pytest.raises(InvalidEventPattern, match="Rule is too complex"):
         validate_pattern({"stack-id": stacks})
     validate_pattern({"a": [{"wildcard": "*a*b*c*d*e*f*"}]})  # many stars, but little overlap
+    # The limit is per field: event-ruler evaluates each field's own byte machine.
+    validate_pattern({"stack-id": stacks[:3], "other-id": stacks[3:]})
 
 
 @pytest.mark.parametrize("wildcard, accepted", [
     ("\\*:\\*:\\*:\\*:\\*:event-bus/*", True),  # AWS's rejected example with its stars escaped: literal bytes
     ("*aaaaaaaa\\*a", True),                      # 9: the escaped star breaks the run of a's after the wildcard
+    ("*aaaaaaaaa", True),                           # 10: at the limit, not over it
     ("*aaaaaaaaaa", False),                         # 11
     ('*"*"*"*"*"', False),  # 11: the value's closing quote is a byte of its machine too, after the last '"'
-], ids=["escaped-stars", "escaped-star-breaks-run", "run-of-ten", "quotes-inside"])
+], ids=["escaped-stars", "escaped-star-breaks-run", "run-of-nine", "run-of-ten", "quotes-inside"])
 def test_wildcard_complexity_counts_escaped_stars_and_quotes_as_bytes(wildcard, accepted):
     pattern = {"v": [{"wildcard": wildcard}]}
     if accepted:
@@ -559,13 +603,19 @@ def test_wildcard_complexity_counts_escaped_stars_and_quotes_as_bytes(wildcard, 
             validate_pattern(pattern)
 
 
-def test_wildcard_complexity_gives_up_as_too_complex_past_its_state_budget(monkeypatch):
+@pytest.mark.parametrize("wildcards, states", [
+    (["a*b"], 7),
+    (["*a*"], 7),      # a byte foreign to the pattern leads to a state of its own (only the stars alive)
+    (["a", "b"], 7),   # from the start, a byte moves a pattern on only if it is that pattern's first (the quote)
+], ids=["a-star-b", "star-a-star", "two-patterns"])
+def test_wildcard_complexity_gives_up_as_too_complex_past_its_state_budget(monkeypatch, wildcards, states):
     """The evaluator explores at most _COMPLEXITY_STATES machine states, then refuses the field as too
-    complex rather than explore without end. "a*b" (quotes included) has 7 states."""
-    pattern = {"v": [{"wildcard": "a*b"}]}
-    monkeypatch.setattr(patterns, "_COMPLEXITY_STATES", 7)
+    complex rather than explore without end. States of a field's patterns together, quotes included,
+    counting the dead one."""
+    pattern = {"v": [{"wildcard": w} for w in wildcards]}
+    monkeypatch.setattr(patterns, "_COMPLEXITY_STATES", states)
     validate_pattern(pattern)
-    monkeypatch.setattr(patterns, "_COMPLEXITY_STATES", 6)
+    monkeypatch.setattr(patterns, "_COMPLEXITY_STATES", states - 1)
     with pytest.raises(InvalidEventPattern, match="Rule is too complex"):
         validate_pattern(pattern)
 
