@@ -970,3 +970,63 @@ def test_an_in_progress_claim_lapses_at_the_invocation_s_deadline(aws):
     (item,) = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
     remaining = FakeContext().get_remaining_time_in_millis() / 1000
     assert before + remaining - 1 <= int(item["in_progress_expiration"]["N"]) / 1000 <= time.time() + remaining
+
+
+def test_an_event_with_no_method_is_405_not_an_exception(aws):
+    event = url_event("stripe", b"{}", {})
+    del event["requestContext"]["http"]["method"]
+    response = make_ingress().handle(event)
+    assert answer(response) == (405, {"error": "method_not_allowed", "message": "webhooks are delivered with POST"})
+    assert response["headers"]["allow"] == "POST"
+
+
+def test_a_delivery_signed_only_with_ed25519_is_verified_with_the_source_s_public_keys(aws):
+    from nacl.signing import SigningKey
+
+    key = SigningKey(bytes(range(32)))
+    public = bytes(key.verify_key)
+    private = "whsk_" + base64.b64encode(bytes(range(32)) + public).decode()
+    keys = lambda source: Keys((SECRETS[source],), ("whpk_" + base64.b64encode(public).decode(),))  # noqa: E731
+    body = fixture_body("reviews.submitted.json")
+    headers = signing.sign_standard(private, body, msg_id="msg_0001", timestamp=int(NOW))
+    assert headers["webhook-signature"].startswith("v1a,") and " " not in headers["webhook-signature"]
+    status, payload, _ = send(make_ingress(keys=keys), "reviews", body, headers)
+    assert (status, payload["delivery_id"]) == (202, "msg_0001")
+    assert len(aws.drain()) == 1
+
+
+def test_the_timestamp_window_is_the_source_s_own_tolerance(aws):
+    from dataclasses import replace
+
+    sources = {**SOURCES, "reviews": replace(SOURCES["reviews"], tolerance_seconds=600)}
+    ingress = Ingress(sources, webhook_settings(), keys=lambda source: Keys((SECRETS[source],)), clock=lambda: NOW)
+    body = fixture_body("reviews.submitted.json")
+    for skew, msg_id in [(-500, "msg_past"), (500, "msg_future")]:  # outside the default 300 s, inside 600 s
+        headers = signed_headers("reviews", body, timestamp=NOW + skew, msg_id=msg_id)
+        assert send(ingress, "reviews", body, headers)[0] == 202
+    for skew in (-601, 601):
+        status, payload, _ = send(ingress, "reviews", body, signed_headers("reviews", body, timestamp=NOW + skew))
+        assert (status, payload["error"]) == (401, "timestamp_out_of_window")
+
+
+def test_the_claim_is_made_with_the_platform_s_dynamodb_client(aws, monkeypatch):
+    from botocore.config import Config
+
+    from mangaassist import clients
+
+    built = []
+
+    def client(service, profile="default", endpoint_url=None):
+        built.append((service, profile))
+        made = boto3.client(service, config=Config(**clients.PROFILES[profile]), endpoint_url=endpoint_url)
+        if service == "dynamodb":  # the claim fails only if it is made with this client
+            def broken(**_):
+                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "PutItem")
+
+            made.put_item = broken
+        return made
+
+    monkeypatch.setattr(clients, "client", client)
+    status, payload, _ = send(make_ingress(), "stripe", fixture_body("stripe.checkout.session.completed.json"))
+    assert (status, payload["error"]) == (503, "unavailable")
+    assert ("dynamodb", "default") in built and aws.drain() == []
