@@ -1065,6 +1065,17 @@ def test_a_named_session_that_is_gone_is_404_before_any_model_or_index_is_asked(
     assert (models.calls, index.embedded, published, service.sessions.appends) == ([], [], [], [])
 
 
+def test_a_turn_whose_time_is_gone_reads_and_grounds_nothing():
+    """The session read and the grounding run under the invocation's deadline too, not only the model."""
+    from mangaassist.rest import Caller, Deadline, DeadlineExceeded
+
+    models = FakeModels()
+    service, index, published = a_service(models=models)
+    with pytest.raises(DeadlineExceeded):
+        service.turn({"message": "hi"}, Caller("k9", None, "free", False), Deadline(0))
+    assert (models.calls, index.embedded, published, service.sessions.appends) == ([], [], [], [])
+
+
 def test_a_new_session_id_is_sess_and_24_url_safe_letters_without_dashes_or_underscores(monkeypatch):
     from mangaassist.chat import turn
 
