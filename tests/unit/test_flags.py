@@ -283,3 +283,25 @@ def test_a_spent_budget_retries_at_the_next_utc_midnight_whatever_the_machines_z
 ])
 def test_similarity_is_lexical_cosine_between_zero_and_one(a, b, low, high):
     assert low <= shadow.similarity(a, b) <= high
+
+
+def test_empty_flags_mean_the_features_defaults_and_an_unset_candidate_its_default_model():
+    document = copy.deepcopy(DOCUMENT)
+    document["chat_model"] = {"default": "", "boolean_type": False}
+    document["chat_prompt_version"] = {"default": "", "boolean_type": False}
+    document["generate_model"] = {"default": "candidate", "boolean_type": False}
+    flags, _ = book(document, candidate=None)
+    chat = decide(flags, "user-1")
+    assert (chat.model_rule, chat.model_id, chat.prompt_version) == ("fast", FAST, "v1")
+    generate = decide(flags, "user-1", feature="generate")
+    assert (generate.model_rule, generate.model_id) == ("candidate", FALLBACK), "generate's own default, not fast"
+
+
+def test_a_shadow_naming_the_model_that_answers_is_no_shadow():
+    document = copy.deepcopy(DOCUMENT)
+    document["chat_shadow_model"] = {"default": "fast", "boolean_type": False}
+    flags, _ = book(document)
+    assert decide(flags, "user-1").shadow_model_id is None
+    document["chat_shadow_model"] = {"default": "fallback", "boolean_type": False}
+    assert book(document)[0].decide("chat", book(document)[0].context(
+        "chat", tier="free", subject="user-1", request_id="r", user_id="user-1")).shadow_model_id == FALLBACK
