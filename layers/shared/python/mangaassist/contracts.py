@@ -21,11 +21,12 @@ for the document itself. A missing required field is named by its own path (``de
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mangaassist import quick_check, settings
 
@@ -68,7 +69,7 @@ class ContractError(ValueError):
 
 # jsonschema checks date-time only when the optional rfc3339-validator is installed, and the
 # layer's lock does not carry it: without our own checkers, "yesterday" would pass in Lambda.
-# These are the only formats checked (jsonschema's FormatChecker gets exactly these, see _checker).
+# These are the only formats checked (jsonschema's FormatChecker gets exactly these, see _format_checker).
 _DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)", re.ASCII)
 _DATE_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.\d+)?(?:[Zz]|[+-](\d\d):(\d\d))", re.ASCII)
 
@@ -93,18 +94,27 @@ def _is_date_time(value) -> bool:
 
 
 FORMATS = {"date": _is_date, "date-time": _is_date_time}  # each answers False or raises ValueError when invalid
-_checker: list = []  # jsonschema's FormatChecker with FORMATS, built with the first Draft4Validator
+
+
+@functools.cache
+def _format_checker():
+    """jsonschema's FormatChecker with FORMATS only, built with the first Draft4Validator."""
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    for name, check in FORMATS.items():
+        checker.checks(name, raises=ValueError)(check)
+    return checker
 
 
 class Contract:
     """One schema: ``accepts`` answers without jsonschema; ``validator`` is jsonschema's, built on
-    first use. ``formats``: the format checkers (None: formats are not checked, jsonschema's default)."""
+    first use. Both check FORMATS."""
 
-    def __init__(self, schema: dict, formats: dict[str, Any] | None = FORMATS):
+    def __init__(self, schema: dict):
         self.schema = schema
-        self.formats = formats
         try:
-            self._quick: quick_check.Check | None = quick_check.compile(schema, formats or {})
+            self._quick: quick_check.Check | None = quick_check.compile(schema, FORMATS)
         except Exception:  # a keyword or form quick_check does not implement: jsonschema judges every document
             self._quick = None
         self._validator: Draft4Validator | None = None
@@ -121,17 +131,9 @@ class Contract:
     @property
     def validator(self) -> Draft4Validator:
         if self._validator is None:
-            from jsonschema import Draft4Validator, FormatChecker
+            from jsonschema import Draft4Validator
 
-            if self.formats is None:
-                self._validator = Draft4Validator(self.schema)
-            else:
-                if not _checker:
-                    checker = FormatChecker(formats=())
-                    for name, check in FORMATS.items():
-                        checker.checks(name, raises=ValueError)(check)
-                    _checker.append(checker)
-                self._validator = Draft4Validator(self.schema, format_checker=_checker[0])
+            self._validator = Draft4Validator(self.schema, format_checker=_format_checker())
         return self._validator
 
 

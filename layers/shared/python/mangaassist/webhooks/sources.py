@@ -8,6 +8,7 @@ Terraform and by the local stack. Secrets live in Secrets Manager, one secret pe
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,18 +81,17 @@ class Keys:
     public_keys: tuple[str, ...] = ()
 
 
-_provider: dict = {}  # the Powertools secrets provider of the container's Secrets Manager client
+@functools.lru_cache(maxsize=1)  # one per client: clients.reset() (a test's new container) gets a new cache too
+def _provider(client):
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=client)
 
 
 def _secrets():
     """Powertools' SecretsProvider on the shared client: its own (``get_secret``'s default) would
     build a second boto3 session, which costs a cold start ~40 ms more than a client."""
-    client = clients.client("secretsmanager")
-    if _provider.get("client") is not client:  # clients.reset() (a test's new container): a new cache too
-        from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-        _provider.update(client=client, secrets=SecretsProvider(boto3_client=client))
-    return _provider["secrets"]
+    return _provider(clients.client("secretsmanager"))
 
 
 def fetch_keys(source: str) -> Keys:

@@ -32,7 +32,7 @@ MODERATION_SCHEMA = {
             "score": {"type": "number", "minimum": -1, "maximum": 1}}},
     },
 }
-ANSWER = Contract(MODERATION_SCHEMA, formats=None)  # jsonschema (for the error) only for a wrong answer
+ANSWER = Contract(MODERATION_SCHEMA)  # jsonschema (for the error) only for a wrong answer
 SYSTEM = ("You moderate customer reviews for a manga store. Reply with JSON only, no prose, matching this "
           "JSON Schema: " + json.dumps(MODERATION_SCHEMA, separators=(",", ":")) +
           " List only categories that apply; an empty list means the review is fine.")
