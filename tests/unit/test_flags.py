@@ -303,5 +303,4 @@ def test_a_shadow_naming_the_model_that_answers_is_no_shadow():
     flags, _ = book(document)
     assert decide(flags, "user-1").shadow_model_id is None
     document["chat_shadow_model"] = {"default": "fallback", "boolean_type": False}
-    assert book(document)[0].decide("chat", book(document)[0].context(
-        "chat", tier="free", subject="user-1", request_id="r", user_id="user-1")).shadow_model_id == FALLBACK
+    assert decide(book(document)[0], "user-1").shadow_model_id == FALLBACK
